@@ -1,0 +1,1 @@
+//! Sources of snapshots: live Microsoft Graph, offline export folders, the sample tenant.

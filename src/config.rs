@@ -1,0 +1,406 @@
+//! The configuration file: deserialised strictly (unknown keys are errors naming the key), then
+//! validated once into a [`Config`] that the stages receive. Secrets are never read from here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::evaluate::methods;
+
+pub const DEFAULT_CONFIG_FILE: &str = "mfa-evidence.toml";
+pub const DEFAULT_STORE_PATH: &str = "./evidence-store";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    control: RawControl,
+    #[serde(default)]
+    break_glass: RawBreakGlass,
+    #[serde(default)]
+    exceptions: Vec<RawException>,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    monitoring: RawMonitoring,
+    #[serde(default)]
+    tenant: RawTenant,
+    #[serde(default)]
+    auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    threshold_percent: Option<f64>,
+    include_guests: Option<bool>,
+    qualifying_methods: Option<Vec<String>>,
+    max_report_age_hours: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreakGlass {
+    #[serde(default)]
+    user_ids: Vec<String>,
+    #[serde(default)]
+    upns: Vec<String>,
+    group_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawException {
+    upn: Option<String>,
+    user_id: Option<String>,
+    reason: Option<String>,
+    approved_by: Option<String>,
+    expires: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitoring {
+    max_gap_hours: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    id: Option<String>,
+    cloud: Option<String>,
+    login_endpoint: Option<String>,
+    graph_endpoint: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    client_id: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub control: ControlSettings,
+    pub store_path: PathBuf,
+    pub max_gap_hours: u32,
+    pub tenant: TenantSettings,
+    /// SHA-256 of the file's bytes, or of nothing when no file was read.
+    pub sha256: String,
+    /// The file it came from, for messages.
+    pub source: Option<PathBuf>,
+}
+
+/// Everything the evaluation of ID-01 depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlSettings {
+    pub threshold_basis_points: u32,
+    pub include_guests: bool,
+    pub qualifying_methods: BTreeSet<String>,
+    pub max_report_age_hours: u32,
+    pub break_glass: BreakGlass,
+    pub exceptions: Vec<Exception>,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        ControlSettings {
+            threshold_basis_points: 9500,
+            include_guests: false,
+            qualifying_methods: methods::default_qualifying(),
+            max_report_age_hours: 48,
+            break_glass: BreakGlass::default(),
+            exceptions: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BreakGlass {
+    pub user_ids: Vec<String>,
+    /// As configured; matched case-insensitively.
+    pub upns: Vec<String>,
+    pub group_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exception {
+    pub user_id: Option<String>,
+    pub upn: Option<String>,
+    pub reason: String,
+    pub approved_by: String,
+    /// Honoured through the end of this day, UTC.
+    pub expires: NaiveDate,
+}
+
+/// Where and how to reach a live tenant (the collector's settings; no secrets).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TenantSettings {
+    pub id: Option<String>,
+    pub cloud: Cloud,
+    pub login_endpoint: Option<String>,
+    pub graph_endpoint: Option<String>,
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cloud {
+    #[default]
+    Global,
+    UsGovHigh,
+    UsGovDod,
+    China,
+}
+
+impl Cloud {
+    /// The login and Graph roots of the cloud, without a trailing slash.
+    pub fn endpoints(self) -> (&'static str, &'static str) {
+        match self {
+            Cloud::Global => (
+                "https://login.microsoftonline.com",
+                "https://graph.microsoft.com",
+            ),
+            Cloud::UsGovHigh => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+            Cloud::UsGovDod => (
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us",
+            ),
+            Cloud::China => (
+                "https://login.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn",
+            ),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            control: ControlSettings::default(),
+            store_path: PathBuf::from(DEFAULT_STORE_PATH),
+            max_gap_hours: 48,
+            tenant: TenantSettings::default(),
+            sha256: hex::encode(Sha256::digest(b"")),
+            source: None,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `--config F`, or `./mfa-evidence.toml` when present, or the defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        match explicit {
+            Some(path) => Config::from_file(path),
+            None => {
+                let default = Path::new(DEFAULT_CONFIG_FILE);
+                if default.is_file() {
+                    Config::from_file(default)
+                } else {
+                    Ok(Config::default())
+                }
+            }
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the config file {}: check the path given to --config",
+                path.display()
+            )
+        })?;
+        let mut config = Config::from_toml(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        config.source = Some(path.to_path_buf());
+        // A relative store path is relative to the config file, so a scheduled run from another
+        // working directory still finds the same store.
+        if config.store_path.is_relative()
+            && let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+            && config.store_path != Path::new(DEFAULT_STORE_PATH)
+        {
+            config.store_path = dir.join(&config.store_path);
+        }
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let mut config = validate(raw)?;
+        config.sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        Ok(config)
+    }
+}
+
+fn validate(raw: RawConfig) -> Result<Config> {
+    let mut control = ControlSettings::default();
+    if let Some(t) = raw.control.threshold_percent {
+        control.threshold_basis_points = threshold_basis_points(t)?;
+    }
+    if let Some(g) = raw.control.include_guests {
+        control.include_guests = g;
+    }
+    if let Some(list) = raw.control.qualifying_methods {
+        if list.is_empty() {
+            bail!("control.qualifying_methods is empty: list at least one method, or remove the key for the default set");
+        }
+        control.qualifying_methods = list.into_iter().map(|m| m.trim().to_string()).collect();
+    }
+    if let Some(h) = raw.control.max_report_age_hours {
+        if h == 0 {
+            bail!("control.max_report_age_hours must be at least 1");
+        }
+        control.max_report_age_hours = h;
+    }
+    control.break_glass = BreakGlass {
+        user_ids: non_empty_strings(raw.break_glass.user_ids, "break_glass.user_ids")?,
+        upns: non_empty_strings(raw.break_glass.upns, "break_glass.upns")?,
+        group_id: match raw.break_glass.group_id {
+            Some(g) if g.trim().is_empty() => bail!("break_glass.group_id is empty: give the group's object id or remove the key"),
+            other => other.map(|g| g.trim().to_string()),
+        },
+    };
+    for (i, e) in raw.exceptions.into_iter().enumerate() {
+        control.exceptions.push(validate_exception(i + 1, e)?);
+    }
+
+    let max_gap_hours = raw.monitoring.max_gap_hours.unwrap_or(48);
+    if max_gap_hours == 0 {
+        bail!("monitoring.max_gap_hours must be at least 1");
+    }
+
+    let cloud = match raw.tenant.cloud.as_deref() {
+        None | Some("global") => Cloud::Global,
+        Some("usgov-high") => Cloud::UsGovHigh,
+        Some("usgov-dod") => Cloud::UsGovDod,
+        Some("china") => Cloud::China,
+        Some(other) => bail!(
+            "tenant.cloud = {other:?} is not known: use \"global\", \"usgov-high\", \"usgov-dod\" or \"china\""
+        ),
+    };
+
+    Ok(Config {
+        control,
+        store_path: raw.store.path.unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH)),
+        max_gap_hours,
+        tenant: TenantSettings {
+            id: raw.tenant.id,
+            cloud,
+            login_endpoint: raw.tenant.login_endpoint,
+            graph_endpoint: raw.tenant.graph_endpoint,
+            client_id: raw.auth.client_id,
+        },
+        sha256: String::new(),
+        source: None,
+    })
+}
+
+/// `0 < x <= 100`, at most two decimals, as integer basis points (95.0 -> 9500).
+pub fn threshold_basis_points(percent: f64) -> Result<u32> {
+    if !(percent > 0.0 && percent <= 100.0) {
+        bail!("control.threshold_percent = {percent} is out of range: give a value above 0 and at most 100");
+    }
+    let scaled = percent * 100.0;
+    let rounded = scaled.round();
+    if (scaled - rounded).abs() > 1e-6 {
+        bail!("control.threshold_percent = {percent} has more than two decimals: round it, e.g. 95.25");
+    }
+    Ok(rounded as u32)
+}
+
+fn non_empty_strings(list: Vec<String>, key: &str) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(list.len());
+    for s in list {
+        let s = s.trim().to_string();
+        if s.is_empty() {
+            bail!("{key} holds an empty string: remove it");
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn validate_exception(n: usize, e: RawException) -> Result<Exception> {
+    let at = format!("exceptions[{n}]");
+    if e.upn.is_none() && e.user_id.is_none() {
+        bail!("{at} names no user: give upn or user_id");
+    }
+    let reason = e.reason.filter(|r| !r.trim().is_empty()).with_context(|| {
+        format!("{at} has no reason: an auditor needs to know why the user is excepted")
+    })?;
+    let approved_by = e
+        .approved_by
+        .filter(|r| !r.trim().is_empty())
+        .with_context(|| format!("{at} has no approved_by: name who approved the exception"))?;
+    let expires = match e.expires {
+        None => bail!("{at} has no expires date: every exception needs one, e.g. expires = \"2027-03-31\""),
+        Some(toml::Value::String(s)) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .with_context(|| format!("{at}.expires = {s:?} is not a date: write YYYY-MM-DD"))?,
+        Some(toml::Value::Datetime(d)) => match d.date {
+            Some(date) if d.time.is_none() => {
+                NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
+                    .with_context(|| format!("{at}.expires is not a valid date"))?
+            }
+            _ => bail!("{at}.expires must be a date (YYYY-MM-DD), not a time"),
+        },
+        Some(other) => bail!("{at}.expires = {other} is not a date: write \"YYYY-MM-DD\""),
+    };
+    Ok(Exception {
+        user_id: e.user_id.map(|s| s.trim().to_string()),
+        upn: e.upn.map(|s| s.trim().to_string()),
+        reason: reason.trim().to_string(),
+        approved_by: approved_by.trim().to_string(),
+        expires,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_empty() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.control.threshold_basis_points, 9500);
+        assert!(!c.control.include_guests);
+        assert_eq!(c.max_gap_hours, 48);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("[control]\nthreshhold_percent = 90\n").unwrap_err();
+        assert!(format!("{err:#}").contains("threshhold_percent"), "{err:#}");
+    }
+
+    #[test]
+    fn threshold_is_validated() {
+        assert_eq!(threshold_basis_points(97.5).unwrap(), 9750);
+        assert_eq!(threshold_basis_points(100.0).unwrap(), 10000);
+        assert!(threshold_basis_points(0.0).is_err());
+        assert!(threshold_basis_points(100.5).is_err());
+        assert!(threshold_basis_points(95.125).is_err());
+    }
+
+    #[test]
+    fn exception_needs_reason_and_date() {
+        let err = Config::from_toml("[[exceptions]]\nupn = \"a@b\"\napproved_by = \"x\"\nexpires = \"2027-01-01\"\n")
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("no reason"));
+        let c = Config::from_toml(
+            "[[exceptions]]\nupn = \"a@b\"\nreason = \"r\"\napproved_by = \"x\"\nexpires = 2027-01-01\n",
+        )
+        .unwrap();
+        assert_eq!(c.control.exceptions[0].expires, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+    }
+}

@@ -1,0 +1,12 @@
+//! mfa-evidence: SOC 2 evidence for control ID-01 (user MFA registration) from Microsoft Entra ID.
+//!
+//! The stages, one module each, data flowing one way (see ARCHITECTURE.md):
+//! `collect` (Graph, offline exports, the sample tenant) -> `snapshot` -> `store` (ledger) ->
+//! `evaluate` -> `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`.
+
+pub mod collect;
+pub mod config;
+pub mod evaluate;
+pub mod evidence;
+pub mod render;
+pub mod snapshot;

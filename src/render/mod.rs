@@ -1,0 +1,1 @@
+//! Renderers: the CSV user lists and the PDF narrative, all from the evaluation and evidence.json.

@@ -1,0 +1,205 @@
+//! The snapshot: one collection of a tenant's state, in our own types.
+//!
+//! A snapshot is built by a source (live Graph, an offline export folder, the sample tenant), written
+//! once by the store beside the raw Graph responses it was parsed from, and never changed after.
+//! Collections are sorted so that the same inputs serialise to the same bytes.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a stored field changes meaning or is removed.
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+
+/// The sources of a snapshot, by the file stem used in raw/ and in an import folder.
+pub const SOURCE_ORGANIZATION: &str = "organization";
+pub const SOURCE_USERS: &str = "users";
+pub const SOURCE_REGISTRATION: &str = "userRegistrationDetails";
+pub const SOURCE_BREAK_GLASS: &str = "breakGlassMembers";
+pub const SOURCE_AUDITS: &str = "directoryAudits";
+pub const SOURCE_AUTH_METHODS_POLICY: &str = "authenticationMethodsPolicy";
+pub const SOURCE_CONDITIONAL_ACCESS: &str = "conditionalAccessPolicies";
+
+/// Every source, in collection and display order, with whether a snapshot needs it.
+pub const SOURCES: [(&str, bool); 7] = [
+    (SOURCE_ORGANIZATION, true),
+    (SOURCE_USERS, true),
+    (SOURCE_REGISTRATION, true),
+    (SOURCE_BREAK_GLASS, false),
+    (SOURCE_AUDITS, false),
+    (SOURCE_AUTH_METHODS_POLICY, false),
+    (SOURCE_CONDITIONAL_ACCESS, false),
+];
+
+/// The Graph endpoint each source is read from (relative to the Graph root, e.g.
+/// `https://graph.microsoft.com`), for provenance when the data came from files.
+pub fn source_endpoint(name: &str) -> &'static str {
+    match name {
+        SOURCE_ORGANIZATION => "/v1.0/organization",
+        SOURCE_USERS => {
+            "/v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled&$top=999"
+        }
+        SOURCE_REGISTRATION => "/v1.0/reports/authenticationMethods/userRegistrationDetails",
+        SOURCE_BREAK_GLASS => {
+            "/v1.0/groups/{group-id}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true"
+        }
+        SOURCE_AUDITS => {
+            "/v1.0/auditLogs/directoryAudits?$filter=loggedByService eq 'Authentication Methods'"
+        }
+        SOURCE_AUTH_METHODS_POLICY => "/v1.0/policies/authenticationMethodsPolicy",
+        SOURCE_CONDITIONAL_ACCESS => "/v1.0/identity/conditionalAccess/policies",
+        _ => "",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub schema_version: u32,
+    pub tenant: Tenant,
+    /// RFC 3339, UTC, whole seconds: when the collection finished (the as-of time).
+    pub collected_at: String,
+    pub collection: CollectionRecord,
+    /// Sorted by id.
+    pub users: Vec<User>,
+    /// Sorted by id.
+    pub registrations: Vec<Registration>,
+    /// `None` when the source was not collected; sorted by id.
+    pub break_glass_members: Option<Vec<GroupMember>>,
+    /// `None` when the source was not collected; sorted by time, then id.
+    pub audit_events: Option<Vec<AuditEvent>>,
+    pub auth_methods_policy: Option<AuthMethodsPolicy>,
+    /// Sorted by id.
+    pub conditional_access: Option<Vec<ConditionalAccessPolicy>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    /// `None` when Graph did not return the field (it must be `$select`ed).
+    pub account_enabled: Option<bool>,
+    /// As Graph spells it (`Member` | `Guest`), or empty.
+    pub user_type: String,
+    pub created: Option<String>,
+    pub on_premises_sync_enabled: Option<bool>,
+}
+
+impl User {
+    pub fn is_guest(&self) -> bool {
+        self.user_type.eq_ignore_ascii_case("guest")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub user_type: String,
+    pub is_admin: Option<bool>,
+    pub is_mfa_registered: Option<bool>,
+    pub is_mfa_capable: Option<bool>,
+    pub is_passwordless_capable: Option<bool>,
+    pub last_updated: Option<String>,
+    /// As Graph returned them, order kept; unknown strings included.
+    pub methods_registered: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMember {
+    pub id: String,
+    pub user_principal_name: String,
+}
+
+/// An Authentication Methods audit event (directoryAudits), reduced to what the evidence uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    pub activity_date_time: String,
+    pub activity: String,
+    pub result: String,
+    pub target_user_id: Option<String>,
+    pub target_user_principal_name: Option<String>,
+    pub initiated_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthMethodsPolicy {
+    /// Sorted by id.
+    pub methods: Vec<MethodConfiguration>,
+    pub registration_campaign_state: Option<String>,
+    pub policy_migration_state: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodConfiguration {
+    pub id: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionalAccessPolicy {
+    pub id: String,
+    pub display_name: String,
+    pub state: String,
+    /// `grantControls.builtInControls` holds `mfa`.
+    pub requires_mfa: bool,
+    pub authentication_strength: Option<String>,
+    pub include_users: Vec<String>,
+    pub exclude_users: Vec<String>,
+    pub exclude_groups: Vec<String>,
+}
+
+/// How the snapshot was collected: the record an auditor tests as IPE. Written by the collector
+/// as `provenance.json` beside the raw pages; an import without one gets a record made from the
+/// files it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionRecord {
+    /// `graph` | `import` | `sample`
+    pub source_kind: String,
+    /// `mfa-evidence <version>` of the collecting tool.
+    pub collected_by: String,
+    /// The Graph root the requests went to, when collected live.
+    #[serde(default)]
+    pub graph_endpoint: Option<String>,
+    /// Application permissions the token carried (its `roles` claim), sorted.
+    #[serde(default)]
+    pub token_roles: Vec<String>,
+    pub sources: Vec<SourceRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    pub name: String,
+    pub endpoint: String,
+    pub required: bool,
+    /// `collected` | `missing` | `not-configured`
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub pages: u64,
+    pub items: u64,
+    /// One per HTTP request, in order; empty for data read from files.
+    #[serde(default)]
+    pub requests: Vec<RequestRecord>,
+}
+
+/// One HTTP request to Graph. Never carries a token or a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub url: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub time: String,
+    pub status: u16,
+    pub request_id: Option<String>,
+    pub duration_ms: u64,
+    pub items: u64,
+    /// The raw/ file the body was written to, e.g. `users-0003.json`.
+    #[serde(default)]
+    pub file: Option<String>,
+}
