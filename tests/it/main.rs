@@ -1,0 +1,1 @@
+//! The one integration-test crate: each module tests one stage or the built binary.
