@@ -171,7 +171,10 @@ impl Cloud {
                 "https://login.microsoftonline.com",
                 "https://graph.microsoft.com",
             ),
-            Cloud::UsGovHigh => ("https://login.microsoftonline.us", "https://graph.microsoft.us"),
+            Cloud::UsGovHigh => (
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us",
+            ),
             Cloud::UsGovDod => (
                 "https://login.microsoftonline.us",
                 "https://dod-graph.microsoft.us",
@@ -236,7 +239,8 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Config> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         let mut config = validate(raw)?;
         config.sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         Ok(config)
@@ -253,7 +257,9 @@ fn validate(raw: RawConfig) -> Result<Config> {
     }
     if let Some(list) = raw.control.qualifying_methods {
         if list.is_empty() {
-            bail!("control.qualifying_methods is empty: list at least one method, or remove the key for the default set");
+            bail!(
+                "control.qualifying_methods is empty: list at least one method, or remove the key for the default set"
+            );
         }
         control.qualifying_methods = list.into_iter().map(|m| m.trim().to_string()).collect();
     }
@@ -267,7 +273,9 @@ fn validate(raw: RawConfig) -> Result<Config> {
         user_ids: non_empty_strings(raw.break_glass.user_ids, "break_glass.user_ids")?,
         upns: non_empty_strings(raw.break_glass.upns, "break_glass.upns")?,
         group_id: match raw.break_glass.group_id {
-            Some(g) if g.trim().is_empty() => bail!("break_glass.group_id is empty: give the group's object id or remove the key"),
+            Some(g) if g.trim().is_empty() => {
+                bail!("break_glass.group_id is empty: give the group's object id or remove the key")
+            }
             other => other.map(|g| g.trim().to_string()),
         },
     };
@@ -292,7 +300,10 @@ fn validate(raw: RawConfig) -> Result<Config> {
 
     Ok(Config {
         control,
-        store_path: raw.store.path.unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH)),
+        store_path: raw
+            .store
+            .path
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH)),
         max_gap_hours,
         tenant: TenantSettings {
             id: raw.tenant.id,
@@ -309,12 +320,16 @@ fn validate(raw: RawConfig) -> Result<Config> {
 /// `0 < x <= 100`, at most two decimals, as integer basis points (95.0 -> 9500).
 pub fn threshold_basis_points(percent: f64) -> Result<u32> {
     if !(percent > 0.0 && percent <= 100.0) {
-        bail!("control.threshold_percent = {percent} is out of range: give a value above 0 and at most 100");
+        bail!(
+            "control.threshold_percent = {percent} is out of range: give a value above 0 and at most 100"
+        );
     }
     let scaled = percent * 100.0;
     let rounded = scaled.round();
     if (scaled - rounded).abs() > 1e-6 {
-        bail!("control.threshold_percent = {percent} has more than two decimals: round it, e.g. 95.25");
+        bail!(
+            "control.threshold_percent = {percent} has more than two decimals: round it, e.g. 95.25"
+        );
     }
     Ok(rounded as u32)
 }
@@ -344,7 +359,9 @@ fn validate_exception(n: usize, e: RawException) -> Result<Exception> {
         .filter(|r| !r.trim().is_empty())
         .with_context(|| format!("{at} has no approved_by: name who approved the exception"))?;
     let expires = match e.expires {
-        None => bail!("{at} has no expires date: every exception needs one, e.g. expires = \"2027-03-31\""),
+        None => bail!(
+            "{at} has no expires date: every exception needs one, e.g. expires = \"2027-03-31\""
+        ),
         Some(toml::Value::String(s)) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
             .with_context(|| format!("{at}.expires = {s:?} is not a date: write YYYY-MM-DD"))?,
         Some(toml::Value::Datetime(d)) => match d.date {
@@ -394,13 +411,18 @@ mod tests {
 
     #[test]
     fn exception_needs_reason_and_date() {
-        let err = Config::from_toml("[[exceptions]]\nupn = \"a@b\"\napproved_by = \"x\"\nexpires = \"2027-01-01\"\n")
-            .unwrap_err();
+        let err = Config::from_toml(
+            "[[exceptions]]\nupn = \"a@b\"\napproved_by = \"x\"\nexpires = \"2027-01-01\"\n",
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("no reason"));
         let c = Config::from_toml(
             "[[exceptions]]\nupn = \"a@b\"\nreason = \"r\"\napproved_by = \"x\"\nexpires = 2027-01-01\n",
         )
         .unwrap();
-        assert_eq!(c.control.exceptions[0].expires, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
+        assert_eq!(
+            c.control.exceptions[0].expires,
+            NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()
+        );
     }
 }

@@ -8,5 +8,15 @@ pub mod collect;
 pub mod config;
 pub mod evaluate;
 pub mod evidence;
+pub mod findings;
+pub mod package;
 pub mod render;
+pub mod report;
 pub mod snapshot;
+pub mod store;
+pub mod verify;
+
+/// `mfa-evidence <version>`: recorded in snapshots, the ledger and packages.
+pub fn tool_id() -> String {
+    format!("mfa-evidence {}", env!("CARGO_PKG_VERSION"))
+}

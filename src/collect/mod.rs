@@ -1,1 +1,4 @@
 //! Sources of snapshots: live Microsoft Graph, offline export folders, the sample tenant.
+
+pub mod import;
+pub mod wire;

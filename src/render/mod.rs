@@ -1,1 +1,3 @@
 //! Renderers: the CSV user lists and the PDF narrative, all from the evaluation and evidence.json.
+
+pub mod csv;

@@ -1,0 +1,370 @@
+//! Offline exports: a folder of Graph response bodies, exactly as Graph returns them, read into a
+//! [`Snapshot`]. The live collector writes the same layout, and a stored snapshot's raw/ folder
+//! uses it too, so anything stored can be imported again.
+//!
+//! Layout: `<source>.json`, or `<source>-0001.json`, `<source>-0002.json`, ... for a source of
+//! several pages, with the source names of [`crate::snapshot::SOURCES`], plus an optional
+//! `provenance.json` (a [`CollectionRecord`] written by the collector).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+
+use super::wire::{
+    Page, WireAudit, WireAuthMethodsPolicy, WireConditionalAccessPolicy, WireMember,
+    WireOrganization, WireRegistration, WireUser,
+};
+use crate::snapshot::{self, CollectionRecord, SOURCES, Snapshot, SourceRecord, Tenant};
+
+pub const PROVENANCE_FILE: &str = "provenance.json";
+
+/// A parsed export: the snapshot, and the files it was read from (to be kept byte for byte).
+pub struct Imported {
+    pub snapshot: Snapshot,
+    /// Every page file and provenance.json, sorted by name.
+    pub files: Vec<PathBuf>,
+}
+
+/// Which source and page a file name stands for.
+fn parse_file_name(name: &str) -> Option<(&'static str, u32)> {
+    let stem = name.strip_suffix(".json")?;
+    SOURCES.iter().find_map(|(source, _)| {
+        if stem == *source {
+            return Some((*source, 0));
+        }
+        let page = stem.strip_prefix(source)?.strip_prefix('-')?;
+        if page.is_empty() || !page.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        page.parse().ok().map(|n| (*source, n))
+    })
+}
+
+/// Reads an export folder. `collected_at` is required when the folder does not say when it was
+/// collected (no provenance.json with request times).
+pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imported> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "cannot read the export folder {}: check the path given to --dir",
+            dir.display()
+        )
+    })?;
+    let mut pages: BTreeMap<&'static str, Vec<(u32, PathBuf)>> = BTreeMap::new();
+    let mut provenance_path = None;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !entry.path().is_file() {
+            continue;
+        }
+        if name == PROVENANCE_FILE {
+            provenance_path = Some(entry.path());
+            continue;
+        }
+        match parse_file_name(&name) {
+            Some((source, page)) => pages.entry(source).or_default().push((page, entry.path())),
+            None if name.ends_with(".json") => bail!(
+                "{}: unexpected file name {name:?}: name Graph pages after their source ({}), e.g. users.json or users-0001.json",
+                dir.display(),
+                SOURCES.map(|(s, _)| s).join(", ")
+            ),
+            None => tracing::warn!("ignoring {name} in {}: not a Graph page", dir.display()),
+        }
+    }
+    for (source, list) in pages.iter_mut() {
+        list.sort();
+        if list.len() > 1 && list[0].0 == 0 {
+            bail!(
+                "{}: both {source}.json and numbered {source}-NNNN.json pages: keep one layout",
+                dir.display()
+            );
+        }
+    }
+    for (source, required) in SOURCES {
+        if required && !pages.contains_key(source) {
+            bail!(
+                "{}: no {source} data ({source}.json or {source}-0001.json): export {} from Graph into this folder",
+                dir.display(),
+                snapshot::source_endpoint(source)
+            );
+        }
+    }
+
+    let provenance: Option<CollectionRecord> = match &provenance_path {
+        Some(path) => Some(read_json(path)?),
+        None => None,
+    };
+
+    let org: Vec<WireOrganization> = read_pages(dir, &pages, snapshot::SOURCE_ORGANIZATION)?.0;
+    let org = org.into_iter().next().with_context(|| {
+        format!(
+            "{}: the organization page lists no organization: re-export /v1.0/organization",
+            dir.display()
+        )
+    })?;
+    let (users, users_pages) = read_pages::<WireUser>(dir, &pages, snapshot::SOURCE_USERS)?;
+    let mut users: Vec<snapshot::User> = users.into_iter().map(Into::into).collect();
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+    users.dedup_by(|a, b| a.id == b.id);
+    let (registrations, reg_pages) =
+        read_pages::<WireRegistration>(dir, &pages, snapshot::SOURCE_REGISTRATION)?;
+    let mut registrations: Vec<snapshot::Registration> =
+        registrations.into_iter().map(Into::into).collect();
+    registrations.sort_by(|a, b| a.id.cmp(&b.id));
+    registrations.dedup_by(|a, b| a.id == b.id);
+
+    let break_glass_members =
+        optional_pages::<WireMember>(dir, &pages, snapshot::SOURCE_BREAK_GLASS)?.map(
+            |(list, _)| {
+                let mut list: Vec<snapshot::GroupMember> =
+                    list.into_iter().map(Into::into).collect();
+                list.sort_by(|a, b| a.id.cmp(&b.id));
+                list.dedup_by(|a, b| a.id == b.id);
+                list
+            },
+        );
+    let audit_events =
+        optional_pages::<WireAudit>(dir, &pages, snapshot::SOURCE_AUDITS)?.map(|(list, _)| {
+            let mut list: Vec<snapshot::AuditEvent> = list.into_iter().map(Into::into).collect();
+            list.sort_by(|a, b| {
+                (&a.activity_date_time, &a.id).cmp(&(&b.activity_date_time, &b.id))
+            });
+            list.dedup_by(|a, b| a.id == b.id);
+            list
+        });
+    let auth_methods_policy = match pages.get(snapshot::SOURCE_AUTH_METHODS_POLICY) {
+        Some(list) => {
+            let policy: WireAuthMethodsPolicy = read_json(&list[0].1)?;
+            Some(policy.into())
+        }
+        None => None,
+    };
+    let conditional_access = optional_pages::<WireConditionalAccessPolicy>(
+        dir,
+        &pages,
+        snapshot::SOURCE_CONDITIONAL_ACCESS,
+    )?
+    .map(|(list, _)| {
+        let mut list: Vec<snapshot::ConditionalAccessPolicy> =
+            list.into_iter().map(Into::into).collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    });
+
+    let counts: BTreeMap<&str, (u64, u64)> = BTreeMap::from([
+        (snapshot::SOURCE_USERS, (users_pages, users.len() as u64)),
+        (
+            snapshot::SOURCE_REGISTRATION,
+            (reg_pages, registrations.len() as u64),
+        ),
+    ]);
+    let collection = match provenance {
+        Some(record) => {
+            check_provenance(dir, &record, &counts)?;
+            record
+        }
+        None => record_from_files(
+            &pages,
+            &counts,
+            &break_glass_members,
+            &audit_events,
+            &conditional_access,
+        ),
+    };
+
+    let collected_at = match collected_at {
+        Some(t) => t,
+        None => latest_request_time(&collection).with_context(|| {
+            format!(
+                "{}: the files do not say when they were collected: pass --collected-at (RFC 3339, e.g. 2026-11-25T06:00:00Z)",
+                dir.display()
+            )
+        })?,
+    };
+
+    let mut files: Vec<PathBuf> = pages.values().flatten().map(|(_, p)| p.clone()).collect();
+    files.extend(provenance_path);
+    files.sort();
+
+    Ok(Imported {
+        snapshot: Snapshot {
+            schema_version: snapshot::SNAPSHOT_SCHEMA_VERSION,
+            tenant: Tenant {
+                id: org.id,
+                name: org.display_name,
+            },
+            collected_at: collected_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            collection,
+            users,
+            registrations,
+            break_glass_members,
+            audit_events,
+            auth_methods_policy,
+            conditional_access,
+        },
+        files,
+    })
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a valid Graph response body: re-export it from Graph unchanged",
+            path.display()
+        )
+    })
+}
+
+/// Reads every page of a source, in order. Returns the items and the page count.
+fn read_pages<T: DeserializeOwned>(
+    dir: &Path,
+    pages: &BTreeMap<&'static str, Vec<(u32, PathBuf)>>,
+    source: &str,
+) -> Result<(Vec<T>, u64)> {
+    let list = &pages[source];
+    let mut items = Vec::new();
+    for (i, (_, path)) in list.iter().enumerate() {
+        let page: Page<T> = read_json(path)?;
+        items.extend(page.value);
+        // A page that promises more with no page after it is a half-collected source.
+        if page.next_link.is_some() && i + 1 == list.len() {
+            bail!(
+                "{}: {} has @odata.nextLink but no later {source} page follows: the export is incomplete; export every page",
+                dir.display(),
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
+    }
+    Ok((items, list.len() as u64))
+}
+
+fn optional_pages<T: DeserializeOwned>(
+    dir: &Path,
+    pages: &BTreeMap<&'static str, Vec<(u32, PathBuf)>>,
+    source: &str,
+) -> Result<Option<(Vec<T>, u64)>> {
+    if pages.contains_key(source) {
+        read_pages(dir, pages, source).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A collector's record must agree with the files beside it.
+fn check_provenance(
+    dir: &Path,
+    record: &CollectionRecord,
+    counts: &BTreeMap<&str, (u64, u64)>,
+) -> Result<()> {
+    for (source, required) in SOURCES {
+        let entry = record.sources.iter().find(|s| s.name == source);
+        if required && entry.is_none_or(|s| s.status != "collected") {
+            bail!(
+                "{}: provenance.json does not record {source} as collected: this collection is incomplete and cannot be stored",
+                dir.display()
+            );
+        }
+    }
+    for (source, (_, items)) in counts {
+        if let Some(entry) = record.sources.iter().find(|s| s.name == *source)
+            && entry.items != *items
+        {
+            // Duplicates across pages are dropped, so only more items than recorded is wrong.
+            if *items > entry.items {
+                bail!(
+                    "{}: provenance.json records {} {source} items but the pages hold {items}: the folder was changed after collection",
+                    dir.display(),
+                    entry.items
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn record_from_files(
+    pages: &BTreeMap<&'static str, Vec<(u32, PathBuf)>>,
+    counts: &BTreeMap<&str, (u64, u64)>,
+    break_glass: &Option<Vec<snapshot::GroupMember>>,
+    audits: &Option<Vec<snapshot::AuditEvent>>,
+    conditional_access: &Option<Vec<snapshot::ConditionalAccessPolicy>>,
+) -> CollectionRecord {
+    let sources = SOURCES
+        .iter()
+        .map(|(name, required)| {
+            let page_count = pages.get(name).map_or(0, |l| l.len() as u64);
+            let items = match *name {
+                snapshot::SOURCE_BREAK_GLASS => break_glass.as_ref().map_or(0, |l| l.len() as u64),
+                snapshot::SOURCE_AUDITS => audits.as_ref().map_or(0, |l| l.len() as u64),
+                snapshot::SOURCE_CONDITIONAL_ACCESS => {
+                    conditional_access.as_ref().map_or(0, |l| l.len() as u64)
+                }
+                snapshot::SOURCE_ORGANIZATION | snapshot::SOURCE_AUTH_METHODS_POLICY => {
+                    page_count.min(1)
+                }
+                other => counts.get(other).map_or(0, |c| c.1),
+            };
+            SourceRecord {
+                name: name.to_string(),
+                endpoint: snapshot::source_endpoint(name).to_string(),
+                required: *required,
+                status: if page_count > 0 {
+                    "collected"
+                } else {
+                    "missing"
+                }
+                .to_string(),
+                error: (page_count == 0).then(|| "not present in the export folder".to_string()),
+                pages: page_count,
+                items,
+                requests: Vec::new(),
+            }
+        })
+        .collect();
+    CollectionRecord {
+        source_kind: "import".to_string(),
+        collected_by: crate::tool_id(),
+        graph_endpoint: None,
+        token_roles: Vec::new(),
+        sources,
+    }
+}
+
+fn latest_request_time(record: &CollectionRecord) -> Option<DateTime<Utc>> {
+    record
+        .sources
+        .iter()
+        .flat_map(|s| &s.requests)
+        .filter_map(|r| DateTime::parse_from_rfc3339(&r.time).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max()
+}
+
+/// The distinct sources present in a folder (for messages and tests).
+pub fn sources_present(files: &[PathBuf]) -> BTreeSet<&'static str> {
+    files
+        .iter()
+        .filter_map(|p| parse_file_name(&p.file_name()?.to_string_lossy()).map(|(s, _)| s))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(parse_file_name("users.json"), Some(("users", 0)));
+        assert_eq!(parse_file_name("users-0002.json"), Some(("users", 2)));
+        assert_eq!(
+            parse_file_name("userRegistrationDetails-0001.json"),
+            Some(("userRegistrationDetails", 1))
+        );
+        assert_eq!(parse_file_name("user.json"), None);
+        assert_eq!(parse_file_name("users-x.json"), None);
+    }
+}

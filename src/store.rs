@@ -1,0 +1,525 @@
+//! The evidence store: append-only, tamper-evident history on the local disk.
+//!
+//! ```text
+//! <store>/<tenant-id>/
+//!   ledger.jsonl                      one line per snapshot, chained by SHA-256
+//!   .lock                             held by the one writer at a time
+//!   snapshots/000001-20261031T060000Z/
+//!     raw/                            the Graph response bodies, byte for byte (import layout)
+//!     snapshot.json                   the snapshot in our own types
+//!     SHA256SUMS                      every other file; its SHA-256 is the snapshot's hash
+//! ```
+//! A snapshot is written aside (`.tmp-*`), fsynced, renamed into place, and only then recorded in
+//! the ledger: the ledger is the only thing that makes a snapshot count, so a crash at any point
+//! leaves the history as it was. Folders the ledger does not name are leftovers of such crashes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::collect::import::Imported;
+use crate::snapshot::Snapshot;
+
+const LEDGER_FILE: &str = "ledger.jsonl";
+const LOCK_FILE: &str = ".lock";
+const SNAPSHOTS_DIR: &str = "snapshots";
+const SNAPSHOT_FILE: &str = "snapshot.json";
+const SUMS_FILE: &str = "SHA256SUMS";
+const RAW_DIR: &str = "raw";
+/// The `prev_line_sha256` of the first ledger line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One ledger line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub sequence: u64,
+    pub folder: String,
+    pub tenant_id: String,
+    pub collected_at: String,
+    pub snapshot_sha256: String,
+    pub prev_line_sha256: String,
+    pub recorded_by: String,
+}
+
+/// A snapshot as the ledger records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSnapshot {
+    pub entry: LedgerEntry,
+    /// SHA-256 of this ledger line (without its newline); the next line chains to it.
+    pub line_sha256: String,
+    pub dir: PathBuf,
+}
+
+impl StoredSnapshot {
+    pub fn raw_dir(&self) -> PathBuf {
+        self.dir.join(RAW_DIR)
+    }
+
+    pub fn collected_at(&self) -> Result<DateTime<Utc>> {
+        parse_time(&self.entry.collected_at)
+    }
+
+    /// Reads the snapshot in our own types.
+    pub fn load(&self) -> Result<Snapshot> {
+        let path = self.dir.join(SNAPSHOT_FILE);
+        let file = File::open(&path).with_context(|| {
+            format!(
+                "cannot open {}: run `mfa-evidence store verify`",
+                path.display()
+            )
+        })?;
+        serde_json::from_reader(BufReader::with_capacity(1 << 20, file))
+            .with_context(|| format!("{} is not a readable snapshot", path.display()))
+    }
+}
+
+/// The outcome of recomputing a tenant's chain.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChainReport {
+    pub verified: u64,
+    /// The first broken link, in words: which line or snapshot, and what is wrong with it.
+    pub broken: Option<String>,
+    /// Leftovers of interrupted writes: they never counted.
+    pub notes: Vec<String>,
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The tenants with a ledger, sorted.
+    pub fn tenants(&self) -> Result<Vec<String>> {
+        if !self.root.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root)
+            .with_context(|| format!("cannot read the store {}", self.root.display()))?
+        {
+            let entry = entry?;
+            if entry.path().join(LEDGER_FILE).is_file() {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The one tenant of the store, or the one asked for.
+    pub fn pick_tenant(&self, wanted: Option<&str>) -> Result<String> {
+        let tenants = self.tenants()?;
+        match wanted {
+            Some(id) if tenants.iter().any(|t| t == id) => Ok(id.to_string()),
+            Some(id) => bail!(
+                "the store {} holds no snapshot of tenant {id}: it holds {}",
+                self.root.display(),
+                if tenants.is_empty() {
+                    "none".to_string()
+                } else {
+                    tenants.join(", ")
+                }
+            ),
+            None => match tenants.as_slice() {
+                [] => bail!(
+                    "the store {} holds no snapshot: run `mfa-evidence collect` or `mfa-evidence import --dir D` first, or set [store] path",
+                    self.root.display()
+                ),
+                [one] => Ok(one.clone()),
+                many => bail!(
+                    "the store {} holds several tenants ({}): choose one with --tenant",
+                    self.root.display(),
+                    many.join(", ")
+                ),
+            },
+        }
+    }
+
+    fn tenant_dir(&self, tenant_id: &str) -> Result<PathBuf> {
+        let safe = !tenant_id.is_empty()
+            && tenant_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+            && !tenant_id.starts_with('.');
+        if !safe {
+            bail!(
+                "tenant id {tenant_id:?} cannot name a store folder: expected a GUID or a domain name"
+            );
+        }
+        Ok(self.root.join(tenant_id))
+    }
+
+    /// The ledger of a tenant, parsed but not verified.
+    pub fn ledger(&self, tenant_id: &str) -> Result<Vec<StoredSnapshot>> {
+        let dir = self.tenant_dir(tenant_id)?;
+        read_ledger(&dir)
+    }
+
+    /// Adds a snapshot. Only one writer holds a tenant's lock at a time; others wait.
+    pub fn add(&self, imported: &Imported) -> Result<StoredSnapshot> {
+        let snapshot = &imported.snapshot;
+        let tenant_dir = self.tenant_dir(&snapshot.tenant.id)?;
+        fs::create_dir_all(tenant_dir.join(SNAPSHOTS_DIR)).with_context(|| {
+            format!(
+                "cannot create the store folder {}: check [store] path and its permissions",
+                tenant_dir.display()
+            )
+        })?;
+        let lock = File::create(tenant_dir.join(LOCK_FILE))
+            .with_context(|| format!("cannot create the lock file in {}", tenant_dir.display()))?;
+        lock.lock()
+            .with_context(|| format!("cannot lock {}", tenant_dir.display()))?;
+
+        remove_leftovers(&tenant_dir)?;
+        let ledger = read_ledger(&tenant_dir)?;
+        let collected_at = parse_time(&snapshot.collected_at)?;
+        if let Some(last) = ledger.last()
+            && last.collected_at()? >= collected_at
+        {
+            bail!(
+                "the store already holds a snapshot of {} collected at {}, not before this one ({}): history is append-only, so import exports oldest first",
+                snapshot.tenant.id,
+                last.entry.collected_at,
+                snapshot.collected_at
+            );
+        }
+        let sequence = ledger.last().map_or(1, |l| l.entry.sequence + 1);
+        let folder = format!("{sequence:06}-{}", collected_at.format("%Y%m%dT%H%M%SZ"));
+        let final_dir = tenant_dir.join(SNAPSHOTS_DIR).join(&folder);
+        if final_dir.exists() {
+            // Renamed into place by a write that died before its ledger line: it never counted.
+            fs::remove_dir_all(&final_dir)
+                .with_context(|| format!("cannot remove the leftover {}", final_dir.display()))?;
+        }
+
+        let tmp = tenant_dir.join(format!(".tmp-{folder}"));
+        let snapshot_sha256 = write_snapshot_dir(&tmp, imported)
+            .with_context(|| format!("cannot write the snapshot into {}", tmp.display()))?;
+        fs::rename(&tmp, &final_dir)
+            .with_context(|| format!("cannot move the snapshot into {}", final_dir.display()))?;
+        sync_dir(&tenant_dir.join(SNAPSHOTS_DIR))?;
+
+        let entry = LedgerEntry {
+            sequence,
+            folder,
+            tenant_id: snapshot.tenant.id.clone(),
+            collected_at: snapshot.collected_at.clone(),
+            snapshot_sha256,
+            prev_line_sha256: ledger
+                .last()
+                .map_or(GENESIS.to_string(), |l| l.line_sha256.clone()),
+            recorded_by: crate::tool_id(),
+        };
+        let line = serde_json::to_string(&entry)?;
+        let mut ledger_file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(tenant_dir.join(LEDGER_FILE))
+            .with_context(|| format!("cannot open the ledger in {}", tenant_dir.display()))?;
+        ledger_file.write_all(format!("{line}\n").as_bytes())?;
+        ledger_file.sync_all()?;
+        sync_dir(&tenant_dir)?;
+        drop(lock);
+        Ok(StoredSnapshot {
+            line_sha256: sha256_hex(line.as_bytes()),
+            dir: final_dir,
+            entry,
+        })
+    }
+
+    /// Recomputes one stored snapshot's hash against its ledger line.
+    pub fn check_snapshot(&self, stored: &StoredSnapshot) -> std::result::Result<(), String> {
+        check_snapshot_dir(&stored.dir, &stored.entry.snapshot_sha256)
+    }
+
+    /// Recomputes a tenant's chain and every snapshot's hash, and names the first broken link.
+    pub fn verify(&self, tenant_id: &str) -> Result<ChainReport> {
+        let dir = self.tenant_dir(tenant_id)?;
+        let mut report = ChainReport::default();
+        let ledger_path = dir.join(LEDGER_FILE);
+        let text = fs::read_to_string(&ledger_path)
+            .with_context(|| format!("cannot read the ledger {}", ledger_path.display()))?;
+        let mut prev = GENESIS.to_string();
+        let mut listed = std::collections::BTreeSet::new();
+        for (i, line) in text.lines().enumerate() {
+            let n = i as u64 + 1;
+            let entry: LedgerEntry = match serde_json::from_str(line) {
+                Ok(e) => e,
+                Err(e) => {
+                    report.broken =
+                        Some(format!("ledger line {n} is not a valid ledger entry ({e})"));
+                    return Ok(report);
+                }
+            };
+            listed.insert(entry.folder.clone());
+            let problem = if entry.sequence != n {
+                Some(format!(
+                    "ledger line {n} carries sequence {}: a line was removed or reordered",
+                    entry.sequence
+                ))
+            } else if entry.prev_line_sha256 != prev {
+                Some(format!(
+                    "ledger line {n} does not chain to line {}: an earlier line was changed or removed",
+                    n - 1
+                ))
+            } else if entry.tenant_id != tenant_id {
+                Some(format!("ledger line {n} names tenant {}", entry.tenant_id))
+            } else {
+                check_snapshot_dir(
+                    &dir.join(SNAPSHOTS_DIR).join(&entry.folder),
+                    &entry.snapshot_sha256,
+                )
+                .err()
+                .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
+            };
+            if let Some(problem) = problem {
+                report.broken = Some(problem);
+                return Ok(report);
+            }
+            prev = sha256_hex(line.as_bytes());
+            report.verified += 1;
+        }
+        if text.len() > 0 && !text.ends_with('\n') {
+            report
+                .notes
+                .push("the ledger's last line has no newline: a write was interrupted".into());
+        }
+        for entry in fs::read_dir(&dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") {
+                report.notes.push(format!(
+                    "{name}: an interrupted write, never counted (removed by the next write)"
+                ));
+            }
+        }
+        for entry in fs::read_dir(dir.join(SNAPSHOTS_DIR))? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if !listed.contains(&name) {
+                report.notes.push(format!(
+                    "snapshots/{name} is not in the ledger: an interrupted write, never counted"
+                ));
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn read_ledger(tenant_dir: &Path) -> Result<Vec<StoredSnapshot>> {
+    let path = tenant_dir.join(LEDGER_FILE);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the ledger {}", path.display()));
+        }
+    };
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read the ledger {}", path.display()))?;
+        let entry: LedgerEntry = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "ledger {} line {} is damaged: run `mfa-evidence store verify`",
+                path.display(),
+                i + 1
+            )
+        })?;
+        out.push(StoredSnapshot {
+            line_sha256: sha256_hex(line.as_bytes()),
+            dir: tenant_dir.join(SNAPSHOTS_DIR).join(&entry.folder),
+            entry,
+        });
+    }
+    Ok(out)
+}
+
+/// Removes `.tmp-*` folders left by interrupted writes (called under the lock).
+fn remove_leftovers(tenant_dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(tenant_dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            fs::remove_dir_all(entry.path()).with_context(|| {
+                format!("cannot remove the leftover {}", entry.path().display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes raw/, snapshot.json and SHA256SUMS into `dir`, fsynced. Returns the snapshot's hash.
+fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
+    let raw = dir.join(RAW_DIR);
+    fs::create_dir_all(&raw)?;
+    let mut sums: Vec<(String, String)> = Vec::new();
+    for source in &imported.files {
+        let name = source
+            .file_name()
+            .context("an import file has no name")?
+            .to_string_lossy()
+            .into_owned();
+        let mut input =
+            File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+        let hash = copy_hashed(&mut input, &raw.join(&name))?;
+        sums.push((format!("{RAW_DIR}/{name}"), hash));
+    }
+    sync_dir(&raw)?;
+    let hash = {
+        let path = dir.join(SNAPSHOT_FILE);
+        let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, File::create(&path)?));
+        serde_json::to_writer(&mut out, &imported.snapshot)?;
+        let (inner, hash) = out.finish();
+        inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        hash
+    };
+    sums.push((SNAPSHOT_FILE.to_string(), hash));
+    sums.sort();
+    let text = sums_text(&sums);
+    let mut f = File::create(dir.join(SUMS_FILE))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    sync_dir(dir)?;
+    Ok(sha256_hex(text.as_bytes()))
+}
+
+fn sums_text(sums: &[(String, String)]) -> String {
+    sums.iter()
+        .map(|(path, hash)| format!("{hash}  {path}\n"))
+        .collect()
+}
+
+/// Checks a stored snapshot folder against its ledger hash; says which file differs.
+fn check_snapshot_dir(dir: &Path, expected: &str) -> std::result::Result<(), String> {
+    let sums = fs::read_to_string(dir.join(SUMS_FILE)).map_err(|_| {
+        "the snapshot folder or its SHA256SUMS is missing: it was deleted".to_string()
+    })?;
+    let mut listed = std::collections::BTreeSet::new();
+    for line in sums.lines() {
+        let (hash, path) = line.split_once("  ").ok_or("SHA256SUMS is malformed")?;
+        listed.insert(path.to_string());
+        let actual = hash_file(&dir.join(path)).map_err(|_| format!("{path} is missing"))?;
+        if actual != hash {
+            return Err(format!(
+                "{path} was changed (SHA-256 {actual}, recorded {hash})"
+            ));
+        }
+    }
+    let mut present = Vec::new();
+    list_files(dir, dir, &mut present).map_err(|e| e.to_string())?;
+    for path in present {
+        if path != SUMS_FILE && !listed.contains(&path) {
+            return Err(format!("{path} was added after the snapshot was stored"));
+        }
+    }
+    if sha256_hex(sums.as_bytes()) != expected {
+        return Err("SHA256SUMS differs from the hash the ledger recorded".into());
+    }
+    Ok(())
+}
+
+/// Every file below `dir`, as `/`-separated paths relative to `base`.
+pub fn list_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            list_files(base, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(base).unwrap_or(&path);
+            out.push(
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| format!("{text:?} is not an RFC 3339 time"))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Copies a stream into a new file, fsynced, and returns the SHA-256 of what was copied.
+pub fn copy_hashed(input: &mut impl Read, dest: &Path) -> Result<String> {
+    let mut out = HashingWriter::new(
+        File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?,
+    );
+    std::io::copy(input, &mut out).with_context(|| format!("cannot write {}", dest.display()))?;
+    let (file, hash) = out.finish();
+    file.sync_all()?;
+    Ok(hash)
+}
+
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// A writer that hashes what passes through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    pub written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    pub fn finish(mut self) -> (W, String) {
+        let _ = self.inner.flush();
+        (self.inner, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
