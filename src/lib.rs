@@ -10,3 +10,4 @@ pub mod evaluate;
 pub mod evidence;
 pub mod render;
 pub mod snapshot;
+pub mod synth;
