@@ -510,16 +510,37 @@ impl Model {
             .map(|(i, u)| (mix3(salt, hash_str(&u.person.id), 0x0D), i))
             .collect();
         older.sort();
-        let flip = older
+        // The user who registers, deletes and registers again: a joiner of the first weeks
+        // when there is one, else a long-standing user.
+        let mut early_joiners: Vec<(u64, usize)> = users
             .iter()
-            .map(|(_, i)| *i)
-            .find(|i| {
-                users[*i]
-                    .final_methods()
-                    .iter()
-                    .any(|m| m == "microsoftAuthenticatorPush")
+            .enumerate()
+            .filter(|(_, u)| {
+                u.item.is_some()
+                    && !u.guest
+                    && u.disabled_from.is_none()
+                    && !u.never_reported
+                    && u.created > start
+                    && u.created < secs(2026, 6, 20, 0, 0)
+                    && qualifies(u.final_methods())
             })
-            .context("the sample tenant has no Authenticator user")?;
+            .map(|(i, u)| (mix3(salt, hash_str(&u.person.id), 0xF1), i))
+            .collect();
+        early_joiners.sort();
+        let flip_joiner = early_joiners.first().map(|(_, i)| *i);
+        let flip = match flip_joiner {
+            Some(i) => i,
+            None => older
+                .iter()
+                .map(|(_, i)| *i)
+                .find(|i| {
+                    users[*i]
+                        .final_methods()
+                        .iter()
+                        .any(|m| m == "microsoftAuthenticatorPush")
+                })
+                .context("the sample tenant has no Authenticator user")?,
+        };
         let remediated: Vec<usize> = older
             .iter()
             .map(|(_, i)| *i)
@@ -634,6 +655,28 @@ impl Model {
                 if q {
                     let t = (at + 40 * final_methods.len() as i64 + 3, ticks);
                     push(t, Activity::UserRegisteredAll, i, i, None, &users);
+                }
+                if i == flip {
+                    // Nine days later the qualifying methods go (a new phone), and come back
+                    // two days after that.
+                    let delete = at + 9 * DAY + r.range(0, 6 * HOUR);
+                    let again = delete + 2 * DAY + r.range(2 * HOUR, 20 * HOUR);
+                    let (kept, removed): (Vec<String>, Vec<String>) = final_methods
+                        .iter()
+                        .cloned()
+                        .partition(|m| !is_qualifying(m));
+                    users[i].timeline = vec![
+                        (i64::MIN, Vec::new()),
+                        (at, final_methods.clone()),
+                        (delete, kept),
+                        (again, final_methods.clone()),
+                    ];
+                    let (t1, t2) = (r.ticks(), r.ticks());
+                    for (k, m) in removed.iter().enumerate() {
+                        let (d, a) = (delete + 30 * k as i64, again + 30 * k as i64);
+                        push((d, t1), Activity::UserDeleted, i, i, Some(m), &users);
+                        push((a, t2), Activity::UserRegistered, i, i, Some(m), &users);
+                    }
                 }
                 continue;
             }

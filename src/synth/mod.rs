@@ -410,7 +410,7 @@ const BREAK_GLASS_FIDO2_PASSKEY: Methods = &["fido2", "passKeyDeviceBound"];
 const BREAK_GLASS_PHONE: Methods = &["mobilePhone"];
 const HELPDESK_METHODS: Methods = &["microsoftAuthenticatorPush", "fido2", "mobilePhone"];
 const ACTIVE_EXCEPTION_METHODS: Methods = &["email"];
-const EXPIRED_EXCEPTION_METHODS: Methods = &[];
+const EXPIRED_EXCEPTION_METHODS: Methods = &["softwareOneTimePasscode"];
 
 /// The local part of the helpdesk administrator's principal name: the initiator of "Admin
 /// registered security info" events.
