@@ -126,7 +126,7 @@ pub fn write_demo_history(samples_dir: &Path, out_root: &Path) -> Result<Vec<His
 }
 
 /// Removes page files and provenance left from an earlier write, so page counts cannot mix.
-fn remove_pages(dir: &Path) -> Result<()> {
+pub(super) fn remove_pages(dir: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };

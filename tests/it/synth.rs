@@ -429,6 +429,18 @@ fn demo_history() {
         Utc.with_ymd_and_hms(2026, 8, 15, 6, 0, 0).unwrap()
     );
 
+    // Deterministic: a second run writes the same bytes.
+    let again = synth::write_demo_history(&samples_dir(), &tmp.path().join("again")).unwrap();
+    assert_eq!(again.len(), days.len());
+    for (a, b) in days.iter().zip(&again) {
+        assert_eq!(a.collected_at, b.collected_at);
+        assert!(
+            files(&a.dir) == files(&b.dir),
+            "{} differs between runs",
+            a.dir.display()
+        );
+    }
+
     // The last day is the committed sample tenant.
     let last = files(&days.last().unwrap().dir);
     let samples = files(&samples_dir());
