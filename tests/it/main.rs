@@ -1,1 +1,2 @@
 //! The one integration-test crate: each module tests one stage or the built binary.
+mod synth;
