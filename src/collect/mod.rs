@@ -1,1 +1,2 @@
 //! Sources of snapshots: live Microsoft Graph, offline export folders, the sample tenant.
+pub mod graph;
