@@ -55,7 +55,10 @@ async fn main() -> anyhow::Result<()> {
     let items: u64 = record.sources.iter().map(|s| s.items).sum();
     let requests: usize = record.sources.iter().map(|s| s.requests.len()).sum();
     for s in &record.sources {
-        println!("{:<28} {:>6} pages {:>9} items  {}", s.name, s.pages, s.items, s.status);
+        println!(
+            "{:<28} {:>6} pages {:>9} items  {}",
+            s.name, s.pages, s.items, s.status
+        );
     }
     println!(
         "{items} items, {requests} requests, {files} files, {:.1} MB written in {elapsed:.1} s: {:.0} items/s",
