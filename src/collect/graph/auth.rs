@@ -635,6 +635,43 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_key_is_explained() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let err = Certificate::from_pem(pem.as_bytes()).err().unwrap();
+        assert!(
+            err.to_string().contains("the private key is encrypted"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_assertion_is_a_ps256_jwt_with_the_thumbprint() {
+        let pem = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/certs/test-client.pem"
+        ))
+        .unwrap();
+        let cert = Certificate::from_pem(&pem).unwrap();
+        let jwt = cert
+            .assertion("client", "https://login.example/t/oauth2/v2.0/token")
+            .unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "PS256");
+        assert_eq!(header["x5t#S256"].as_str().unwrap().len(), 43);
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(claims["aud"], "https://login.example/t/oauth2/v2.0/token");
+        assert_eq!(claims["iss"], "client");
+        assert_eq!(claims["sub"], "client");
+        let lifetime = claims["exp"].as_u64().unwrap() - claims["nbf"].as_u64().unwrap();
+        assert!(lifetime > 0 && lifetime <= 600);
+        assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().len(), 256);
+    }
+
+    #[test]
     fn debug_hides_the_secret() {
         let env = AuthEnv {
             client_secret: Some("hunter2".into()),

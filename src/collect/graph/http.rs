@@ -71,8 +71,9 @@ pub(crate) struct Graph {
     pub(crate) root: Url,
     pub(crate) tokens: TokenSource,
     pub(crate) policy: NetworkPolicy,
-    /// Set when a required source has failed: the others stop at their next request.
+    /// Set when a required source has failed: the others stop at their next request or wait.
     pub(crate) cancelled: AtomicBool,
+    pub(crate) cancel_notify: tokio::sync::Notify,
 }
 
 /// Why an attempt is worth repeating.
@@ -82,6 +83,24 @@ enum Fault {
 }
 
 impl Graph {
+    /// Stops every other source: a required source has failed, so the collection is void.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.cancel_notify.notify_waiters();
+    }
+
+    /// Waits `delay`, or less when the collection is cancelled meanwhile.
+    async fn pause(&self, delay: Duration) -> Result<()> {
+        let notified = self.cancel_notify.notified();
+        if self.cancelled.load(Ordering::Relaxed) {
+            bail!("stopped: a required source failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = notified => bail!("stopped: a required source failed"),
+        }
+    }
+
     /// GETs `url` for `spec`, retrying throttling and transient faults. Every attempt is appended
     /// to `requests`; on success the body is returned and the last record is the one that succeeded.
     pub(crate) async fn get(
@@ -102,11 +121,12 @@ impl Graph {
         let mut attempt = 0u32;
         let mut waited = Duration::ZERO;
         let mut renewed_after_401 = false;
-        let mut token = self.tokens.token().await?;
         loop {
             if self.cancelled.load(Ordering::Relaxed) {
                 bail!("stopped: a required source failed");
             }
+            // Fetched per attempt: a long throttling wait may outlast the token.
+            let token = self.tokens.token().await?;
             let time = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
             let started = Instant::now();
             let mut request = self
@@ -168,7 +188,7 @@ impl Graph {
                     // The token may have expired or been revoked between our check and Graph's:
                     // renew once and repeat the request.
                     renewed_after_401 = true;
-                    token = self.tokens.renew_after_401(&token).await?;
+                    self.tokens.renew_after_401(&token).await?;
                     continue;
                 }
                 Ok(body) => return Err(graph_error(spec, status, &body, request_id)),
@@ -192,7 +212,7 @@ impl Graph {
             }
             debug!(source = spec.name, fault = %what, delay_ms = delay.as_millis() as u64, "retrying");
             bar.throttled(delay);
-            tokio::time::sleep(delay).await;
+            self.pause(delay).await?;
             waited += delay;
         }
     }
@@ -250,4 +270,79 @@ fn graph_error(
         out.push_str(": the token was refused twice; check the app registration and the tenant id");
     }
     anyhow!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn tokens_go_over_https_or_to_loopback_only() {
+        for ok in [
+            "https://graph.microsoft.com",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://[::1]:3000",
+            "http://localhost:1",
+            "http://LOCALHOST",
+        ] {
+            assert!(check_token_url(&url(ok), "x").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://graph.microsoft.com",
+            "http://10.0.0.1",
+            "http://[::2]",
+            "ftp://localhost",
+        ] {
+            assert!(check_token_url(&url(bad), "x").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let root = url("https://graph.microsoft.com");
+        assert!(same_origin(
+            &url("https://GRAPH.microsoft.com:443/v1.0/users?$skiptoken=x"),
+            &root
+        ));
+        assert!(!same_origin(
+            &url("http://graph.microsoft.com/v1.0/users"),
+            &root
+        ));
+        assert!(!same_origin(
+            &url("https://graph.microsoft.com:8443/v1.0/users"),
+            &root
+        ));
+        assert!(!same_origin(
+            &url("https://graph.microsoft.com.evil.example/v1.0"),
+            &root
+        ));
+    }
+
+    #[test]
+    fn back_off_doubles_with_jitter_up_to_the_cap() {
+        let policy = NetworkPolicy::default();
+        for attempt in 1..=12 {
+            let full = (policy.base_delay * 2u32.pow(attempt - 1)).min(policy.max_delay);
+            let d = backoff_delay(&policy, attempt);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
 }

@@ -16,7 +16,6 @@ mod sources;
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -171,6 +170,7 @@ pub async fn collect(
         tokens,
         policy: options.network.clone(),
         cancelled: Default::default(),
+        cancel_notify: Default::default(),
     };
 
     let first = graph
@@ -218,7 +218,7 @@ pub async fn collect(
         async move {
             let record = collect_source(graph, &spec, first, dest, &bar).await;
             if record.required && record.status != "collected" {
-                graph.cancelled.store(true, Ordering::Relaxed);
+                graph.cancel();
             }
             record
         }
@@ -289,8 +289,17 @@ pub async fn collect(
 fn root_url(text: &str, what: &str) -> Result<Url> {
     let trimmed = text.trim().trim_end_matches('/');
     let url = Url::parse(trimmed).with_context(|| format!("{what} {trimmed:?} is not a URL"))?;
-    if url.query().is_some() || url.fragment().is_some() || url.host_str().is_none() {
-        bail!("{what} {trimmed:?} must be a root such as https://graph.microsoft.com");
+    let path = url.path().trim_end_matches('/');
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || url.host_str().is_none()
+        || path.ends_with("/v1.0")
+        || path.ends_with("/beta")
+        || path.ends_with("/oauth2/v2.0/token")
+    {
+        bail!(
+            "{what} {trimmed:?} must be a root such as https://graph.microsoft.com or https://login.microsoftonline.com, without a version or tenant path"
+        );
     }
     Ok(url)
 }
