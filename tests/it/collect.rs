@@ -297,6 +297,24 @@ async fn a_dropped_connection_and_a_timeout_are_retried() {
 }
 
 #[tokio::test]
+async fn conditional_access_is_paced() {
+    let mut o = options();
+    o.network.conditional_access_interval = Duration::from_millis(150);
+    let scenario = Scenario {
+        ca_policies: 3,
+        page_size: 1,
+        ..Scenario::default()
+    };
+    let r = run_with(scenario, secret_env("fake-secret"), o, |_| {}).await;
+    assert_eq!(r.source("conditionalAccessPolicies").items, 3);
+    let seen = r.fake.seen_for("conditionalAccessPolicies");
+    assert_eq!(seen.len(), 3);
+    for pair in seen.windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(140));
+    }
+}
+
+#[tokio::test]
 async fn a_401_renews_the_token_and_repeats_the_request_once() {
     let r = run(Scenario::default().fault("users", &[Fault::Unauthorized])).await;
     assert_eq!(statuses(r.source("users")), [401, 200]);

@@ -71,6 +71,7 @@ pub struct Scenario {
     pub foreign_next_link: Option<String>,
     pub break_glass_members: u64,
     pub audits: u64,
+    pub ca_policies: u64,
     /// `expires_in` of the tokens issued, in order; the last one repeats.
     pub token_lifetimes: Vec<u64>,
     /// Faults by source name (`users`, `userRegistrationDetails`, ...), one per request.
@@ -102,6 +103,7 @@ impl Default for Scenario {
             foreign_next_link: None,
             break_glass_members: 2,
             audits: 3,
+            ca_policies: 1,
             token_lifetimes: vec![3599],
             faults: HashMap::new(),
             always: HashMap::new(),
@@ -129,6 +131,7 @@ pub struct Seen {
     pub consistency_level: Option<String>,
     pub token: String,
     pub status: u16,
+    pub at: Instant,
 }
 
 pub struct Shared {
@@ -547,6 +550,7 @@ async fn graph(State(state): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -
         consistency_level,
         token,
         status: response.status().as_u16(),
+        at: Instant::now(),
     });
     response
 }
@@ -723,16 +727,24 @@ async fn answer(
             ]
         })
         .to_string(),
-        "conditionalAccessPolicies" => json!({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identity/conditionalAccess/policies",
-            "value": [{
-                "id": "5f0e1d2c-0000-4000-8000-000000000001", "displayName": "Require MFA for all users",
-                "state": "enabled",
-                "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": [], "excludeGroups": [GROUP_ID]}},
-                "grantControls": {"operator": "OR", "builtInControls": ["mfa"], "authenticationStrength": null}
-            }]
-        })
-        .to_string(),
+        "conditionalAccessPolicies" => page(
+            state,
+            &scenario,
+            path,
+            query,
+            "identity/conditionalAccess/policies",
+            scenario.ca_policies,
+            false,
+            |i, out| {
+                let policy = json!({
+                    "id": format!("5f0e1d2c-0000-4000-8000-{i:012}"), "displayName": format!("Require MFA for all users {i}"),
+                    "state": "enabled",
+                    "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": [], "excludeGroups": [GROUP_ID]}},
+                    "grantControls": {"operator": "OR", "builtInControls": ["mfa"], "authenticationStrength": null}
+                });
+                out.push_str(&policy.to_string());
+            },
+        ),
         _ => unreachable!(),
     };
     let request_id = next_id(state);
@@ -757,6 +769,7 @@ struct Shape {
     foreign_next_link: Option<String>,
     break_glass_members: u64,
     audits: u64,
+    ca_policies: u64,
 }
 
 impl Scenario {
@@ -770,6 +783,7 @@ impl Scenario {
             foreign_next_link: self.foreign_next_link.clone(),
             break_glass_members: self.break_glass_members,
             audits: self.audits,
+            ca_policies: self.ca_policies,
         }
     }
 }

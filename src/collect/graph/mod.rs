@@ -27,7 +27,7 @@ pub use auth::AuthEnv;
 
 use self::auth::{Credential, TokenSource, token_roles};
 use self::http::{Graph, check_token_url, is_loopback};
-use self::progress::Progress;
+use self::progress::{Progress, SourceBar};
 use self::sources::{collect_source, not_configured, spec};
 use crate::config::Config;
 use crate::snapshot::{self, CollectionRecord, SourceRecord};
@@ -208,15 +208,25 @@ pub async fn collect(
     };
 
     let progress = Progress::new(options.progress && std::io::stderr().is_terminal());
+    // One line per source, in display order, whatever order they start in.
+    let bars: Vec<(&str, SourceBar)> = snapshot::SOURCES
+        .iter()
+        .filter(|(name, _)| *name != snapshot::SOURCE_BREAK_GLASS || break_glass_url.is_some())
+        .map(|(name, _)| (*name, progress.bar(name)))
+        .collect();
     let run = |name: &'static str, first: Url| {
         let graph = &graph;
-        let bar = progress.bar(name);
+        let bar = &bars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("a bar for every collected source")
+            .1;
         let mut spec = spec(name);
         if name == snapshot::SOURCE_CONDITIONAL_ACCESS {
             spec.min_interval = options.network.conditional_access_interval;
         }
         async move {
-            let record = collect_source(graph, &spec, first, dest, &bar).await;
+            let record = collect_source(graph, &spec, first, dest, bar).await;
             if record.required && record.status != "collected" {
                 graph.cancel();
             }
