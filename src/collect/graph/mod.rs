@@ -1,0 +1,340 @@
+//! Live collection from Microsoft Graph (issue 5).
+//!
+//! [`collect`] reads every source of a snapshot into a folder in the import layout, one file per
+//! page exactly as Graph returned it (`users-0001.json`, ...), plus `provenance.json` (a
+//! [`CollectionRecord`]). The store then imports that folder like any offline export, so live and
+//! offline snapshots go through the same parser.
+//!
+//! Invariants: a token is only sent over https or to a loopback address, and only to the Graph
+//! host (every `@odata.nextLink` is checked); secrets never reach a log, an error or a file;
+//! pages go to disk as they arrive, so memory stays flat whatever the tenant's size.
+
+mod auth;
+mod http;
+mod progress;
+mod sources;
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use reqwest::Url;
+use tracing::debug;
+
+pub use auth::AuthEnv;
+
+use self::auth::{Credential, TokenSource, token_roles};
+use self::http::{Graph, check_token_url, is_loopback};
+use self::progress::{Progress, SourceBar};
+use self::sources::{collect_source, not_configured, spec};
+use crate::config::Config;
+use crate::snapshot::{self, CollectionRecord, SourceRecord};
+
+/// How a collection runs.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    /// Sign in interactively with the device code flow instead of client credentials.
+    pub device_code: bool,
+    /// Audit events since (previous snapshot's time minus one day); None = last 30 days.
+    pub audit_since: Option<DateTime<Utc>>,
+    /// The run's time, for the default audit window.
+    pub now: DateTime<Utc>,
+    /// Show progress at a terminal (only when stderr is one).
+    pub progress: bool,
+    /// Retries, back-off and timeouts; the defaults follow Microsoft's guidance.
+    pub network: NetworkPolicy,
+}
+
+impl CollectOptions {
+    /// Client credentials, the last 30 days of audit events, progress at a terminal.
+    pub fn new(now: DateTime<Utc>) -> CollectOptions {
+        CollectOptions {
+            device_code: false,
+            audit_since: None,
+            now,
+            progress: true,
+            network: NetworkPolicy::default(),
+        }
+    }
+}
+
+/// Retry and pacing settings. Tests shrink the delays; production keeps the defaults.
+#[derive(Debug, Clone)]
+pub struct NetworkPolicy {
+    /// First back-off wait for a 429 without Retry-After, a 503/504 or a dropped connection;
+    /// doubled on every retry, with jitter.
+    pub base_delay: Duration,
+    /// Longest single back-off wait.
+    pub max_delay: Duration,
+    /// Retries of one request before the source fails.
+    pub max_retries: u32,
+    /// Longest total wait for one request across its retries.
+    pub max_wait: Duration,
+    /// Time limit of one request, body included.
+    pub request_timeout: Duration,
+    /// Least time between two conditional access requests (Graph allows 1 request/s).
+    pub conditional_access_interval: Duration,
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        NetworkPolicy {
+            base_delay: Duration::from_secs(3),
+            max_delay: Duration::from_secs(180),
+            max_retries: 10,
+            max_wait: Duration::from_secs(15 * 60),
+            request_timeout: Duration::from_secs(120),
+            conditional_access_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Collects every source into `dest` (an empty folder) in the import layout and writes
+/// `dest/provenance.json` (a serialised CollectionRecord with source_kind "graph"). Returns the
+/// record. A failing required source returns Err (the caller discards `dest`); a failing optional
+/// source is recorded with status "missing" and its error.
+pub async fn collect(
+    config: &Config,
+    env: &AuthEnv,
+    options: &CollectOptions,
+    dest: &Path,
+) -> Result<CollectionRecord> {
+    let (login_default, graph_default) = config.tenant.cloud.endpoints();
+    let login_text = config
+        .tenant
+        .login_endpoint
+        .clone()
+        .or_else(|| env.authority_host.clone())
+        .unwrap_or_else(|| login_default.to_string());
+    let graph_text = config
+        .tenant
+        .graph_endpoint
+        .clone()
+        .unwrap_or_else(|| graph_default.to_string());
+    let login_root = root_url(
+        &login_text,
+        "the login endpoint (tenant.login_endpoint or AZURE_AUTHORITY_HOST)",
+    )?;
+    let graph_root = root_url(&graph_text, "the Graph endpoint (tenant.graph_endpoint)")?;
+    check_token_url(&login_root, "the login endpoint")?;
+    check_token_url(&graph_root, "the Graph endpoint")?;
+
+    let tenant = config
+        .tenant
+        .id
+        .clone()
+        .or_else(|| env.tenant_id.clone())
+        .context("no tenant id: set [tenant] id in the config or AZURE_TENANT_ID")?;
+    if tenant.is_empty()
+        || !tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        bail!(
+            "the tenant id {tenant:?} is not a tenant GUID or domain name: check [tenant] id or AZURE_TENANT_ID"
+        );
+    }
+    let client_id = config
+        .tenant
+        .client_id
+        .clone()
+        .or_else(|| env.client_id.clone())
+        .context("no client id: set [auth] client_id in the config or AZURE_CLIENT_ID")?;
+    let credential = Credential::from_env(env, options.device_code)?;
+
+    check_empty_dir(dest)?;
+
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(30))
+        .user_agent(concat!("mfa-evidence/", env!("CARGO_PKG_VERSION")));
+    if is_loopback(&login_root) && is_loopback(&graph_root) {
+        // A loopback endpoint must not be sent through an HTTPS_PROXY on another host.
+        builder = builder.no_proxy();
+    }
+    let client = builder.build().context("cannot set up the HTTP client")?;
+    let tokens = TokenSource::new(
+        client.clone(),
+        &login_root,
+        &tenant,
+        &client_id,
+        &graph_root,
+        credential,
+        options.network.clone(),
+    )?;
+    let graph = Graph {
+        client,
+        root: graph_root.clone(),
+        tokens,
+        policy: options.network.clone(),
+        cancelled: Default::default(),
+        cancel_notify: Default::default(),
+    };
+
+    let first = graph
+        .tokens
+        .token()
+        .await
+        .context("cannot get a token for Microsoft Graph")?;
+    let token_roles = token_roles(&first.value);
+    drop(first);
+    debug!(roles = ?token_roles, "token permissions");
+
+    let base = graph_root.as_str().trim_end_matches('/').to_string();
+    let since = options
+        .audit_since
+        .unwrap_or(options.now - chrono::Duration::days(30))
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let url = |path: &str| -> Result<Url> {
+        Url::parse(&format!("{base}{path}"))
+            .with_context(|| format!("cannot build the URL {base}{path}"))
+    };
+    let users_url = url(snapshot::source_endpoint(snapshot::SOURCE_USERS))?;
+    let org_url = url("/v1.0/organization")?;
+    let reg_url = url("/v1.0/reports/authenticationMethods/userRegistrationDetails?$top=999")?;
+    let audits_url = url(&format!(
+        "/v1.0/auditLogs/directoryAudits?$filter=loggedByService%20eq%20%27Authentication%20Methods%27%20and%20activityDateTime%20ge%20{since}"
+    ))?;
+    let policy_url = url("/v1.0/policies/authenticationMethodsPolicy")?;
+    let ca_url = url("/v1.0/identity/conditionalAccess/policies")?;
+    let break_glass_url = match &config.control.break_glass.group_id {
+        Some(id) => Some(url(&format!(
+            "/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true",
+            percent_encode_segment(id)
+        ))?),
+        None => None,
+    };
+
+    let progress = Progress::new(options.progress && std::io::stderr().is_terminal());
+    // One line per source, in display order, whatever order they start in.
+    let bars: Vec<(&str, SourceBar)> = snapshot::SOURCES
+        .iter()
+        .filter(|(name, _)| *name != snapshot::SOURCE_BREAK_GLASS || break_glass_url.is_some())
+        .map(|(name, _)| (*name, progress.bar(name)))
+        .collect();
+    let run = |name: &'static str, first: Url| {
+        let graph = &graph;
+        let bar = &bars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("a bar for every collected source")
+            .1;
+        let mut spec = spec(name);
+        if name == snapshot::SOURCE_CONDITIONAL_ACCESS {
+            spec.min_interval = options.network.conditional_access_interval;
+        }
+        async move {
+            let record = collect_source(graph, &spec, first, dest, bar).await;
+            if record.required && record.status != "collected" {
+                graph.cancel();
+            }
+            record
+        }
+    };
+
+    // Directory reads, the policies and the reports draw on separate throttling budgets, so they
+    // run side by side; the registration report and the audit log share the reports budget
+    // (about 5 requests per 10 s), so they run one after the other.
+    let break_glass = async {
+        match break_glass_url {
+            Some(u) => run(snapshot::SOURCE_BREAK_GLASS, u).await,
+            None => not_configured(
+                &spec(snapshot::SOURCE_BREAK_GLASS),
+                snapshot::source_endpoint(snapshot::SOURCE_BREAK_GLASS),
+            ),
+        }
+    };
+    let reports = async {
+        let reg = run(snapshot::SOURCE_REGISTRATION, reg_url).await;
+        let audits = run(snapshot::SOURCE_AUDITS, audits_url).await;
+        (reg, audits)
+    };
+    let (org, users, bg, policy, ca, (reg, audits)) = tokio::join!(
+        run(snapshot::SOURCE_ORGANIZATION, org_url),
+        run(snapshot::SOURCE_USERS, users_url),
+        break_glass,
+        run(snapshot::SOURCE_AUTH_METHODS_POLICY, policy_url),
+        run(snapshot::SOURCE_CONDITIONAL_ACCESS, ca_url),
+        reports,
+    );
+    let mut by_name = vec![org, users, reg, bg, audits, policy, ca];
+    let mut sources: Vec<SourceRecord> = Vec::with_capacity(by_name.len());
+    for (name, _) in snapshot::SOURCES {
+        if let Some(i) = by_name.iter().position(|r| r.name == name) {
+            sources.push(by_name.swap_remove(i));
+        }
+    }
+
+    // Report the required source that failed first-hand, not one stopped because of it.
+    let failed = sources
+        .iter()
+        .filter(|s| s.required && s.status != "collected")
+        .min_by_key(|s| s.error.as_deref().is_some_and(|e| e.starts_with("stopped")));
+    if let Some(s) = failed {
+        bail!(
+            "cannot collect {}: {}",
+            s.name,
+            s.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+
+    let record = CollectionRecord {
+        source_kind: "graph".into(),
+        collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).into(),
+        graph_endpoint: Some(graph_root.as_str().trim_end_matches('/').to_string()),
+        token_roles,
+        sources,
+    };
+    let path = dest.join("provenance.json");
+    let mut json = serde_json::to_vec_pretty(&record).context("cannot serialise the provenance")?;
+    json.push(b'\n');
+    tokio::fs::write(&path, json)
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(record)
+}
+
+fn root_url(text: &str, what: &str) -> Result<Url> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let url = Url::parse(trimmed).with_context(|| format!("{what} {trimmed:?} is not a URL"))?;
+    let path = url.path().trim_end_matches('/');
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || url.host_str().is_none()
+        || path.ends_with("/v1.0")
+        || path.ends_with("/beta")
+        || path.ends_with("/oauth2/v2.0/token")
+    {
+        bail!(
+            "{what} {trimmed:?} must be a root such as https://graph.microsoft.com or https://login.microsoftonline.com, without a version or tenant path"
+        );
+    }
+    Ok(url)
+}
+
+fn check_empty_dir(dest: &Path) -> Result<()> {
+    let mut entries = std::fs::read_dir(dest)
+        .with_context(|| format!("cannot open the collection folder {}", dest.display()))?;
+    if entries.next().is_some() {
+        bail!(
+            "the collection folder {} is not empty: collect into a new folder",
+            dest.display()
+        );
+    }
+    Ok(())
+}
+
+/// Group ids are GUIDs; anything else is encoded so it cannot change the path.
+fn percent_encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
