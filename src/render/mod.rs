@@ -1,1 +1,4 @@
 //! Renderers: the CSV user lists and the PDF narrative, all from the evaluation and evidence.json.
+
+pub mod pdf;
+pub mod world;
