@@ -77,7 +77,8 @@ pub fn render_with_template(
     evidence_json: &[u8],
     files: &[PackageFile],
 ) -> Result<Vec<u8>, RenderError> {
-    let evidence: Evidence = serde_json::from_slice(evidence_json).map_err(RenderError::Evidence)?;
+    let evidence: Evidence =
+        serde_json::from_slice(evidence_json).map_err(RenderError::Evidence)?;
     let as_of = chrono::DateTime::parse_from_rfc3339(&evidence.as_of)
         .map_err(|_| RenderError::AsOf(evidence.as_of.clone()))?
         .with_timezone(&chrono::Utc);
@@ -130,12 +131,10 @@ pub fn render_with_template(
 }
 
 fn compile_and_export(world: &ReportWorld, options: &PdfOptions) -> Result<Vec<u8>, RenderError> {
-    let document: PagedDocument = typst::compile(world)
-        .output
-        .map_err(|errors| {
-            let (at, message) = describe(world, &errors);
-            RenderError::Template { at, message }
-        })?;
+    let document: PagedDocument = typst::compile(world).output.map_err(|errors| {
+        let (at, message) = describe(world, &errors);
+        RenderError::Template { at, message }
+    })?;
     typst_pdf::pdf(&document, options).map_err(|errors| {
         let (at, message) = describe(world, &errors);
         RenderError::Export { at, message }
@@ -168,12 +167,12 @@ fn replace_unshowable(value: &mut serde_json::Value, replaced: &mut u64) {
                 })
                 .collect();
         }
-        serde_json::Value::Array(items) => {
-            items.iter_mut().for_each(|v| replace_unshowable(v, replaced))
-        }
-        serde_json::Value::Object(map) => {
-            map.values_mut().for_each(|v| replace_unshowable(v, replaced))
-        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| replace_unshowable(v, replaced)),
+        serde_json::Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| replace_unshowable(v, replaced)),
         _ => {}
     }
 }

@@ -103,11 +103,7 @@ impl ReportWorld {
             (file_id(FILES_PATH), Bytes::new(files)),
             (file_id(NOTES_PATH), Bytes::new(notes)),
         ]);
-        Self {
-            main,
-            files,
-            as_of,
-        }
+        Self { main, files, as_of }
     }
 
     /// The template source, to map diagnostics to lines and columns.
@@ -171,6 +167,10 @@ impl World for ReportWorld {
         let seconds = offset.map_or(0, |d| d.seconds() as i64);
         let t = self.as_of + chrono::Duration::seconds(seconds);
         use chrono::Datelike;
-        Datetime::from_ymd(t.year(), u8::try_from(t.month()).ok()?, u8::try_from(t.day()).ok()?)
+        Datetime::from_ymd(
+            t.year(),
+            u8::try_from(t.month()).ok()?,
+            u8::try_from(t.day()).ok()?,
+        )
     }
 }

@@ -1,1 +1,3 @@
 //! The one integration-test crate: each module tests one stage or the built binary.
+
+mod pdf;
