@@ -15,12 +15,14 @@ fn main() -> anyhow::Result<()> {
     let runs: u32 = args.next().map_or(Ok(5), |n| n.parse())?;
     let out = args.next();
     let evidence = std::fs::read(&path)?;
-    // The demo's file list, when one sits beside the evidence (`NAME.files.json`).
-    let files_path = path.trim_end_matches(".json").to_owned() + ".files.json";
-    let files: Vec<PackageFile> = match std::fs::read(&files_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)?,
-        Err(_) => Vec::new(),
+    // The package's file list: `NAME.files.json` beside the evidence, else the demo's.
+    let beside = path.trim_end_matches(".json").to_owned() + ".files.json";
+    let files_path = if std::path::Path::new(&beside).exists() {
+        beside
+    } else {
+        "tests/fixtures/evidence-demo.files.json".to_owned()
     };
+    let files: Vec<PackageFile> = serde_json::from_slice(&std::fs::read(&files_path)?)?;
 
     let first = Instant::now();
     let pdf = render_report(&evidence, &files)?;
