@@ -332,3 +332,34 @@ fn broken_ledger_is_stated_on_the_summary() {
     let next = t[summary..].find("2Thecontrol").expect("a control section");
     assert!(stated < next, "the broken ledger is stated on the summary");
 }
+
+#[test]
+fn periods_of_any_length_render() {
+    let base = demo();
+    let series = base.period.as_ref().unwrap().series.clone();
+    let cases: [(&str, usize, &str); 4] = [
+        ("period-empty", 0, "2025-01-01T00:00:00Z"),
+        ("period-one", 1, "2025-01-01T00:00:00Z"),
+        ("period-week", 7, "2025-01-01T00:00:00Z"),
+        ("period-three-years", 182, "2022-07-01T00:00:00Z"),
+    ];
+    for (name, n, from) in cases {
+        let mut ev = base.clone();
+        let period = ev.period.as_mut().unwrap();
+        period.series = series[..n].to_vec();
+        period.snapshots = n as u64;
+        period.from = from.to_owned();
+        if n > 0 {
+            period.to = series[n - 1].collected_at.clone();
+        }
+        let t = text(&render(&ev, name));
+        assert_has(&t, "6.1 Trend");
+    }
+}
+
+#[test]
+fn no_file_list_is_said() {
+    let json = serde_json::to_vec(&demo()).unwrap();
+    let t = text(&render_report(&json, &[]).unwrap());
+    assert_has(&t, "No file list was given to the renderer");
+}
