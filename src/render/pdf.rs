@@ -131,7 +131,12 @@ pub fn render_with_template(
 }
 
 fn compile_and_export(world: &ReportWorld, options: &PdfOptions) -> Result<Vec<u8>, RenderError> {
-    let document: PagedDocument = typst::compile(world).output.map_err(|errors| {
+    let warned = typst::compile::<PagedDocument>(world);
+    for warning in &warned.warnings {
+        let at = position(world, warning);
+        tracing::debug!(%at, message = %warning.message, "report template warning");
+    }
+    let document = warned.output.map_err(|errors| {
         let (at, message) = describe(world, &errors);
         RenderError::Template { at, message }
     })?;
