@@ -363,3 +363,11 @@ fn no_file_list_is_said() {
     let t = text(&render_report(&json, &[]).unwrap());
     assert_has(&t, "No file list was given to the renderer");
 }
+
+#[test]
+fn today_is_the_as_of_date_not_the_clock() {
+    let template = "#set text(font: \"Inter\")\nToday is #datetime.today().display() and #datetime.today(offset: 20).display().";
+    let pdf = render_with_template(template, DEMO.as_bytes(), &[]).unwrap();
+    let t = text(&pdf);
+    assert_has(&t, "Today is 2025-07-03 and 2025-07-04.");
+}
