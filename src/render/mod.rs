@@ -1,3 +1,5 @@
 //! Renderers: the CSV user lists and the PDF narrative, all from the evaluation and evidence.json.
 
 pub mod csv;
+pub mod pdf;
+pub mod world;

@@ -2,4 +2,5 @@
 
 mod collect;
 mod fake_graph;
+mod pdf;
 mod synth;
