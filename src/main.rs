@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use mfa_evidence::config::Config;
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::Store;
-use mfa_evidence::{collect, verify};
+use mfa_evidence::{collect, demo, verify};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +32,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole job on the built-in sample tenant: six months of daily history -> ./evidence/
+    Demo {
+        /// Where the package goes
+        #[arg(long, value_name = "DIR", default_value = "./evidence")]
+        out: PathBuf,
+        /// The sample tenant folder [default: the samples/ folder of this source tree, or ./samples]
+        #[arg(long, value_name = "DIR")]
+        samples: Option<PathBuf>,
+    },
+    /// Collect a snapshot from Microsoft Graph into the store (secrets from AZURE_* variables)
+    Collect {
+        /// Sign in interactively with a device code instead of the app's credentials
+        #[arg(long)]
+        device_code: bool,
+    },
     /// Import a folder of Graph response bodies (offline exports) as a snapshot
     Import {
         /// The folder: organization.json, users.json or users-0001.json..., userRegistrationDetails..., ...
@@ -126,6 +141,23 @@ fn parse_time(text: &str, end_of_day: bool) -> Result<DateTime<Utc>> {
 fn run(cli: Cli) -> Result<u8> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Demo { out, samples } => {
+            let samples = samples.unwrap_or_else(default_samples_dir);
+            let outcome = demo::run(&samples, &out)?;
+            print_outcome(&outcome);
+            Ok(outcome.exit_code() as u8)
+        }
+        Command::Collect { device_code } => {
+            let stored = collect_live(&config, device_code)?;
+            println!(
+                "stored snapshot {} ({}) collected at {}; sha256 {}",
+                stored.entry.sequence,
+                stored.entry.tenant_id,
+                stored.entry.collected_at,
+                stored.entry.snapshot_sha256
+            );
+            Ok(0)
+        }
         Command::Import { dir, collected_at } => {
             let collected_at = collected_at
                 .as_deref()
@@ -218,6 +250,56 @@ fn run(cli: Cli) -> Result<u8> {
             }
         }
     }
+}
+
+fn default_samples_dir() -> PathBuf {
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples");
+    if built.is_dir() {
+        built
+    } else {
+        PathBuf::from("samples")
+    }
+}
+
+/// Collects into a folder inside the store (same file system, removed whatever happens), then
+/// stores it like an import: a collection that fails stores nothing.
+fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::store::StoredSnapshot> {
+    use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, collect};
+    let store = Store::new(&config.store_path);
+    std::fs::create_dir_all(store.root()).with_context(|| {
+        format!(
+            "cannot create the store {}: check [store] path",
+            store.root().display()
+        )
+    })?;
+    let mut options = CollectOptions::new(Utc::now());
+    options.device_code = device_code;
+    // Audit events since the previous snapshot, overlapping by a day, so none falls between runs.
+    if let Ok(tenant) = store.pick_tenant(
+        config
+            .tenant
+            .id
+            .as_deref()
+            .filter(|id| store.tenants().is_ok_and(|t| t.iter().any(|x| x == id))),
+    ) && let Some(last) = store.ledger(&tenant)?.last()
+    {
+        options.audit_since = Some(last.collected_at()? - chrono::Duration::days(1));
+    }
+    let folder = tempfile::Builder::new()
+        .prefix(".collect-")
+        .tempdir_in(store.root())
+        .context("cannot create a collection folder in the store")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(collect(
+        config,
+        &AuthEnv::from_process_env(),
+        &options,
+        folder.path(),
+    ))?;
+    let imported = collect::import::import_dir(folder.path(), None)?;
+    store.add(&imported)
 }
 
 fn print_outcome(outcome: &report::ReportOutcome) {

@@ -337,6 +337,11 @@ fn write_package(
         }
     }
     pkg.add_bytes("README.txt", package_readme(evidence).as_bytes())?;
+    // The narrative is rendered from the very evidence.json bytes in the package, and lists every
+    // file but itself and the two hash lists written after it.
+    let pdf = render::pdf::render_report(&evidence_json, &pkg.files())
+        .context("cannot render report.pdf")?;
+    pkg.add_bytes(package::PDF_FILE, &pdf)?;
 
     let manifest = Manifest {
         package_id: evidence.package_id.clone(),
