@@ -8,10 +8,11 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::evaluate::period::{PeriodAnalysis, PeriodTables, SnapshotInfo};
 use crate::evaluate::{self, ControlResult, Evaluation, basis_points_text, methods};
 use crate::evidence::{
     AuthMethodsPolicyState, BreakGlassSettings, ConditionalAccessState, ConfigState, ControlInfo,
-    Criterion, EVIDENCE_SCHEMA_VERSION, Evidence, ExceptionSetting, MethodConfigState,
+    Criterion, EVIDENCE_SCHEMA_VERSION, Evidence, ExceptionSetting, LedgerState, MethodConfigState,
     MethodGroupDefinition, Period, Provenance, SnapshotRef, SourceProvenance, TenantInfo, ToolInfo,
 };
 use crate::package::{self, Manifest, ManifestSnapshot, PackageBuilder};
@@ -51,8 +52,15 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     let store = Store::new(&config.store_path);
     let tenant = store.pick_tenant(request.tenant.as_deref())?;
     let ledger = store.ledger(&tenant)?;
-    let as_of_limit = request.as_of.or(request.period.map(|(_, to)| to));
-    let stored = pick_as_of(&ledger, as_of_limit)?;
+    // `--as-of T` alone asks for the point in time only; anything else covers a period too.
+    let point_only = request.as_of.is_some() && request.period.is_none();
+    let period = if point_only {
+        None
+    } else {
+        Some(analyse_period(&store, &tenant, &ledger, config, request)?)
+    };
+    let limit = request.as_of.or(period.as_ref().map(|p| p.to));
+    let stored = pick_as_of(&ledger, limit)?;
     if let Err(why) = store.check_snapshot(stored) {
         bail!(
             "snapshot {} failed its integrity check: {why}; run `mfa-evidence store verify`",
@@ -61,10 +69,105 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     }
     let snapshot = stored.load()?;
     let evaluation = evaluate::evaluate(&snapshot, &config.control);
-    let period = None;
-    let evidence = build_evidence(&snapshot, stored, &evaluation, config, period);
-    let zip = write_package(&request.out_dir, &evidence, &evaluation, stored, &[stored])?;
+    let (period_evidence, tables, manifest_snapshots) = match period {
+        Some(p) => (Some(p.period), Some(p.tables), p.snapshots),
+        None => (None, None, vec![manifest_snapshot(stored)]),
+    };
+    let evidence = build_evidence(&snapshot, stored, &evaluation, config, period_evidence);
+    let zip = write_package(
+        &request.out_dir,
+        &evidence,
+        &evaluation,
+        stored,
+        tables.as_ref(),
+        manifest_snapshots,
+    )?;
     Ok(ReportOutcome { zip, evidence })
+}
+
+struct PeriodOutcome {
+    to: DateTime<Utc>,
+    period: Period,
+    tables: PeriodTables,
+    snapshots: Vec<ManifestSnapshot>,
+}
+
+/// Verifies the whole history, then evaluates every snapshot of the period, one at a time.
+fn analyse_period(
+    store: &Store,
+    tenant: &str,
+    ledger: &[StoredSnapshot],
+    config: &Config,
+    request: &ReportRequest,
+) -> Result<PeriodOutcome> {
+    let chain = store.verify(tenant)?;
+    if let Some(why) = &chain.broken
+        && !request.allow_broken_history
+    {
+        bail!(
+            "the evidence store's history is broken: {why}. A period cannot be reported on a broken history: \
+             investigate with `mfa-evidence store verify`, or pass --allow-broken-history to report with the break stated as a deviation"
+        );
+    }
+    let (from, to) = match request.period {
+        Some(range) => range,
+        None => {
+            let first = ledger
+                .first()
+                .context("the store holds no snapshot of this tenant")?;
+            let last = ledger
+                .last()
+                .context("the store holds no snapshot of this tenant")?;
+            (first.collected_at()?, last.collected_at()?)
+        }
+    };
+    if from > to {
+        bail!(
+            "the period starts after it ends ({} .. {}): give FROM..TO in order",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        );
+    }
+    let mut analysis = PeriodAnalysis::new(from, to, config.max_gap_hours);
+    let mut snapshots = Vec::new();
+    for stored in ledger {
+        let at = stored.collected_at()?;
+        if at < from || at > to {
+            continue;
+        }
+        // Past a break, a snapshot whose own hashes fail is left out; the break is a deviation.
+        if chain.broken.is_some() && store.check_snapshot(stored).is_err() {
+            continue;
+        }
+        let snapshot = stored.load()?;
+        let evaluation = evaluate::evaluate(&snapshot, &config.control);
+        let info = SnapshotInfo {
+            sequence: stored.entry.sequence,
+            collected_at: at,
+            sha256: stored.entry.snapshot_sha256.clone(),
+        };
+        analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
+        snapshots.push(manifest_snapshot(stored));
+    }
+    let (period, tables) = analysis.finish(LedgerState {
+        verified: chain.broken.is_none(),
+        broken_link: chain.broken,
+    });
+    Ok(PeriodOutcome {
+        to,
+        period,
+        tables,
+        snapshots,
+    })
+}
+
+fn manifest_snapshot(stored: &StoredSnapshot) -> ManifestSnapshot {
+    ManifestSnapshot {
+        sequence: stored.entry.sequence,
+        folder: stored.entry.folder.clone(),
+        collected_at: stored.entry.collected_at.clone(),
+        sha256: stored.entry.snapshot_sha256.clone(),
+    }
 }
 
 /// The newest snapshot collected at or before `limit` (or the newest of all).
@@ -309,7 +412,8 @@ fn write_package(
     evidence: &Evidence,
     evaluation: &Evaluation,
     as_of: &StoredSnapshot,
-    period_snapshots: &[&StoredSnapshot],
+    tables: Option<&PeriodTables>,
+    snapshots: Vec<ManifestSnapshot>,
 ) -> Result<PathBuf> {
     let mut pkg = PackageBuilder::new(out_dir)?;
     let evidence_json = serde_json::to_vec_pretty(evidence)?;
@@ -323,6 +427,20 @@ fn write_package(
     pkg.add_written("excluded.csv", |w| {
         render::csv::write_excluded(&evaluation.users, w).map(drop)
     })?;
+    if let (Some(period), Some(tables)) = (&evidence.period, tables) {
+        pkg.add_written("history.csv", |w| {
+            render::period_csv::write_history(period, w).map(drop)
+        })?;
+        pkg.add_written("remediation.csv", |w| {
+            render::period_csv::write_remediation(tables, w).map(drop)
+        })?;
+        pkg.add_written("audit-events.csv", |w| {
+            render::period_csv::write_audit_events(tables, w).map(drop)
+        })?;
+        pkg.add_written("population-changes.csv", |w| {
+            render::period_csv::write_population_changes(tables, w).map(drop)
+        })?;
+    }
     let mut raw_files = Vec::new();
     crate::store::list_files(&as_of.raw_dir(), &as_of.raw_dir(), &mut raw_files)
         .with_context(|| format!("cannot list {}", as_of.raw_dir().display()))?;
@@ -349,19 +467,19 @@ fn write_package(
         tenant_id: evidence.tenant.id.clone(),
         as_of: evidence.as_of.clone(),
         config_sha256: evidence.control.config_sha256.clone(),
-        snapshots: period_snapshots
-            .iter()
-            .map(|s| ManifestSnapshot {
-                sequence: s.entry.sequence,
-                folder: s.entry.folder.clone(),
-                collected_at: s.entry.collected_at.clone(),
-                sha256: s.entry.snapshot_sha256.clone(),
-            })
-            .collect(),
+        snapshots,
         files: Vec::new(),
     };
     pkg.finish(out_dir, manifest)
 }
+
+const PERIOD_FILES: &str = "\
+history.csv        one row per snapshot of the audit period: figure, result, joiners, leavers, snapshot hash
+remediation.csv    users brought into compliance during the period (dates, days open, audit event ids),
+                   then users still unregistered at its end
+audit-events.csv   the Authentication Methods audit events of the period, each once
+population-changes.csv  joiners and leavers of the in-scope population, snapshot by snapshot
+";
 
 fn package_readme(evidence: &Evidence) -> String {
     let period = evidence
@@ -389,9 +507,7 @@ fn package_readme(evidence: &Evidence) -> String {
          population.csv     every user from /users: classification, reason, methods, registered, Microsoft's flags\n\
          unregistered.csv   in-scope users without a qualifying method\n\
          excluded.csv       break-glass accounts, disabled accounts, guests and exceptions, with reasons\n\
-         history.csv        one row per snapshot of the audit period (period packages)\n\
-         remediation.csv    users brought into compliance during the period, with dates and audit event ids\n\
-         audit-events.csv   Authentication Methods audit events of the period\n\
+         {period_files}\
          config-state/      the authentication methods policy and conditional access policies, as returned by Graph\n\
          raw/               the Graph responses of the as-of snapshot, byte for byte, with provenance.json\n\
          manifest.json      every file with its size and SHA-256, the tool version, the config and snapshot hashes\n\
@@ -416,6 +532,11 @@ fn package_readme(evidence: &Evidence) -> String {
         percent = evidence.point_in_time.percent,
         threshold = evidence.point_in_time.threshold_percent,
         bp = evidence.control.threshold_basis_points,
+        period_files = if evidence.period.is_some() {
+            PERIOD_FILES
+        } else {
+            ""
+        },
         tool = evidence.tool.name,
         version = evidence.tool.version,
     )

@@ -7,6 +7,7 @@
 //! `registered * 10000 >= threshold_basis_points * in_scope`.
 
 pub mod methods;
+pub mod period;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

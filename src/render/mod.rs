@@ -2,4 +2,5 @@
 
 pub mod csv;
 pub mod pdf;
+pub mod period_csv;
 pub mod world;
