@@ -3,4 +3,5 @@
 mod collect;
 mod fake_graph;
 mod pdf;
+mod period;
 mod synth;
