@@ -295,6 +295,7 @@ fn default_samples_dir() -> PathBuf {
 fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::store::StoredSnapshot> {
     use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, collect};
     let store = Store::new(&config.store_path);
+    let created_root = !store.root().exists();
     std::fs::create_dir_all(store.root()).with_context(|| {
         format!(
             "cannot create the store {}: check [store] path",
@@ -304,13 +305,15 @@ fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::stor
     let mut options = CollectOptions::new(Utc::now());
     options.device_code = device_code;
     // Audit events since the previous snapshot, overlapping by a day, so none falls between runs.
-    if let Ok(tenant) = store.pick_tenant(
-        config
-            .tenant
-            .id
-            .as_deref()
-            .filter(|id| store.tenants().is_ok_and(|t| t.iter().any(|x| x == id))),
-    ) && let Some(last) = store.ledger(&tenant)?.last()
+    // The previous snapshot is the configured tenant's, or the store's only tenant's.
+    let tenants = store.tenants()?;
+    let previous = match config.tenant.id.as_deref() {
+        Some(id) if tenants.iter().any(|t| t == id) => Some(id.to_string()),
+        _ if tenants.len() == 1 => tenants.first().cloned(),
+        _ => None,
+    };
+    if let Some(tenant) = previous
+        && let Some(last) = store.ledger(&tenant)?.last()
     {
         options.audit_since = Some(last.collected_at()? - chrono::Duration::days(1));
     }
@@ -321,12 +324,20 @@ fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::stor
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(collect(
+    let collected = runtime.block_on(collect(
         config,
         &AuthEnv::from_process_env(),
         &options,
         folder.path(),
-    ))?;
+    ));
+    if let Err(e) = collected {
+        drop(folder);
+        if created_root {
+            // A failed first collection leaves no empty store behind.
+            let _ = std::fs::remove_dir(store.root());
+        }
+        return Err(e);
+    }
     let imported = collect::import::import_dir(folder.path(), None)?;
     store.add(&imported)
 }
