@@ -746,3 +746,78 @@ async fn no_secret_or_token_reaches_a_file_or_a_log_line() {
         }
     }
 }
+
+/// `mfa-evidence collect` as a scheduler runs it: the built binary against the fake server.
+fn collect_with_binary(url: &str, dir: &Path, secret: &str) -> std::process::Output {
+    let config = dir.join("mfa-evidence.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tenant]\nid = \"{TENANT}\"\nlogin_endpoint = \"{url}\"\ngraph_endpoint = \"{url}\"\n\
+             [auth]\nclient_id = \"{CLIENT_ID}\"\n[break_glass]\ngroup_id = \"{GROUP_ID}\"\n\
+             [store]\npath = \"{store}\"\n",
+            store = dir.join("store").display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_mfa-evidence"))
+        .arg("--config")
+        .arg(&config)
+        .arg("collect")
+        .env("AZURE_CLIENT_SECRET", secret)
+        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+        .env_remove("HTTPS_PROXY")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_collect_command_stores_a_snapshot_that_reports() {
+    let fake = FakeGraph::start(Scenario::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let (url, path) = (fake.url.clone(), dir.path().to_path_buf());
+        move || collect_with_binary(&url, &path, "fake-secret")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let store = mfa_evidence::store::Store::new(dir.path().join("store"));
+    let ledger = store.ledger(TENANT).unwrap();
+    assert_eq!(ledger.len(), 1);
+    let snapshot = ledger[0].load().unwrap();
+    assert_eq!(snapshot.collection.source_kind, "graph");
+    assert_eq!(snapshot.users.len(), 5);
+    assert!(ledger[0].raw_dir().join("provenance.json").is_file());
+    assert_eq!(store.verify(TENANT).unwrap().broken, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_required_source_stores_nothing_and_exits_2() {
+    let canary = "CANARY-cli-s3cr3t-4242";
+    let mut scenario = Scenario::default().fault("users", &[Fault::Forbidden]);
+    scenario.secret = Some(canary.into());
+    let fake = FakeGraph::start(scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let (url, path) = (fake.url.clone(), dir.path().to_path_buf());
+        move || collect_with_binary(&url, &path, canary)
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("User.Read.All"),
+        "the error names the permission: {stderr}"
+    );
+    assert!(!stderr.contains(canary));
+    // Nothing counts: no ledger, and no collection folder left behind.
+    let store_dir = dir.path().join("store");
+    let leftovers: Vec<_> = std::fs::read_dir(&store_dir)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
