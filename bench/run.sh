@@ -4,7 +4,7 @@
 #
 #   bench/run.sh                    # 10000 100000 1000000 users
 #   bench/run.sh 10000 100000       # only these sizes
-#   BENCH_DIR=/big/disk bench/run.sh   # work folder (default: a new folder under $TMPDIR or /tmp)
+#   BENCH_DIR=/big/disk bench/run.sh   # where the work folder is made (default: $TMPDIR or /tmp)
 #   BENCH_KEEP=1 bench/run.sh       # keep the generated tenants, stores and packages
 #
 # A million users need about 3 GB free in the work folder (export, store, package).
@@ -21,8 +21,9 @@ for n in "${sizes[@]}"; do
 done
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time (GNU time) is needed: apt-get install time" >&2; exit 2; }
 
-work="${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/mfa-evidence-bench.XXXXXX")}"
-mkdir -p "$work"
+base="${BENCH_DIR:-${TMPDIR:-/tmp}}"
+mkdir -p "$base"
+work="$(mktemp -d "$base/mfa-evidence-bench.XXXXXX")"
 cleanup() {
     if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
 }
