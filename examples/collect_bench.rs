@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
+    #[allow(clippy::disallowed_methods, reason = "a collection runs now")]
     let record = collect(&config, &env, &CollectOptions::new(Utc::now()), dir.path()).await?;
     let elapsed = started.elapsed().as_secs_f64();
 

@@ -302,6 +302,10 @@ fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::stor
             store.root().display()
         )
     })?;
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a live collection happens now; its time becomes the snapshot's as-of time"
+    )]
     let mut options = CollectOptions::new(Utc::now());
     options.device_code = device_code;
     // Audit events since the previous snapshot, overlapping by a day, so none falls between runs.

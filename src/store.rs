@@ -292,7 +292,7 @@ impl Store {
             prev = sha256_hex(line.as_bytes());
             report.verified += 1;
         }
-        if text.len() > 0 && !text.ends_with('\n') {
+        if !text.is_empty() && !text.ends_with('\n') {
             report
                 .notes
                 .push("the ledger's last line has no newline: a write was interrupted".into());
@@ -377,10 +377,11 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
     sync_dir(&raw)?;
     let hash = {
         let path = dir.join(SNAPSHOT_FILE);
-        let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, File::create(&path)?));
+        // Buffer in front of the hasher, so it hashes large blocks rather than serde's small writes.
+        let mut out = BufWriter::with_capacity(1 << 20, HashingWriter::new(File::create(&path)?));
         serde_json::to_writer(&mut out, &imported.snapshot)?;
-        let (inner, hash) = out.finish();
-        inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let (file, hash) = out.into_inner().map_err(|e| e.into_error())?.finish();
+        file.sync_all()?;
         hash
     };
     sums.push((SNAPSHOT_FILE.to_string(), hash));

@@ -18,7 +18,7 @@ use crate::evidence::{
     BreakGlassAccount, ExceptionState, Finding, MethodGroupCount, MicrosoftFlags, PointInTime,
     Reconciliation, ReportFreshness, SAMPLE_CAP, UserBrief,
 };
-use crate::findings::Code;
+use crate::findings::{Code, EXAMPLES_CAP};
 use crate::snapshot::{self, Registration, Snapshot, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -279,10 +279,8 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
             exception: honoured,
         });
     }
-    rows.sort_by(|a, b| {
-        (a.user.user_principal_name.to_lowercase(), &a.user.id)
-            .cmp(&(b.user.user_principal_name.to_lowercase(), &b.user.id))
-    });
+    // The key is computed once per user: lower-casing inside a comparator allocates per comparison.
+    rows.sort_by_cached_key(|r| (r.user.user_principal_name.to_lowercase(), r.user.id.clone()));
 
     // Reconciliation and the figure.
     let mut rec = Reconciliation {
@@ -319,7 +317,9 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
                 match row.registration {
                     None => {
                         rec.in_scope_missing_from_report += 1;
-                        missing_examples.push(row.user.user_principal_name.clone());
+                        if missing_examples.len() < EXAMPLES_CAP {
+                            missing_examples.push(row.user.user_principal_name.clone());
+                        }
                         no_method += 1;
                     }
                     Some(r) => {
@@ -336,7 +336,9 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
                                     .disagreement_sample
                                     .push(brief(row.user, row.registration));
                             }
-                            disagreement_examples.push(row.user.user_principal_name.clone());
+                            if disagreement_examples.len() < EXAMPLES_CAP {
+                                disagreement_examples.push(row.user.user_principal_name.clone());
+                            }
                         }
                         let groups: HashSet<&str> = r
                             .methods_registered

@@ -35,6 +35,7 @@ fn secret_env(secret: &str) -> AuthEnv {
 }
 
 fn options() -> CollectOptions {
+    #[allow(clippy::disallowed_methods, reason = "a collection runs now")]
     let mut o = CollectOptions::new(Utc::now());
     o.progress = false;
     o.network = NetworkPolicy {

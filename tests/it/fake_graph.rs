@@ -201,6 +201,10 @@ fn next_id(state: &Shared) -> String {
     format!("7d1c2e4a-0000-4000-8000-{n:012}")
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the fake token endpoint issues tokens that expire in real time"
+)]
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

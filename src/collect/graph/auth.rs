@@ -176,6 +176,10 @@ impl Certificate {
         let mut jti = [0u8; 16];
         rng.fill(&mut jti)
             .map_err(|_| anyhow!("no system randomness for the client assertion"))?;
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a client assertion is valid from the real time it is signed"
+        )]
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()

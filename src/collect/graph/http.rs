@@ -127,6 +127,10 @@ impl Graph {
             }
             // Fetched per attempt: a long throttling wait may outlast the token.
             let token = self.tokens.token().await?;
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "provenance records when each request was made"
+            )]
             let time = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
             let started = Instant::now();
             let mut request = self
