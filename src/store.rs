@@ -292,7 +292,7 @@ impl Store {
             prev = sha256_hex(line.as_bytes());
             report.verified += 1;
         }
-        if text.len() > 0 && !text.ends_with('\n') {
+        if !text.is_empty() && !text.ends_with('\n') {
             report
                 .notes
                 .push("the ledger's last line has no newline: a write was interrupted".into());
