@@ -325,6 +325,22 @@ fn classification_rules_and_their_order() {
             ),
         },
         Case {
+            name: "an exception renewed by UPN beside the expired one by id is honoured",
+            snap: snap_of(vec![with_reg(member("x"), &[]), with_reg(member("a"), APP)]),
+            settings: settings(&format!(
+                "{}{}",
+                exception_for("user_id = \"id-x\"", "2026-09-30"),
+                exception_for("upn = \"x@fabrikam.test\"", "2027-03-31")
+            )),
+            expected: expect(
+                "pass",
+                (1, 1),
+                "100.00",
+                &["a: in-scope", "x: exception"],
+                &["expired-exception"],
+            ),
+        },
+        Case {
             name: "an exception naming nobody",
             snap: snap_of(vec![with_reg(member("a"), APP)]),
             settings: settings(&exception_for(
