@@ -226,3 +226,32 @@ fn an_import_without_a_collection_time_asks_for_collected_at() {
         .expect_code(0)
         .expect_output("000001-20261031T060000Z");
 }
+
+#[test]
+fn an_export_with_a_missing_middle_page_is_refused() {
+    let work = Workdir::new();
+    let dir = work.join("export");
+    write_export(&dir, &graph_users(20, 20));
+    make_half_export(&dir);
+    // Page 3 is there and ends the source, page 2 is not.
+    let last = serde_json::json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+        "value": [{"id": "00000000-0000-0000-0000-000000000999", "userPrincipalName": "late@fabrikam.test",
+                   "displayName": "Late", "accountEnabled": true, "userType": "Member"}],
+    });
+    std::fs::write(
+        dir.join("users-0003.json"),
+        serde_json::to_vec(&last).unwrap(),
+    )
+    .unwrap();
+    let run = work.run(&[
+        "import",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--collected-at",
+        "2026-10-31T06:00:00Z",
+    ]);
+    run.expect_code(2);
+    assert_contains("stderr", &run.stderr, &["users-0002.json", "incomplete"]);
+    assert!(files_below(&work.join("evidence-store")).is_empty());
+}
