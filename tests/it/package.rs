@@ -436,13 +436,16 @@ fn regenerate_hash_lists(entries: &mut [(String, Vec<u8>)]) {
         let b = entry(entries, rel);
         (b.len(), sha256_hex(b))
     };
-    let mut manifest: Value = serde_json::from_slice(entry(entries, "manifest.json")).unwrap();
-    for f in manifest["files"].as_array_mut().unwrap() {
-        let (size, hash) = sizes_and_hashes(entries, f["path"].as_str().unwrap());
-        f["size"] = size.into();
-        f["sha256"] = hash.into();
+    let has_manifest = entries.iter().any(|(n, _)| n.ends_with("/manifest.json"));
+    if has_manifest {
+        let mut manifest: Value = serde_json::from_slice(entry(entries, "manifest.json")).unwrap();
+        for f in manifest["files"].as_array_mut().unwrap() {
+            let (size, hash) = sizes_and_hashes(entries, f["path"].as_str().unwrap());
+            f["size"] = size.into();
+            f["sha256"] = hash.into();
+        }
+        *entry_mut(entries, "manifest.json") = serde_json::to_vec_pretty(&manifest).unwrap();
     }
-    *entry_mut(entries, "manifest.json") = serde_json::to_vec_pretty(&manifest).unwrap();
     let mut paths: Vec<String> = entries
         .iter()
         .map(|(n, _)| n.split_once('/').unwrap().1.to_string())
@@ -521,4 +524,32 @@ fn a_forged_population_with_consistent_hashes_still_fails_on_the_figure() {
         &verify_failure(&zip),
         &["population.csv", "manifest.json"],
     );
+}
+
+#[test]
+fn a_package_missing_a_file_fails_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = zip_entries(package());
+    for rel in ["manifest.json", "evidence.json", "population.csv"] {
+        // Removed from the zip and from both hash lists, as a forger would.
+        let mut entries: Vec<(String, Vec<u8>)> = good
+            .iter()
+            .filter(|(n, _)| n.split_once('/').unwrap().1 != rel)
+            .cloned()
+            .collect();
+        if rel != "manifest.json" {
+            let mut manifest: Value =
+                serde_json::from_slice(entry(&entries, "manifest.json")).unwrap();
+            manifest["files"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|f| f["path"] != rel);
+            *entry_mut(&mut entries, "manifest.json") =
+                serde_json::to_vec_pretty(&manifest).unwrap();
+        }
+        regenerate_hash_lists(&mut entries);
+        let zip = tmp.path().join(format!("without-{rel}.zip"));
+        write_zip(&zip, &entries);
+        assert_contains(rel, &verify_failure(&zip), &[rel]);
+    }
 }
