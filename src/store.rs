@@ -284,6 +284,7 @@ impl Store {
                 )
                 .err()
                 .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
+                .or_else(|| line_disagrees(&dir, &entry, n))
             };
             if let Some(problem) = problem {
                 report.broken = Some(problem);
@@ -315,6 +316,45 @@ impl Store {
         }
         Ok(report)
     }
+}
+
+/// What a snapshot says of itself, read to check the ledger line that records it.
+#[derive(Deserialize)]
+struct SnapshotHead {
+    tenant: TenantHead,
+    collected_at: String,
+}
+
+#[derive(Deserialize)]
+struct TenantHead {
+    id: String,
+}
+
+/// A ledger line's own fields must agree with the (verified) snapshot it records: no later line
+/// chains to the last one, so an edit of it is only visible here.
+fn line_disagrees(tenant_dir: &Path, entry: &LedgerEntry, n: u64) -> Option<String> {
+    let path = tenant_dir
+        .join(SNAPSHOTS_DIR)
+        .join(&entry.folder)
+        .join(SNAPSHOT_FILE);
+    let head: SnapshotHead = match File::open(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|f| {
+            Ok(serde_json::from_reader(BufReader::with_capacity(
+                1 << 20,
+                f,
+            ))?)
+        }) {
+        Ok(h) => h,
+        Err(e) => return Some(format!("snapshot {} (ledger line {n}): {e}", entry.folder)),
+    };
+    if head.collected_at != entry.collected_at || head.tenant.id != entry.tenant_id {
+        return Some(format!(
+            "ledger line {n} records {} at {} but its snapshot {} holds {} at {}: the line was edited",
+            entry.tenant_id, entry.collected_at, entry.folder, head.tenant.id, head.collected_at
+        ));
+    }
+    None
 }
 
 fn read_ledger(tenant_dir: &Path) -> Result<Vec<StoredSnapshot>> {

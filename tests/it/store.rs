@@ -153,8 +153,9 @@ fn an_edited_ledger_line_breaks_the_chain_at_the_next_line() {
     let (store, _) = store_with(tmp.path(), 3);
     let path = tenant_dir(&store).join("ledger.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
-    // Moving the first snapshot's time by a second keeps the line valid JSON.
-    let edited = text.replacen("2026-10-31T06:00:00Z", "2026-10-31T06:00:01Z", 1);
+    // Who recorded the first line: still valid JSON, and nothing the snapshot itself holds.
+    let recorded_by = format!("\"recorded_by\":\"{}\"", mfa_evidence::tool_id());
+    let edited = text.replacen(&recorded_by, "\"recorded_by\":\"someone else\"", 1);
     assert_ne!(text, edited);
     std::fs::write(&path, edited).unwrap();
     let report = store.verify(TENANT_ID).unwrap();
@@ -167,6 +168,30 @@ fn an_edited_ledger_line_breaks_the_chain_at_the_next_line() {
     std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
     let broken = store.verify(TENANT_ID).unwrap().broken.unwrap();
     assert_contains("removed line", &broken, &["ledger line 2", "sequence 3"]);
+}
+
+#[test]
+fn an_edited_last_ledger_line_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 2);
+    let path = tenant_dir(&store).join("ledger.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // No line chains to the last one, so its own fields must agree with its snapshot.
+    let edited = text.replacen("2026-10-31T07:00:00Z", "2026-11-30T07:00:00Z", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&path, edited).unwrap();
+    let report = store.verify(TENANT_ID).unwrap();
+    let broken = report.broken.expect("the edit is detected");
+    assert_contains(
+        "verify",
+        &broken,
+        &[
+            "ledger line 2",
+            "2026-11-30T07:00:00Z",
+            "2026-10-31T07:00:00Z",
+        ],
+    );
+    assert_eq!(report.verified, 1);
 }
 
 #[test]
