@@ -235,6 +235,30 @@ fn leftovers_of_a_crash_leave_the_store_valid_and_the_next_add_works() {
 }
 
 #[test]
+fn a_torn_ledger_append_never_counted_and_the_next_add_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, dir) = store_with(tmp.path(), 1);
+    let ledger = tenant_dir(&store).join("ledger.jsonl");
+    // A write cut short by a crash (power loss): part of a line, no newline.
+    let mut text = std::fs::read_to_string(&ledger).unwrap();
+    text.push_str("{\"sequence\":2,\"folder\":\"000002-2026");
+    std::fs::write(&ledger, &text).unwrap();
+
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_same("broken", &None, &report.broken);
+    assert_eq!(report.verified, 1);
+    assert_contains("notes", &report.notes.join("\n"), &["interrupted"]);
+    assert_eq!(store.ledger(TENANT_ID).unwrap().len(), 1);
+
+    let stored = store.add(&import(&dir, hours_after(1))).unwrap();
+    assert_eq!(stored.entry.sequence, 2);
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_same("broken", &None, &report.broken);
+    assert_same("notes", &Vec::<String>::new(), &report.notes);
+    assert_eq!(report.verified, 2);
+}
+
+#[test]
 fn an_older_snapshot_after_a_newer_one_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = export(tmp.path());
