@@ -391,7 +391,7 @@ fn a_killed_import_leaves_the_store_valid() {
     let dir = dir.to_str().unwrap();
     let mut hour = 0;
     let mut stored = 0u64;
-    for delay_ms in [5u64, 30, 80, 150, 250, 400] {
+    for delay_ms in [5u64, 30, 80, 150, 250, 400, 600] {
         hour += 1;
         let t = rfc3339(hours_after(hour));
         let mut child = work
