@@ -14,7 +14,7 @@
 //! leaves the history as it was. Folders the ledger does not name are leftovers of such crashes.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -184,6 +184,7 @@ impl Store {
             .with_context(|| format!("cannot lock {}", tenant_dir.display()))?;
 
         remove_leftovers(&tenant_dir)?;
+        repair_tail(&tenant_dir)?;
         let ledger = read_ledger(&tenant_dir)?;
         let collected_at = parse_time(&snapshot.collected_at)?;
         if let Some(last) = ledger.last()
@@ -254,7 +255,13 @@ impl Store {
             .with_context(|| format!("cannot read the ledger {}", ledger_path.display()))?;
         let mut prev = GENESIS.to_string();
         let mut listed = std::collections::BTreeSet::new();
-        for (i, line) in text.lines().enumerate() {
+        if torn_tail(&text).is_some() {
+            report.notes.push(
+                "the ledger ends with part of a line: an interrupted write, never counted (removed by the next write)"
+                    .into(),
+            );
+        }
+        for (i, line) in complete_lines(&text).into_iter().enumerate() {
             let n = i as u64 + 1;
             let entry: LedgerEntry = match serde_json::from_str(line) {
                 Ok(e) => e,
@@ -284,6 +291,7 @@ impl Store {
                 )
                 .err()
                 .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
+                .or_else(|| line_disagrees(&dir, &entry, n))
             };
             if let Some(problem) = problem {
                 report.broken = Some(problem);
@@ -292,7 +300,7 @@ impl Store {
             prev = sha256_hex(line.as_bytes());
             report.verified += 1;
         }
-        if !text.is_empty() && !text.ends_with('\n') {
+        if !text.is_empty() && !text.ends_with('\n') && torn_tail(&text).is_none() {
             report
                 .notes
                 .push("the ledger's last line has no newline: a write was interrupted".into());
@@ -317,19 +325,57 @@ impl Store {
     }
 }
 
+/// What a snapshot says of itself, read to check the ledger line that records it.
+#[derive(Deserialize)]
+struct SnapshotHead {
+    tenant: TenantHead,
+    collected_at: String,
+}
+
+#[derive(Deserialize)]
+struct TenantHead {
+    id: String,
+}
+
+/// A ledger line's own fields must agree with the (verified) snapshot it records: no later line
+/// chains to the last one, so an edit of it is only visible here.
+fn line_disagrees(tenant_dir: &Path, entry: &LedgerEntry, n: u64) -> Option<String> {
+    let path = tenant_dir
+        .join(SNAPSHOTS_DIR)
+        .join(&entry.folder)
+        .join(SNAPSHOT_FILE);
+    let head: SnapshotHead = match File::open(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|f| {
+            Ok(serde_json::from_reader(BufReader::with_capacity(
+                1 << 20,
+                f,
+            ))?)
+        }) {
+        Ok(h) => h,
+        Err(e) => return Some(format!("snapshot {} (ledger line {n}): {e}", entry.folder)),
+    };
+    if head.collected_at != entry.collected_at || head.tenant.id != entry.tenant_id {
+        return Some(format!(
+            "ledger line {n} records {} at {} but its snapshot {} holds {} at {}: the line was edited",
+            entry.tenant_id, entry.collected_at, entry.folder, head.tenant.id, head.collected_at
+        ));
+    }
+    None
+}
+
 fn read_ledger(tenant_dir: &Path) -> Result<Vec<StoredSnapshot>> {
     let path = tenant_dir.join(LEDGER_FILE);
-    let file = match File::open(&path) {
-        Ok(f) => f,
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
             return Err(e).with_context(|| format!("cannot read the ledger {}", path.display()));
         }
     };
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read the ledger {}", path.display()))?;
-        let entry: LedgerEntry = serde_json::from_str(&line).with_context(|| {
+    for (i, line) in complete_lines(&text).into_iter().enumerate() {
+        let entry: LedgerEntry = serde_json::from_str(line).with_context(|| {
             format!(
                 "ledger {} line {} is damaged: run `mfa-evidence store verify`",
                 path.display(),
@@ -343,6 +389,53 @@ fn read_ledger(tenant_dir: &Path) -> Result<Vec<StoredSnapshot>> {
         });
     }
     Ok(out)
+}
+
+/// The part of an unterminated last line that is not a whole ledger entry: an append cut short
+/// by a crash. It never counted.
+fn torn_tail(text: &str) -> Option<&str> {
+    if text.is_empty() || text.ends_with('\n') {
+        return None;
+    }
+    let tail = text.rsplit('\n').next().unwrap_or(text);
+    serde_json::from_str::<LedgerEntry>(tail)
+        .is_err()
+        .then_some(tail)
+}
+
+/// The ledger's lines without a torn tail.
+fn complete_lines(text: &str) -> Vec<&str> {
+    let body = match torn_tail(text) {
+        Some(tail) => &text[..text.len() - tail.len()],
+        None => text,
+    };
+    body.lines().collect()
+}
+
+/// Under the lock, before an append: drops a torn tail, or ends a whole last line that lacks its
+/// newline, so the new line starts a line of its own.
+fn repair_tail(tenant_dir: &Path) -> Result<()> {
+    let path = tenant_dir.join(LEDGER_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the ledger {}", path.display()));
+        }
+    };
+    if text.is_empty() || text.ends_with('\n') {
+        return Ok(());
+    }
+    let file = OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot repair the ledger {}", path.display()))?;
+    match torn_tail(&text) {
+        Some(tail) => file.set_len((text.len() - tail.len()) as u64)?,
+        None => (&file).write_all(b"\n")?,
+    }
+    file.sync_all()?;
+    Ok(())
 }
 
 /// Removes `.tmp-*` folders left by interrupted writes (called under the lock).

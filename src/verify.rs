@@ -165,11 +165,14 @@ pub fn verify_package(path: &Path) -> Result<Verification> {
     v.checked
         .push(format!("{} files match SHA256SUMS", sums.len()));
 
-    let manifest: Manifest =
-        match serde_json::from_slice(&package::read_entry(&mut zip, &inner(MANIFEST_FILE))?) {
-            Ok(m) => m,
-            Err(e) => return Ok(v.fail(format!("manifest.json is not a valid manifest: {e}"))),
-        };
+    // A file the checks need but the package lacks is a failed verification, not an error.
+    let Ok(manifest_bytes) = package::read_entry(&mut zip, &inner(MANIFEST_FILE)) else {
+        return Ok(v.fail(format!("the package has no {MANIFEST_FILE}")));
+    };
+    let manifest: Manifest = match serde_json::from_slice(&manifest_bytes) {
+        Ok(m) => m,
+        Err(e) => return Ok(v.fail(format!("manifest.json is not a valid manifest: {e}"))),
+    };
     for f in &manifest.files {
         match actual.get(&f.path) {
             Some((h, size)) if *h == f.sha256 && *size == f.size => {}
@@ -191,12 +194,16 @@ pub fn verify_package(path: &Path) -> Result<Verification> {
     ));
 
     // 4. The figure, re-performed from population.csv.
-    let evidence: Evidence =
-        match serde_json::from_slice(&package::read_entry(&mut zip, &inner(EVIDENCE_FILE))?) {
-            Ok(e) => e,
-            Err(e) => return Ok(v.fail(format!("evidence.json is not valid evidence: {e}"))),
-        };
-    let population = package::read_entry(&mut zip, &inner("population.csv"))?;
+    let Ok(evidence_bytes) = package::read_entry(&mut zip, &inner(EVIDENCE_FILE)) else {
+        return Ok(v.fail(format!("the package has no {EVIDENCE_FILE}")));
+    };
+    let evidence: Evidence = match serde_json::from_slice(&evidence_bytes) {
+        Ok(e) => e,
+        Err(e) => return Ok(v.fail(format!("evidence.json is not valid evidence: {e}"))),
+    };
+    let Ok(population) = package::read_entry(&mut zip, &inner("population.csv")) else {
+        return Ok(v.fail("the package has no population.csv".into()));
+    };
     let figure = match figure_from_population(&population) {
         Ok(f) => f,
         Err(e) => return Ok(v.fail(format!("population.csv cannot be re-performed: {e:#}"))),

@@ -43,6 +43,10 @@ fn parse_file_name(name: &str) -> Option<(&'static str, u32)> {
     })
 }
 
+fn page_name(source: &str, page: u32) -> String {
+    format!("{source}-{page:04}.json")
+}
+
 /// Reads an export folder. `collected_at` is required when the folder does not say when it was
 /// collected (no provenance.json with request times).
 pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imported> {
@@ -80,6 +84,23 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             bail!(
                 "{}: both {source}.json and numbered {source}-NNNN.json pages: keep one layout",
                 dir.display()
+            );
+        }
+        // Numbered pages run 1, 2, 3, ...: a gap is a page lost from the export, which the
+        // nextLink check cannot see when a later page ends the source.
+        if list[0].0 != 0
+            && let Some((i, _)) = list
+                .iter()
+                .enumerate()
+                .find(|(i, (page, _))| *page != *i as u32 + 1)
+        {
+            bail!(
+                "{}: {} is missing (the pages go on to {}): the export is incomplete; export every page",
+                dir.display(),
+                page_name(source, i as u32 + 1),
+                list.last()
+                    .map(|(p, _)| page_name(source, *p))
+                    .unwrap_or_default()
             );
         }
     }

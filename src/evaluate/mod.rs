@@ -194,10 +194,12 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     for user in &snapshot.users {
         let registration = registrations.get(user.id.as_str()).copied();
         let upn = user.user_principal_name.to_lowercase();
-        let exception = exception_by_key
-            .get(&user.id.to_lowercase())
-            .or_else(|| exception_by_key.get(&upn))
-            .copied();
+        // The latest-expiring exception naming the user by id or by UPN: a renewal written with
+        // the other key must not be hidden by the expired original.
+        let exception = [user.id.to_lowercase(), upn.clone()]
+            .iter()
+            .filter_map(|key| exception_by_key.get(key).copied())
+            .max_by_key(|e| e.expires);
         if user.account_enabled.is_none() {
             account_enabled_missing += 1;
         }

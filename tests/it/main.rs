@@ -1,7 +1,12 @@
 //! The one integration-test crate: each module tests one stage or the built binary.
 
+mod cli;
 mod collect;
+mod evaluate;
 mod fake_graph;
+mod package;
 mod pdf;
 mod period;
+mod store;
 mod synth;
+mod util;

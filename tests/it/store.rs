@@ -1,0 +1,441 @@
+//! The evidence store: append-only history whose ledger chains every snapshot by SHA-256. Each
+//! test changes the store the way an accident or an attacker would and checks what
+//! `Store::verify` (and `mfa-evidence store verify`) says about it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use mfa_evidence::store::{GENESIS, Store};
+use mfa_evidence::synth::{self, TenantSpec};
+
+use crate::util::{
+    TENANT_ID, Workdir, assert_contains, assert_same, graph_users, hours_after, import, rfc3339,
+    write_export,
+};
+
+/// A small export folder (20 users) under `root/export`.
+fn export(root: &Path) -> PathBuf {
+    let dir = root.join("export");
+    write_export(&dir, &graph_users(20, 19));
+    dir
+}
+
+/// A store under `root/store` holding `n` snapshots of the export, an hour apart.
+fn store_with(root: &Path, n: i64) -> (Store, PathBuf) {
+    let dir = export(root);
+    let store = Store::new(root.join("store"));
+    for i in 0..n {
+        store.add(&import(&dir, hours_after(i))).unwrap();
+    }
+    (store, dir)
+}
+
+fn tenant_dir(store: &Store) -> PathBuf {
+    store.root().join(TENANT_ID)
+}
+
+#[test]
+fn added_snapshots_verify_and_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 2);
+    assert_eq!(store.tenants().unwrap(), vec![TENANT_ID.to_string()]);
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_same("broken", &None, &report.broken);
+    assert_same("notes", &Vec::<String>::new(), &report.notes);
+    assert_eq!(report.verified, 2);
+
+    let ledger = store.ledger(TENANT_ID).unwrap();
+    let got: Vec<(u64, String, String)> = ledger
+        .iter()
+        .map(|s| {
+            (
+                s.entry.sequence,
+                s.entry.folder.clone(),
+                s.entry.collected_at.clone(),
+            )
+        })
+        .collect();
+    assert_same(
+        "ledger",
+        &vec![
+            (
+                1,
+                "000001-20261031T060000Z".to_string(),
+                "2026-10-31T06:00:00Z".to_string(),
+            ),
+            (
+                2,
+                "000002-20261031T070000Z".to_string(),
+                "2026-10-31T07:00:00Z".to_string(),
+            ),
+        ],
+        &got,
+    );
+    assert_eq!(ledger[0].entry.prev_line_sha256, GENESIS);
+    assert_eq!(ledger[1].entry.prev_line_sha256, ledger[0].line_sha256);
+    for s in &ledger {
+        store.check_snapshot(s).unwrap();
+        let snap = s.load().unwrap();
+        assert_eq!(snap.collected_at, s.entry.collected_at);
+        assert_eq!(snap.users.len(), 20);
+        // The raw pages are kept byte for byte.
+        assert!(s.raw_dir().join("users-0001.json").is_file());
+    }
+}
+
+#[test]
+fn a_changed_byte_in_a_raw_page_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 2);
+    let first = &store.ledger(TENANT_ID).unwrap()[0];
+    let page = first.raw_dir().join("userRegistrationDetails-0001.json");
+    let mut bytes = std::fs::read(&page).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&page, bytes).unwrap();
+
+    let report = store.verify(TENANT_ID).unwrap();
+    let broken = report.broken.expect("the change is detected");
+    assert_contains(
+        "verify",
+        &broken,
+        &[
+            "raw/userRegistrationDetails-0001.json",
+            "000001-20261031T060000Z",
+        ],
+    );
+    assert_eq!(report.verified, 0);
+    let why = store.check_snapshot(first).unwrap_err();
+    assert_contains(
+        "check_snapshot",
+        &why,
+        &["raw/userRegistrationDetails-0001.json"],
+    );
+}
+
+#[test]
+fn a_changed_snapshot_json_or_an_added_file_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 1);
+    let s = &store.ledger(TENANT_ID).unwrap()[0];
+    std::fs::write(s.raw_dir().join("users-0002.json"), b"{\"value\":[]}").unwrap();
+    let broken = store.verify(TENANT_ID).unwrap().broken.unwrap();
+    assert_contains("added file", &broken, &["raw/users-0002.json", "added"]);
+    std::fs::remove_file(s.raw_dir().join("users-0002.json")).unwrap();
+
+    let path = s.dir.join("snapshot.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("User 20", "User 2O", 1)).unwrap();
+    let broken = store.verify(TENANT_ID).unwrap().broken.unwrap();
+    assert_contains("snapshot.json", &broken, &["snapshot.json", "changed"]);
+}
+
+#[test]
+fn a_deleted_snapshot_folder_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 3);
+    let second = store.ledger(TENANT_ID).unwrap()[1].dir.clone();
+    std::fs::remove_dir_all(&second).unwrap();
+    let report = store.verify(TENANT_ID).unwrap();
+    let broken = report.broken.expect("the deletion is detected");
+    assert_contains(
+        "verify",
+        &broken,
+        &["000002-20261031T070000Z", "ledger line 2", "deleted"],
+    );
+    assert_eq!(report.verified, 1);
+}
+
+#[test]
+fn an_edited_ledger_line_breaks_the_chain_at_the_next_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 3);
+    let path = tenant_dir(&store).join("ledger.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Who recorded the first line: still valid JSON, and nothing the snapshot itself holds.
+    let recorded_by = format!("\"recorded_by\":\"{}\"", mfa_evidence::tool_id());
+    let edited = text.replacen(&recorded_by, "\"recorded_by\":\"someone else\"", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&path, edited).unwrap();
+    let report = store.verify(TENANT_ID).unwrap();
+    let broken = report.broken.expect("the edit is detected");
+    assert_contains("verify", &broken, &["ledger line 2", "does not chain"]);
+    assert_eq!(report.verified, 1);
+
+    // A removed line shows as a sequence gap.
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let broken = store.verify(TENANT_ID).unwrap().broken.unwrap();
+    assert_contains("removed line", &broken, &["ledger line 2", "sequence 3"]);
+}
+
+#[test]
+fn an_edited_last_ledger_line_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 2);
+    let path = tenant_dir(&store).join("ledger.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // No line chains to the last one, so its own fields must agree with its snapshot.
+    let edited = text.replacen("2026-10-31T07:00:00Z", "2026-11-30T07:00:00Z", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&path, edited).unwrap();
+    let report = store.verify(TENANT_ID).unwrap();
+    let broken = report.broken.expect("the edit is detected");
+    assert_contains(
+        "verify",
+        &broken,
+        &[
+            "ledger line 2",
+            "2026-11-30T07:00:00Z",
+            "2026-10-31T07:00:00Z",
+        ],
+    );
+    assert_eq!(report.verified, 1);
+}
+
+#[test]
+fn leftovers_of_a_crash_leave_the_store_valid_and_the_next_add_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, dir) = store_with(tmp.path(), 1);
+    let tenant = tenant_dir(&store);
+    // A write that died before its rename, and one that died after it but before its ledger
+    // line (named as the next add will name its folder).
+    let tmp_dir = tenant.join(".tmp-000002-20261031T070000Z");
+    std::fs::create_dir_all(tmp_dir.join("raw")).unwrap();
+    std::fs::write(tmp_dir.join("raw/users-0001.json"), b"{\"val").unwrap();
+    let renamed = tenant.join("snapshots/000002-20261031T070000Z");
+    std::fs::create_dir_all(renamed.join("raw")).unwrap();
+    std::fs::write(renamed.join("snapshot.json"), b"{}").unwrap();
+
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_same("broken", &None, &report.broken);
+    assert_eq!(report.verified, 1);
+    assert_eq!(report.notes.len(), 2, "{:#?}", report.notes);
+    assert_contains(
+        "notes",
+        &report.notes.join("\n"),
+        &[
+            ".tmp-000002-20261031T070000Z",
+            "snapshots/000002-20261031T070000Z",
+        ],
+    );
+
+    let stored = store
+        .add(&import(&dir, crate::util::hours_after(1)))
+        .unwrap();
+    assert_eq!(stored.entry.sequence, 2);
+    assert_eq!(stored.entry.folder, "000002-20261031T070000Z");
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_same("broken", &None, &report.broken);
+    assert_same("notes", &Vec::<String>::new(), &report.notes);
+    assert_eq!(report.verified, 2);
+    assert!(!tmp_dir.exists());
+    assert_eq!(stored.load().unwrap().users.len(), 20);
+}
+
+#[test]
+fn a_torn_ledger_append_never_counted_and_the_next_add_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, dir) = store_with(tmp.path(), 1);
+    let ledger = tenant_dir(&store).join("ledger.jsonl");
+    // A write cut short by a crash (power loss): part of a line, no newline.
+    let mut text = std::fs::read_to_string(&ledger).unwrap();
+    text.push_str("{\"sequence\":2,\"folder\":\"000002-2026");
+    std::fs::write(&ledger, &text).unwrap();
+
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_same("broken", &None, &report.broken);
+    assert_eq!(report.verified, 1);
+    assert_contains("notes", &report.notes.join("\n"), &["interrupted"]);
+    assert_eq!(store.ledger(TENANT_ID).unwrap().len(), 1);
+
+    let stored = store.add(&import(&dir, hours_after(1))).unwrap();
+    assert_eq!(stored.entry.sequence, 2);
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_same("broken", &None, &report.broken);
+    assert_same("notes", &Vec::<String>::new(), &report.notes);
+    assert_eq!(report.verified, 2);
+}
+
+#[test]
+fn an_older_snapshot_after_a_newer_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = export(tmp.path());
+    let store = Store::new(tmp.path().join("store"));
+    store.add(&import(&dir, hours_after(5))).unwrap();
+    for older in [hours_after(4), hours_after(5)] {
+        let err = store.add(&import(&dir, older)).unwrap_err();
+        assert_contains(
+            "refusal",
+            &format!("{err:#}"),
+            &["append-only", &rfc3339(older), "2026-10-31T11:00:00Z"],
+        );
+    }
+    assert_eq!(store.ledger(TENANT_ID).unwrap().len(), 1);
+    assert_eq!(store.verify(TENANT_ID).unwrap().verified, 1);
+    store.add(&import(&dir, hours_after(6))).unwrap();
+    assert_eq!(store.verify(TENANT_ID).unwrap().verified, 2);
+}
+
+/// Two writers add snapshots of different times to one store at once. The lock serialises them:
+/// the ledger never holds two lines of one sequence. When the newer one wins the race the older
+/// is refused (history is append-only), so rounds are repeated until one ends with both.
+#[test]
+fn two_concurrent_writers_serialise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = export(tmp.path());
+    let mut both_rounds = 0;
+    for round in 0..24 {
+        let store = Arc::new(Store::new(tmp.path().join(format!("store-{round}"))));
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = [0i64, 1]
+            .into_iter()
+            .map(|h| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                let imported = import(&dir, hours_after(h));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.add(&imported).map_err(|e| format!("{e:#}"))
+                })
+            })
+            .collect();
+        let results: Vec<Result<_, String>> =
+            threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let report = store.verify(TENANT_ID).unwrap();
+        assert_same("broken", &None, &report.broken);
+        assert_same("notes", &Vec::<String>::new(), &report.notes);
+        let ledger: Vec<(u64, String)> = store
+            .ledger(TENANT_ID)
+            .unwrap()
+            .iter()
+            .map(|s| (s.entry.sequence, s.entry.collected_at.clone()))
+            .collect();
+        match (&results[0], &results[1]) {
+            (Ok(_), Ok(_)) => {
+                both_rounds += 1;
+                assert_same(
+                    "ledger",
+                    &vec![
+                        (1, "2026-10-31T06:00:00Z".to_string()),
+                        (2, "2026-10-31T07:00:00Z".to_string()),
+                    ],
+                    &ledger,
+                );
+            }
+            (Err(older), Ok(_)) => {
+                assert_contains("older refused", older, &["append-only"]);
+                assert_same(
+                    "ledger",
+                    &vec![(1, "2026-10-31T07:00:00Z".to_string())],
+                    &ledger,
+                );
+            }
+            other => panic!("round {round}: unexpected outcome {other:#?}"),
+        }
+        if both_rounds >= 3 {
+            break;
+        }
+    }
+    assert!(both_rounds > 0, "no round ended with both snapshots");
+}
+
+/// Two processes importing into one store at once: the same serialisation across processes.
+#[test]
+fn two_concurrent_imports_by_the_binary_serialise() {
+    let work = Workdir::new();
+    let dir = export(work.path());
+    let dir = dir.to_str().unwrap();
+    let times = [rfc3339(hours_after(0)), rfc3339(hours_after(1))];
+    let children: Vec<_> = times
+        .iter()
+        .map(|t| {
+            work.command(&["import", "--dir", dir, "--collected-at", t])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ok = outputs.iter().filter(|o| o.status.success()).count();
+    assert!(ok >= 1, "{outputs:#?}");
+    for o in outputs.iter().filter(|o| !o.status.success()) {
+        assert_eq!(o.status.code(), Some(2));
+        assert_contains(
+            "refusal",
+            &String::from_utf8_lossy(&o.stderr),
+            &["append-only"],
+        );
+    }
+    work.run(&["store", "verify"])
+        .expect_code(0)
+        .expect_output(&format!("{ok} snapshots, chain intact"));
+}
+
+/// The synthetic 30,000-user tenant the kill test imports, written once per test run.
+fn big_tenant(root: &Path) -> PathBuf {
+    let dir = root.join("big");
+    let spec = TenantSpec::new(30_000, 7, hours_after(0));
+    synth::write_tenant(&spec, &dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_killed_import_leaves_the_store_valid() {
+    let work = Workdir::new();
+    let dir = big_tenant(work.path());
+    let dir = dir.to_str().unwrap();
+    let mut hour = 0;
+    let mut stored = 0u64;
+    for delay_ms in [5u64, 30, 80, 150, 250, 400, 600] {
+        hour += 1;
+        let t = rfc3339(hours_after(hour));
+        let mut child = work
+            .command(&["import", "--dir", dir, "--collected-at", &t])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if status.success() {
+            stored += 1;
+        }
+        let check = work.run(&["store", "verify"]);
+        match check.code {
+            Some(0) => {
+                // The killed write may have finished its ledger line just before the kill.
+                let intact = check.stdout.lines().find(|l| l.contains("chain intact"));
+                let n: u64 = intact
+                    .and_then(|l| l.split(": ").nth(1))
+                    .and_then(|l| l.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("after a kill at {delay_ms} ms: {check:#?}"));
+                assert!(n >= stored, "after a kill at {delay_ms} ms: {check:#?}");
+                stored = n;
+            }
+            Some(2) if stored == 0 => {
+                check.expect_output("holds no snapshot");
+            }
+            _ => panic!("after a kill at {delay_ms} ms the store does not verify: {check:#?}"),
+        }
+    }
+    hour += 1;
+    work.run(&[
+        "import",
+        "--dir",
+        dir,
+        "--collected-at",
+        &rfc3339(hours_after(hour)),
+    ])
+    .expect_code(0)
+    .expect_output(&format!("stored snapshot {}", stored + 1));
+    work.run(&["store", "verify"])
+        .expect_code(0)
+        .expect_output(&format!("{} snapshots, chain intact", stored + 1));
+}

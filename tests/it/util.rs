@@ -1,0 +1,463 @@
+//! Helpers shared by the evaluation, store, package and CLI tests: snapshots built in code,
+//! Graph-shaped export folders, runs of the built binary in a temporary working directory, zip
+//! rewriting, and assertions that print expected and actual side by side.
+
+#![allow(dead_code)]
+
+use std::fmt::Debug;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::{DateTime, TimeZone, Utc};
+use mfa_evidence::collect::import::{Imported, import_dir};
+use mfa_evidence::snapshot::{
+    self, CollectionRecord, GroupMember, Registration, SOURCES, Snapshot, SourceRecord, Tenant,
+    User,
+};
+use serde_json::{Value, json};
+
+/// The as-of time of the fixtures: 2026-10-31T06:00:00Z.
+pub const AS_OF: &str = "2026-10-31T06:00:00Z";
+pub const TENANT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const TENANT_NAME: &str = "Fabrikam Test";
+
+pub fn as_of() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 10, 31, 6, 0, 0).unwrap()
+}
+
+/// `as_of()` plus `hours`.
+pub fn hours_after(hours: i64) -> DateTime<Utc> {
+    as_of() + chrono::Duration::hours(hours)
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots built in code.
+
+/// An enabled member `<name>@fabrikam.test` whose id is `id-<name>`.
+pub fn member(name: &str) -> User {
+    User {
+        id: format!("id-{name}"),
+        user_principal_name: format!("{name}@fabrikam.test"),
+        display_name: name.to_string(),
+        account_enabled: Some(true),
+        user_type: "Member".to_string(),
+        created: Some("2024-01-01T00:00:00Z".to_string()),
+        on_premises_sync_enabled: None,
+    }
+}
+
+pub fn disabled(name: &str) -> User {
+    User {
+        account_enabled: Some(false),
+        ..member(name)
+    }
+}
+
+pub fn guest(name: &str) -> User {
+    User {
+        user_type: "Guest".to_string(),
+        ..member(name)
+    }
+}
+
+/// The registration row of `member(name)` with these methods, updated an hour before the as-of
+/// time, and Microsoft's isMfaRegistered agreeing with the default rule.
+pub fn reg(name: &str, methods: &[&str]) -> Registration {
+    let qualifying = mfa_evidence::evaluate::methods::default_qualifying();
+    let registered = methods.iter().any(|m| qualifying.contains(*m));
+    Registration {
+        id: format!("id-{name}"),
+        user_principal_name: format!("{name}@fabrikam.test"),
+        display_name: name.to_string(),
+        user_type: "member".to_string(),
+        is_admin: Some(false),
+        is_mfa_registered: Some(registered),
+        is_mfa_capable: Some(registered),
+        is_passwordless_capable: Some(false),
+        last_updated: Some("2026-10-31T05:00:00Z".to_string()),
+        methods_registered: methods.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+/// A collection record with every required source collected and no optional one configured.
+pub fn collection() -> CollectionRecord {
+    CollectionRecord {
+        source_kind: "import".to_string(),
+        collected_by: mfa_evidence::tool_id(),
+        graph_endpoint: None,
+        token_roles: Vec::new(),
+        sources: SOURCES
+            .iter()
+            .map(|(name, required)| SourceRecord {
+                name: name.to_string(),
+                endpoint: snapshot::source_endpoint(name).to_string(),
+                required: *required,
+                status: if *required {
+                    "collected"
+                } else {
+                    "not-configured"
+                }
+                .to_string(),
+                error: None,
+                pages: u64::from(*required),
+                items: 0,
+                requests: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// A snapshot at `AS_OF` of these users and report rows (sorted as the importer sorts them).
+pub fn snapshot(mut users: Vec<User>, mut registrations: Vec<Registration>) -> Snapshot {
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+    registrations.sort_by(|a, b| a.id.cmp(&b.id));
+    Snapshot {
+        schema_version: snapshot::SNAPSHOT_SCHEMA_VERSION,
+        tenant: Tenant {
+            id: TENANT_ID.to_string(),
+            name: TENANT_NAME.to_string(),
+        },
+        collected_at: AS_OF.to_string(),
+        collection: collection(),
+        users,
+        registrations,
+        break_glass_members: None,
+        audit_events: None,
+        auth_methods_policy: None,
+        conditional_access: None,
+    }
+}
+
+/// Adds the break-glass group's members (and records the source as collected).
+pub fn with_group_members(mut snap: Snapshot, names: &[&str]) -> Snapshot {
+    snap.break_glass_members = Some(
+        names
+            .iter()
+            .map(|n| GroupMember {
+                id: format!("id-{n}"),
+                user_principal_name: format!("{n}@fabrikam.test"),
+            })
+            .collect(),
+    );
+    for s in &mut snap.collection.sources {
+        if s.name == snapshot::SOURCE_BREAK_GLASS {
+            s.status = "collected".to_string();
+        }
+    }
+    snap
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graph-shaped export folders.
+
+/// One user of an export folder; `methods: None` leaves the user out of the registration report.
+#[derive(Debug, Clone)]
+pub struct GraphUser {
+    pub id: String,
+    pub upn: String,
+    pub name: String,
+    pub enabled: bool,
+    pub guest: bool,
+    pub methods: Option<Vec<String>>,
+}
+
+impl GraphUser {
+    /// An enabled member, id `00000000-0000-0000-0000-<n>`, registered with the Authenticator app.
+    pub fn new(n: u32, name: &str) -> GraphUser {
+        GraphUser {
+            id: format!("00000000-0000-0000-0000-{n:012}"),
+            upn: format!("user{n}@fabrikam.test"),
+            name: name.to_string(),
+            enabled: true,
+            guest: false,
+            methods: Some(vec!["microsoftAuthenticatorPush".to_string()]),
+        }
+    }
+
+    pub fn unregistered(mut self) -> GraphUser {
+        self.methods = Some(Vec::new());
+        self
+    }
+}
+
+/// `n` users named `User <i>`, of which the first `registered` hold a qualifying method.
+pub fn graph_users(n: u32, registered: u32) -> Vec<GraphUser> {
+    (1..=n)
+        .map(|i| {
+            let u = GraphUser::new(i, &format!("User {i}"));
+            if i <= registered { u } else { u.unregistered() }
+        })
+        .collect()
+}
+
+fn graph_page(context: &str, value: Vec<Value>, next: Option<&str>) -> Vec<u8> {
+    let mut page = json!({
+        "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#{context}"),
+        "value": value,
+    });
+    if let Some(next) = next {
+        page["@odata.nextLink"] = json!(next);
+    }
+    serde_json::to_vec(&page).unwrap()
+}
+
+/// Writes organization-0001.json, users-0001.json and userRegistrationDetails-0001.json as
+/// Graph returns them (no provenance.json: imports need a collection time).
+pub fn write_export(dir: &Path, users: &[GraphUser]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let org = graph_page(
+        "organization",
+        vec![json!({"id": TENANT_ID, "displayName": TENANT_NAME, "verifiedDomains": []})],
+        None,
+    );
+    std::fs::write(dir.join("organization-0001.json"), org).unwrap();
+    let user_items = users
+        .iter()
+        .map(|u| {
+            json!({
+                "id": u.id,
+                "userPrincipalName": u.upn,
+                "displayName": u.name,
+                "accountEnabled": u.enabled,
+                "userType": if u.guest { "Guest" } else { "Member" },
+                "createdDateTime": "2024-01-01T00:00:00Z",
+                "onPremisesSyncEnabled": null,
+            })
+        })
+        .collect();
+    std::fs::write(
+        dir.join("users-0001.json"),
+        graph_page("users", user_items, None),
+    )
+    .unwrap();
+    let qualifying = mfa_evidence::evaluate::methods::default_qualifying();
+    let rows = users
+        .iter()
+        .filter(|u| u.enabled)
+        .filter_map(|u| {
+            let methods = u.methods.as_ref()?;
+            let registered = methods.iter().any(|m| qualifying.contains(m));
+            Some(json!({
+                "id": u.id,
+                "userPrincipalName": u.upn,
+                "userDisplayName": u.name,
+                "userType": if u.guest { "guest" } else { "member" },
+                "isAdmin": false,
+                "isMfaRegistered": registered,
+                "isMfaCapable": registered,
+                "isPasswordlessCapable": false,
+                "lastUpdatedDateTime": "2026-10-31T05:00:00Z",
+                "methodsRegistered": methods,
+            }))
+        })
+        .collect();
+    std::fs::write(
+        dir.join("userRegistrationDetails-0001.json"),
+        graph_page(
+            "reports/authenticationMethods/userRegistrationDetails",
+            rows,
+            None,
+        ),
+    )
+    .unwrap();
+}
+
+/// Turns `users-0001.json` into a page that promises a next one which is not there.
+pub fn make_half_export(dir: &Path) {
+    let path = dir.join("users-0001.json");
+    let mut page: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    page["@odata.nextLink"] =
+        json!("https://graph.microsoft.com/v1.0/users?$top=999&$skiptoken=X2");
+    std::fs::write(&path, serde_json::to_vec(&page).unwrap()).unwrap();
+}
+
+/// Imports an export folder at `collected_at`.
+pub fn import(dir: &Path, collected_at: DateTime<Utc>) -> Imported {
+    import_dir(dir, Some(collected_at))
+        .unwrap_or_else(|e| panic!("importing {}: {e:#}", dir.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The built binary.
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mfa-evidence");
+
+/// A temporary working directory for runs of the binary (its default store is
+/// `./evidence-store` inside it).
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+/// What a run printed, and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, showing both streams when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert!(
+            self.code == Some(code),
+            "expected exit code {code}, got {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stdout or stderr contains `needle`.
+    #[track_caller]
+    pub fn expect_output(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle) || self.stderr.contains(needle),
+            "expected the output to contain {needle:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.path())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("AZURE_CLIENT_ID")
+            .env_remove("AZURE_TENANT_ID")
+            .env_remove("AZURE_CLIENT_SECRET");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zips.
+
+/// Every entry of a zip, in order, with its bytes.
+pub fn zip_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut e = zip.by_index(i).unwrap();
+            let mut buf = Vec::new();
+            e.read_to_end(&mut buf).unwrap();
+            (e.name().unwrap().into_owned(), buf)
+        })
+        .collect()
+}
+
+/// Writes these entries as a new zip (no `.sha256` beside it).
+pub fn write_zip(path: &Path, entries: &[(String, Vec<u8>)]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        zip.start_file(name.as_str(), options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// The entry of a package zip at `rel` (below its one top folder).
+pub fn entry<'a>(entries: &'a [(String, Vec<u8>)], rel: &str) -> &'a [u8] {
+    entries
+        .iter()
+        .find(|(n, _)| n.split_once('/').is_some_and(|(_, r)| r == rel))
+        .map(|(_, b)| b.as_slice())
+        .unwrap_or_else(|| panic!("the package has no {rel}"))
+}
+
+pub fn entry_mut<'a>(entries: &'a mut [(String, Vec<u8>)], rel: &str) -> &'a mut Vec<u8> {
+    entries
+        .iter_mut()
+        .find(|(n, _)| n.split_once('/').is_some_and(|(_, r)| r == rel))
+        .map(|(_, b)| b)
+        .unwrap_or_else(|| panic!("the package has no {rel}"))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    mfa_evidence::store::sha256_hex(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assertions.
+
+/// Both values' pretty Debug forms side by side, with `!` on the lines that differ.
+pub fn side_by_side(expected: &str, actual: &str) -> String {
+    let left: Vec<&str> = expected.lines().collect();
+    let right: Vec<&str> = actual.lines().collect();
+    let width = left
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let mut out = format!("  {:<width$} | actual\n", "expected");
+    for i in 0..left.len().max(right.len()) {
+        let l = left.get(i).copied().unwrap_or("");
+        let r = right.get(i).copied().unwrap_or("");
+        let mark = if l == r { ' ' } else { '!' };
+        out.push_str(&format!("{mark} {l:<width$} | {r}\n"));
+    }
+    out
+}
+
+/// `assert_eq!` that prints expected and actual side by side, with a label.
+#[track_caller]
+pub fn assert_same<T: Debug + PartialEq>(label: &str, expected: &T, actual: &T) {
+    if expected != actual {
+        panic!(
+            "{label}: expected and actual differ\n{}",
+            side_by_side(&format!("{expected:#?}"), &format!("{actual:#?}"))
+        );
+    }
+}
+
+/// Asserts that `text` contains every needle, printing the text when one is missing.
+#[track_caller]
+pub fn assert_contains(label: &str, text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            text.contains(needle),
+            "{label}: expected to contain {needle:?}\n  actual: {text}"
+        );
+    }
+}
