@@ -223,15 +223,15 @@ impl Config {
                 path.display()
             )
         })?;
-        let mut config = Config::from_toml(&text)
+        let (mut config, store_path_given) = Config::parse(&text)
             .with_context(|| format!("invalid config file {}", path.display()))?;
         config.source = Some(path.to_path_buf());
-        // A relative store path is relative to the config file, so a scheduled run from another
-        // working directory still finds the same store.
-        if config.store_path.is_relative()
+        // A relative store path written in the file is relative to the file, so a scheduled run
+        // from another working directory still finds the same store.
+        if store_path_given
+            && config.store_path.is_relative()
             && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
-            && config.store_path != Path::new(DEFAULT_STORE_PATH)
         {
             config.store_path = dir.join(&config.store_path);
         }
@@ -239,11 +239,17 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Config> {
+        Config::parse(text).map(|(config, _)| config)
+    }
+
+    /// The validated config, and whether the text sets `store.path`.
+    fn parse(text: &str) -> Result<(Config, bool)> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let store_path_given = raw.store.path.is_some();
         let mut config = validate(raw)?;
         config.sha256 = hex::encode(Sha256::digest(text.as_bytes()));
-        Ok(config)
+        Ok((config, store_path_given))
     }
 }
 
@@ -424,5 +430,19 @@ mod tests {
             c.control.exceptions[0].expires,
             NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()
         );
+    }
+
+    #[test]
+    fn a_relative_store_path_in_the_file_is_relative_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mfa-evidence.toml");
+        std::fs::write(&file, "[store]\npath = \"./evidence-store\"\n").unwrap();
+        let c = Config::from_file(&file).unwrap();
+        assert_eq!(c.store_path, dir.path().join("./evidence-store"));
+
+        // Without the key, the default stays relative to the working directory.
+        std::fs::write(&file, "[control]\ninclude_guests = false\n").unwrap();
+        let c = Config::from_file(&file).unwrap();
+        assert_eq!(c.store_path, Path::new(DEFAULT_STORE_PATH));
     }
 }

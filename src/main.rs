@@ -155,7 +155,12 @@ fn parse_period(text: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
 }
 
 fn run(cli: Cli) -> Result<u8> {
-    let config = Config::load(cli.config.as_deref())?;
+    // `verify` is the auditor's command: it reads only the zip, so a config file it does not
+    // use (an unrelated, perhaps broken ./mfa-evidence.toml) must not stop it.
+    let config = match &cli.command {
+        Command::Verify { .. } => Config::default(),
+        _ => Config::load(cli.config.as_deref())?,
+    };
     match cli.command {
         Command::Demo { out, samples } => {
             let samples = samples.unwrap_or_else(default_samples_dir);
@@ -170,7 +175,9 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Collect { device_code } => {
-            let stored = collect_live(&config, device_code)?;
+            // Progress lines and -v log lines would both write to stderr and garble each other.
+            let progress = cli.verbose == 0;
+            let stored = collect_live(&config, device_code, progress)?;
             println!(
                 "stored snapshot {} ({}) collected at {}; sha256 {}",
                 stored.entry.sequence,
@@ -292,7 +299,11 @@ fn default_samples_dir() -> PathBuf {
 
 /// Collects into a folder inside the store (same file system, removed whatever happens), then
 /// stores it like an import: a collection that fails stores nothing.
-fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::store::StoredSnapshot> {
+fn collect_live(
+    config: &Config,
+    device_code: bool,
+    progress: bool,
+) -> Result<mfa_evidence::store::StoredSnapshot> {
     use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, collect};
     let store = Store::new(&config.store_path);
     let created_root = !store.root().exists();
@@ -308,13 +319,20 @@ fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::stor
     )]
     let mut options = CollectOptions::new(Utc::now());
     options.device_code = device_code;
-    // Audit events since the previous snapshot, overlapping by a day, so none falls between runs.
-    // The previous snapshot is the configured tenant's, or the store's only tenant's.
-    let tenants = store.tenants()?;
-    let previous = match config.tenant.id.as_deref() {
-        Some(id) if tenants.iter().any(|t| t == id) => Some(id.to_string()),
-        _ if tenants.len() == 1 => tenants.first().cloned(),
-        _ => None,
+    options.progress = progress;
+    let env = AuthEnv::from_process_env();
+    // Audit events since the previous snapshot of the same tenant, overlapping by a day, so none
+    // falls between runs. The store keys tenants by the GUID Graph returns; the tenant collected
+    // is [tenant] id, else AZURE_TENANT_ID (as in `collect`). Only a GUID can be matched before
+    // collecting: a domain name, or a GUID with no history, gets the full 30 days (Graph's
+    // retention, so nothing is lost), never another tenant's time, which could skip events.
+    let tenant = config.tenant.id.as_deref().or(env.tenant_id.as_deref());
+    let previous = match tenant.filter(|t| is_guid(t)) {
+        Some(id) => store
+            .tenants()?
+            .into_iter()
+            .find(|t| t.eq_ignore_ascii_case(id)),
+        None => None,
     };
     if let Some(tenant) = previous
         && let Some(last) = store.ledger(&tenant)?.last()
@@ -328,12 +346,7 @@ fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::stor
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let collected = runtime.block_on(collect(
-        config,
-        &AuthEnv::from_process_env(),
-        &options,
-        folder.path(),
-    ));
+    let collected = runtime.block_on(collect(config, &env, &options, folder.path()));
     if let Err(e) = collected {
         drop(folder);
         if created_root {
@@ -344,6 +357,16 @@ fn collect_live(config: &Config, device_code: bool) -> Result<mfa_evidence::stor
     }
     let imported = collect::import::import_dir(folder.path(), None)?;
     store.add(&imported)
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits: a directory (tenant) id, not a domain.
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn print_outcome(outcome: &report::ReportOutcome) {

@@ -52,6 +52,16 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     let store = Store::new(&config.store_path);
     let tenant = store.pick_tenant(request.tenant.as_deref())?;
     let ledger = store.ledger(&tenant)?;
+    if let (Some(at), Some((from, to))) = (request.as_of, request.period)
+        && (at < from || at > to)
+    {
+        bail!(
+            "--as-of {} lies outside the period {} .. {}: give a time inside the period, or leave --as-of out to use the period's end",
+            at.to_rfc3339(),
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        );
+    }
     // `--as-of T` alone asks for the point in time only; anything else covers a period too.
     let point_only = request.as_of.is_some() && request.period.is_none();
     let period = if point_only {
@@ -60,12 +70,26 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         Some(analyse_period(&store, &tenant, &ledger, config, request)?)
     };
     let limit = request.as_of.or(period.as_ref().map(|p| p.to));
-    let stored = pick_as_of(&ledger, limit)?;
+    let mut stored = pick_as_of(&ledger, limit)?;
     if let Err(why) = store.check_snapshot(stored) {
-        bail!(
-            "snapshot {} failed its integrity check: {why}; run `mfa-evidence store verify`",
-            stored.entry.folder
-        );
+        // Over a history reported as broken, the as-of snapshot is the newest one that still
+        // holds; otherwise a snapshot that fails its hashes is never evidence.
+        let intact = (request.allow_broken_history && !point_only)
+            .then(|| {
+                ledger
+                    .iter()
+                    .rev()
+                    .filter(|s| s.entry.sequence < stored.entry.sequence)
+                    .find(|s| store.check_snapshot(s).is_ok())
+            })
+            .flatten();
+        match intact {
+            Some(older) => stored = older,
+            None => bail!(
+                "snapshot {} failed its integrity check: {why}; run `mfa-evidence store verify`",
+                stored.entry.folder
+            ),
+        }
     }
     let snapshot = stored.load()?;
     let evaluation = evaluate::evaluate(&snapshot, &config.control);
@@ -216,14 +240,46 @@ pub fn package_id(snapshot: &Snapshot) -> String {
 fn control_info(config: &Config) -> ControlInfo {
     let c = &config.control;
     let threshold = basis_points_text(c.threshold_basis_points);
+    // The groups as configured: `qualifying_methods` may drop some methods or add others.
+    let method_groups: Vec<MethodGroupDefinition> = methods::GROUPS
+        .iter()
+        .map(|(group, label, list)| MethodGroupDefinition {
+            group: group.to_string(),
+            label: label.to_string(),
+            methods: list
+                .iter()
+                .filter(|m| c.qualifying_methods.contains(**m))
+                .map(|m| m.to_string())
+                .collect(),
+        })
+        .filter(|g| !g.methods.is_empty())
+        .collect();
+    let mut kinds: Vec<&str> = method_groups
+        .iter()
+        .map(|g| match g.group.as_str() {
+            "authenticator" => "Microsoft Authenticator",
+            "security-key" => "a security key or passkey",
+            "phone" => "a phone",
+            _ => "another method",
+        })
+        .collect();
+    if c.qualifying_methods
+        .iter()
+        .any(|m| methods::group_of(m).is_none())
+    {
+        kinds.push("another configured method");
+    }
+    let kinds = match kinds.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{}, or {last}", rest.join(", ")),
+        _ => kinds.concat(),
+    };
     ControlInfo {
         id: "ID-01".into(),
         title: "User MFA registration".into(),
         statement: format!(
             "At least {threshold} % of in-scope users have a multi-factor authentication method registered \
-             (Microsoft Authenticator, a security key or passkey, or a phone). In scope: every user of the \
-             Microsoft Entra ID tenant except break-glass (emergency access) accounts, disabled accounts{}, \
-             and users under an approved, unexpired exception.",
+             ({kinds}). In scope: every user of the Microsoft Entra ID tenant except break-glass (emergency \
+             access) accounts, disabled accounts{}, and users under an approved, unexpired exception.",
             if c.include_guests { "" } else { ", guests" }
         ),
         criteria: vec![
@@ -250,14 +306,7 @@ fn control_info(config: &Config) -> ControlInfo {
         threshold_basis_points: c.threshold_basis_points,
         include_guests: c.include_guests,
         qualifying_methods: c.qualifying_methods.iter().cloned().collect(),
-        method_groups: methods::GROUPS
-            .iter()
-            .map(|(group, label, list)| MethodGroupDefinition {
-                group: group.to_string(),
-                label: label.to_string(),
-                methods: list.iter().map(|m| m.to_string()).collect(),
-            })
-            .collect(),
+        method_groups,
         break_glass: BreakGlassSettings {
             user_ids: c.break_glass.user_ids.clone(),
             upns: c.break_glass.upns.clone(),

@@ -200,10 +200,17 @@ impl Store {
         let sequence = ledger.last().map_or(1, |l| l.entry.sequence + 1);
         let folder = format!("{sequence:06}-{}", collected_at.format("%Y%m%dT%H%M%SZ"));
         let final_dir = tenant_dir.join(SNAPSHOTS_DIR).join(&folder);
-        if final_dir.exists() {
-            // Renamed into place by a write that died before its ledger line: it never counted.
-            fs::remove_dir_all(&final_dir)
-                .with_context(|| format!("cannot remove the leftover {}", final_dir.display()))?;
+        // A folder of this sequence was renamed into place by a write that died before its ledger
+        // line: it never counted. (Unlisted folders of earlier sequences are left for `store
+        // verify` to report: they are not crash leftovers.)
+        let prefix = format!("{sequence:06}-");
+        for entry in fs::read_dir(tenant_dir.join(SNAPSHOTS_DIR))? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                fs::remove_dir_all(entry.path()).with_context(|| {
+                    format!("cannot remove the leftover {}", entry.path().display())
+                })?;
+            }
         }
 
         let tmp = tenant_dir.join(format!(".tmp-{folder}"));

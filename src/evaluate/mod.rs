@@ -19,7 +19,7 @@ use crate::evidence::{
     Reconciliation, ReportFreshness, SAMPLE_CAP, UserBrief,
 };
 use crate::findings::{Code, EXAMPLES_CAP};
-use crate::snapshot::{self, Registration, Snapshot, User};
+use crate::snapshot::{self, GroupMember, Registration, SOURCE_BREAK_GLASS, Snapshot, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Classification {
@@ -139,6 +139,25 @@ fn brief(user: &User, registration: Option<&Registration>) -> UserBrief {
     }
 }
 
+/// The stored break-glass group members, when they are the members of `group`. A live
+/// collection records the group's id in its endpoint; an offline export names no group and is
+/// taken as the configured one.
+fn break_glass_members_of<'a>(snapshot: &'a Snapshot, group: &str) -> Option<&'a [GroupMember]> {
+    let members = snapshot.break_glass_members.as_deref()?;
+    let recorded = snapshot
+        .collection
+        .sources
+        .iter()
+        .find(|s| s.name == SOURCE_BREAK_GLASS)
+        .and_then(|s| s.endpoint.split("/groups/").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|id| !id.is_empty() && !id.starts_with('{'));
+    match recorded {
+        Some(id) if !id.eq_ignore_ascii_case(group) => None,
+        _ => Some(members),
+    }
+}
+
 /// An exception is honoured through the end of its expiry day (UTC).
 fn exception_active(exception: &Exception, as_of: NaiveDate) -> bool {
     as_of <= exception.expires
@@ -148,7 +167,8 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     let as_of: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(&snapshot.collected_at)
         .ok()
         .map(|t| t.with_timezone(&Utc));
-    let as_of_date = as_of.map_or(NaiveDate::MIN, |t| t.date_naive());
+    // Without a readable as-of time no exception can be shown to be unexpired: honour none.
+    let as_of_date = as_of.map_or(NaiveDate::MAX, |t| t.date_naive());
     let mut findings = Vec::new();
 
     let registrations: HashMap<&str, &Registration> = snapshot
@@ -168,9 +188,15 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         .iter()
         .map(|s| s.to_lowercase())
         .collect();
-    let bg_members: HashSet<&str> = snapshot
-        .break_glass_members
-        .iter()
+    // Group members count only for the group the settings name: members stored with a snapshot
+    // under an earlier `group_id` must not exclude anyone now.
+    let group_members = settings
+        .break_glass
+        .group_id
+        .as_deref()
+        .and_then(|group| break_glass_members_of(snapshot, group));
+    let bg_members: HashSet<&str> = group_members
+        .into_iter()
         .flatten()
         .map(|m| m.id.as_str())
         .collect();
@@ -363,13 +389,16 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         }
     }
     let user_ids: HashSet<&str> = snapshot.users.iter().map(|u| u.id.as_str()).collect();
-    let orphan_rows: Vec<String> = snapshot
-        .registrations
-        .iter()
-        .filter(|r| !user_ids.contains(r.id.as_str()))
-        .map(|r| format!("{} ({})", r.user_principal_name, r.id))
-        .collect();
-    rec.report_rows_without_user = orphan_rows.len() as u64;
+    // Counted in full, but only a few examples kept: a stale export can orphan a million rows.
+    let mut orphan_examples = Vec::new();
+    for r in &snapshot.registrations {
+        if !user_ids.contains(r.id.as_str()) {
+            rec.report_rows_without_user += 1;
+            if orphan_examples.len() < EXAMPLES_CAP {
+                orphan_examples.push(format!("{} ({})", r.user_principal_name, r.id));
+            }
+        }
+    }
 
     let method_groups = methods::GROUPS
         .iter()
@@ -496,11 +525,13 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
             && (as_of - t).num_seconds() > i64::from(settings.max_report_age_hours) * 3600
         {
             freshness.stale_rows += 1;
-            stale_examples.push(format!(
-                "{} ({})",
-                r.user_principal_name,
-                t.format("%Y-%m-%dT%H:%M:%SZ")
-            ));
+            if stale_examples.len() < EXAMPLES_CAP {
+                stale_examples.push(format!(
+                    "{} ({})",
+                    r.user_principal_name,
+                    t.format("%Y-%m-%dT%H:%M:%SZ")
+                ));
+            }
         }
         times.push(t);
     }
@@ -528,13 +559,12 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
             missing_required.iter().map(|s| s.to_string()).collect(),
         ));
     }
-    let group_uncollected =
-        settings.break_glass.group_id.is_some() && snapshot.break_glass_members.is_none();
+    let group_uncollected = settings.break_glass.group_id.is_some() && group_members.is_none();
     if group_uncollected {
         findings.push(Code::BreakGlassGroupNotCollected.finding(
             1,
             format!(
-                "break_glass.group_id is {} but the snapshot holds no members of it, so break-glass accounts cannot be told apart from other users.",
+                "break_glass.group_id is {} but the snapshot holds no members of that group, so break-glass accounts cannot be told apart from other users.",
                 settings.break_glass.group_id.as_deref().unwrap_or_default()
             ),
             Vec::new(),
@@ -550,14 +580,14 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
             missing_examples,
         ));
     }
-    if !orphan_rows.is_empty() {
+    if rec.report_rows_without_user > 0 {
         findings.push(Code::RegistrationRowWithoutUser.finding(
-            orphan_rows.len() as u64,
+            rec.report_rows_without_user,
             format!(
                 "{} report rows match no user from /users; they are not counted.",
-                orphan_rows.len()
+                rec.report_rows_without_user
             ),
-            orphan_rows,
+            orphan_examples,
         ));
     }
     let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();

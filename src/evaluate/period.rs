@@ -168,25 +168,23 @@ impl PeriodAnalysis {
                 _ => {}
             }
         }
-        // Users gone from /users altogether leave the population too.
-        for (id, track) in self.users.iter_mut() {
-            if track.last_seen != seq {
-                if track.in_scope {
-                    leavers += 1;
-                    self.changes.push(PopulationChange {
-                        collected_at: time_text(at),
-                        sequence: seq,
-                        change: "leaver",
-                        user_id: id.clone(),
-                        user_principal_name: track.upn.clone(),
-                    });
-                }
-                track.in_scope = false;
-                track.open_since = None;
-                track.last_seen = seq;
-            }
+        // Users gone from /users altogether leave the population too, and are forgotten (one who
+        // comes back is a joiner again). Sorted: HashMap order would change the CSV run to run.
+        let mut gone: Vec<(String, UserTrack)> = self
+            .users
+            .extract_if(|_, track| track.last_seen != seq)
+            .collect();
+        gone.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (id, track) in gone.into_iter().filter(|(_, track)| track.in_scope) {
+            leavers += 1;
+            self.changes.push(PopulationChange {
+                collected_at: time_text(at),
+                sequence: seq,
+                change: "leaver",
+                user_id: id,
+                user_principal_name: track.upn,
+            });
         }
-        self.users.retain(|_, t| t.in_scope || t.last_seen == seq);
 
         for event in audit_events.into_iter().flatten() {
             let in_period =
@@ -255,8 +253,9 @@ impl PeriodAnalysis {
             |kind: &str, a: DateTime<Utc>, b: DateTime<Utc>, deviations: &mut Vec<Deviation>| {
                 let seconds = (b - a).num_seconds();
                 let exceeds = seconds > limit;
-                let edge = kind != "between-snapshots";
-                if exceeds || edge {
+                // An edge the first or last snapshot sits on is no gap at all.
+                let uncovered_edge = kind != "between-snapshots" && seconds > 0;
+                if exceeds || uncovered_edge {
                     gaps.push(Gap {
                         kind: kind.to_string(),
                         from: time_text(a),

@@ -288,13 +288,17 @@ async fn throttling_without_retry_after_and_503_504_back_off() {
 async fn a_dropped_connection_and_a_timeout_are_retried() {
     let mut o = options();
     o.network.request_timeout = Duration::from_millis(300);
+    // Reset: cut off mid-body. Drop: a TCP RST before any byte of a response.
     let scenario = Scenario::default()
         .fault("users", &[Fault::Reset])
+        .fault("userRegistrationDetails", &[Fault::Drop, Fault::Drop])
         .fault("organization", &[Fault::Delay(Duration::from_secs(2))]);
     let r = run_with(scenario, secret_env("fake-secret"), o, |_| {}).await;
     assert_eq!(statuses(r.source("users")), [0, 200]);
+    assert_eq!(statuses(r.source("userRegistrationDetails")), [0, 0, 200]);
     assert_eq!(statuses(r.source("organization")), [0, 200]);
     assert_eq!(r.source("users").items, 5);
+    assert_eq!(r.source("userRegistrationDetails").items, 5);
 }
 
 #[tokio::test]

@@ -265,6 +265,50 @@ fn classification_rules_and_their_order() {
             ),
         },
         Case {
+            name: "group members stored while no break-glass group is configured exclude no one",
+            snap: with_group_members(
+                snap_of(vec![
+                    with_reg(member("bg1"), &[]),
+                    with_reg(member("a"), APP),
+                ]),
+                &["bg1"],
+            ),
+            settings: settings(""),
+            expected: expect(
+                "fail",
+                (1, 2),
+                "50.00",
+                &["a: in-scope", "bg1: in-scope"],
+                &[],
+            ),
+        },
+        Case {
+            name: "members collected for another group than the configured one do not count",
+            snap: {
+                let mut snap = with_group_members(
+                    snap_of(vec![
+                        with_reg(member("bg1"), FIDO),
+                        with_reg(member("a"), APP),
+                    ]),
+                    &["bg1"],
+                );
+                for s in &mut snap.collection.sources {
+                    if s.name == snapshot::SOURCE_BREAK_GLASS {
+                        s.endpoint = "/v1.0/groups/g-old/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true".into();
+                    }
+                }
+                snap
+            },
+            settings: settings("[break_glass]\ngroup_id = \"g-1\"\n"),
+            expected: expect(
+                "insufficient-evidence",
+                (2, 2),
+                "100.00",
+                &["a: in-scope", "bg1: in-scope"],
+                &["break-glass-group-not-collected"],
+            ),
+        },
+        Case {
             name: "the break-glass group configured but its members not collected",
             snap: snap_of(vec![with_reg(member("a"), APP)]),
             settings: settings("[break_glass]\ngroup_id = \"g-1\"\n"),

@@ -7,23 +7,29 @@
 //! `request-id` header; token errors as `{"error","error_description":"AADSTS...",...}`. Pages are
 //! generated on the fly, so a tenant of any size costs no memory here either.
 //!
-//! The token endpoint checks what Entra checks: the secret, or a client assertion's PS256/RS256
-//! signature (with the test public key, via ring), `x5t#S256`, audience, issuer, subject, lifetime
-//! and `jti` reuse. Graph checks the bearer token and its expiry and answers 401 like Graph does.
+//! The token endpoint checks what Entra checks: the `.default` scope of the cloud's Graph resource
+//! (not the host the requests go to), the secret, or a client assertion's PS256/RS256 signature
+//! (with the test public key, via ring), `x5t#S256`, audience, issuer, subject, lifetime and `jti`
+//! reuse. Graph checks the bearer token and its expiry and answers 401 like Graph does.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Form;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::IncomingStream;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -32,6 +38,10 @@ use sha2::{Digest, Sha256};
 pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 pub const CLIENT_ID: &str = "66666666-7777-8888-9999-000000000000";
 pub const GROUP_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+/// The tenant's initial domain: the token endpoint accepts it in place of the GUID, as Entra does.
+pub const TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
+/// The scope Entra expects for the global cloud's Graph.
+pub const GLOBAL_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 /// A fault the fake answers one request of a source with, in order.
 #[derive(Debug, Clone)]
@@ -48,6 +58,8 @@ pub enum Fault {
     NoPremium,
     /// Headers and part of the body, then the connection is closed.
     Reset,
+    /// The accepted connection is reset (TCP RST) before any byte of a response is sent.
+    Drop,
     /// Answer normally after this long.
     Delay(Duration),
 }
@@ -55,6 +67,8 @@ pub enum Fault {
 /// How the fake tenant looks and misbehaves. Set it up, then [`FakeGraph::start`].
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The `scope` a client credentials request must carry.
+    pub scope: String,
     pub secret: Option<String>,
     /// The certificate's DER (for `x5t#S256`) and its PKCS#1 public key, when a certificate is
     /// registered on the app.
@@ -87,6 +101,7 @@ pub struct Scenario {
 impl Default for Scenario {
     fn default() -> Self {
         Scenario {
+            scope: GLOBAL_SCOPE.into(),
             secret: Some("fake-secret".into()),
             certificate: None,
             roles: vec![
@@ -178,8 +193,14 @@ impl FakeGraph {
             .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
             .fallback(graph)
             .with_state(state.clone());
+        let listener = ResettableListener(listener);
         tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fake graph server");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<ResetSwitch>(),
+            )
+            .await
+            .expect("fake graph server");
         });
         FakeGraph { url, state }
     }
@@ -193,6 +214,107 @@ impl FakeGraph {
             .into_iter()
             .filter(|s| s.source == source)
             .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections a handler can reset
+
+/// Accepts TCP connections that a handler can reset without answering ([`Fault::Drop`]).
+struct ResettableListener(tokio::net::TcpListener);
+
+/// An accepted connection. Once its switch is on, every read or write fails and the socket is
+/// closed with `SO_LINGER` 0, so the client gets a TCP RST instead of a response.
+struct ResettableConn {
+    io: tokio::net::TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+/// The handler's side of a connection's reset switch (axum connect info).
+#[derive(Clone)]
+struct ResetSwitch(Arc<AtomicBool>);
+
+impl ResetSwitch {
+    fn reset(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_reset(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Connected<IncomingStream<'_, ResettableListener>> for ResetSwitch {
+    fn connect_info(stream: IncomingStream<'_, ResettableListener>) -> Self {
+        ResetSwitch(stream.io().reset.clone())
+    }
+}
+
+impl axum::serve::Listener for ResettableListener {
+    type Io = ResettableConn;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (ResettableConn, SocketAddr) {
+        loop {
+            match self.0.accept().await {
+                Ok((io, addr)) => {
+                    let reset = Arc::new(AtomicBool::new(false));
+                    return (ResettableConn { io, reset }, addr);
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl ResettableConn {
+    /// Err once the switch is on; the socket then closes with an RST.
+    fn check(&self) -> std::io::Result<()> {
+        if self.reset.load(Ordering::SeqCst) {
+            #[allow(
+                deprecated,
+                reason = "SO_LINGER 0 is how a server sends an RST; with 0 the drop does not block"
+            )]
+            let _ = self.io.set_linger(Some(Duration::ZERO));
+            return Err(std::io::ErrorKind::ConnectionReset.into());
+        }
+        Ok(())
+    }
+}
+
+impl tokio::io::AsyncRead for ResettableConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.check()?;
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ResettableConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.check()?;
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.check()?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.check()?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -286,7 +408,7 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     state.token_forms.lock().unwrap().push(form.clone());
-    if tenant != TENANT {
+    if tenant != TENANT && tenant != TENANT_DOMAIN {
         return token_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -306,7 +428,9 @@ async fn token(
     }
     match get("grant_type") {
         "client_credentials" => {
-            if get("scope") != format!("{}/.default", state.url) {
+            // Entra knows the cloud's Graph resource, not the host requests are sent to.
+            let scope = state.scenario.lock().unwrap().scope.clone();
+            if get("scope") != scope {
                 return token_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_scope",
@@ -459,7 +583,7 @@ async fn device_code(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     state.token_forms.lock().unwrap().push(form.clone());
-    if tenant != TENANT {
+    if tenant != TENANT && tenant != TENANT_DOMAIN {
         return token_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -521,7 +645,12 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-async fn graph(State(state): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+async fn graph(
+    State(state): State<Arc<Shared>>,
+    ConnectInfo(switch): ConnectInfo<ResetSwitch>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let token = headers
@@ -537,6 +666,7 @@ async fn graph(State(state): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -
     let source = source_of(&path);
     let response = answer(
         &state,
+        &switch,
         source,
         &path,
         &query,
@@ -553,7 +683,12 @@ async fn graph(State(state): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -
         },
         consistency_level,
         token,
-        status: response.status().as_u16(),
+        // 0: the connection was reset, nothing was answered.
+        status: if switch.is_reset() {
+            0
+        } else {
+            response.status().as_u16()
+        },
         at: Instant::now(),
     });
     response
@@ -561,6 +696,7 @@ async fn graph(State(state): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -
 
 async fn answer(
     state: &Shared,
+    switch: &ResetSwitch,
     source: Option<&'static str>,
     path: &str,
     query: &str,
@@ -652,6 +788,11 @@ async fn answer(
                 HeaderValue::from_static("application/json"),
             );
             return r;
+        }
+        Some(Fault::Drop) => {
+            // Hyper's write of this response fails, and the connection closes with an RST.
+            switch.reset();
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         None => {}

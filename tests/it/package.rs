@@ -459,16 +459,24 @@ fn regenerate_hash_lists(entries: &mut [(String, Vec<u8>)]) {
     *entry_mut(entries, "SHA256SUMS") = sums.into_bytes();
 }
 
-/// population.csv with the first unregistered in-scope user marked registered.
-fn forge_population(bytes: &[u8]) -> Vec<u8> {
+/// population.csv with the first unregistered in-scope user marked registered, and, when
+/// `methods` is given, that user's methods replaced so the row is consistent with itself.
+fn forge_population(bytes: &[u8], methods: Option<&str>) -> Vec<u8> {
     let (headers, mut rows) = csv_rows(bytes);
     let class = headers.iter().position(|h| h == "classification").unwrap();
     let reg = headers.iter().position(|h| h == "registered").unwrap();
+    let methods_col = headers
+        .iter()
+        .position(|h| h == "methods_registered")
+        .unwrap();
     let row = rows
         .iter_mut()
         .find(|r| r[class] == "in-scope" && r[reg] == "false")
         .unwrap();
     row[reg] = "true".to_string();
+    if let Some(methods) = methods {
+        row[methods_col] = methods.to_string();
+    }
     let mut out = b"\xEF\xBB\xBF".to_vec();
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
@@ -486,9 +494,27 @@ fn a_forged_population_with_consistent_hashes_still_fails_on_the_figure() {
     let tmp = tempfile::tempdir().unwrap();
     let good = zip_entries(package());
 
-    // The hash lists regenerated: the figure no longer matches evidence.json.
+    // The hash lists regenerated and a row's `registered` flipped: its own methods contradict it.
     let mut entries = good.clone();
-    let forged = forge_population(entry(&entries, "population.csv"));
+    let flipped = forge_population(entry(&entries, "population.csv"), None);
+    *entry_mut(&mut entries, "population.csv") = flipped;
+    regenerate_hash_lists(&mut entries);
+    let zip = tmp.path().join("flipped.zip");
+    write_zip(&zip, &entries);
+    assert_contains(
+        "flipped registered",
+        &verify_failure(&zip),
+        &[
+            "population.csv row",
+            "registered = \"true\"",
+            "the row was changed",
+        ],
+    );
+
+    // The methods forged too, so the row holds together: the figure no longer matches
+    // evidence.json.
+    let mut entries = good.clone();
+    let forged = forge_population(entry(&entries, "population.csv"), Some("fido2"));
     *entry_mut(&mut entries, "population.csv") = forged.clone();
     regenerate_hash_lists(&mut entries);
     let zip = tmp.path().join("forged.zip");

@@ -161,6 +161,8 @@ fn all_passing_snapshots_operated_effectively() {
     assert!(period.deviations.is_empty());
     assert!(period.longest_failing_run.is_none());
     assert_eq!(period.series[0].percent, "95.00");
+    // The first and last snapshots sit on the period's edges: nothing is uncovered.
+    assert!(period.gaps.is_empty(), "{:?}", period.gaps);
 }
 
 #[test]
@@ -357,6 +359,44 @@ fn joiners_and_leavers_are_counted_per_snapshot() {
     assert!(changes.contains(&("joiner", "e")));
 }
 
+#[test]
+fn leavers_come_out_in_the_same_order_on_every_run() {
+    // 40 users leave /users at once: the CSV lists them by id, not in hash-map order.
+    let everyone: Vec<String> = (0..60).map(|i| format!("u{i:02}")).collect();
+    let stay: Vec<(&str, bool)> = everyone[..20]
+        .iter()
+        .map(|id| (id.as_str(), true))
+        .collect();
+    let all: Vec<(&str, bool)> = everyone.iter().map(|id| (id.as_str(), true)).collect();
+    let history = vec![
+        snapshot_at(t0(), &all, &[]),
+        snapshot_at(t0() + Duration::days(1), &stay, &[]),
+        // u45 comes back: a joiner again.
+        snapshot_at(
+            t0() + Duration::days(2),
+            &[stay.as_slice(), &[("u45", true)]].concat(),
+            &[],
+        ),
+    ];
+    let (period, tables) = analyse(t0(), t0() + Duration::days(2), 48, &history);
+    let leavers: Vec<&str> = tables
+        .population_changes
+        .iter()
+        .filter(|c| c.change == "leaver")
+        .map(|c| c.user_id.as_str())
+        .collect();
+    let expected: Vec<&str> = everyone[20..].iter().map(String::as_str).collect();
+    assert_eq!(leavers, expected);
+    let joiners: Vec<(&str, u64)> = tables
+        .population_changes
+        .iter()
+        .filter(|c| c.change == "joiner")
+        .map(|c| (c.user_id.as_str(), c.sequence))
+        .collect();
+    assert_eq!(joiners, [("u45", 3)]);
+    assert_eq!(period.series[1].leavers, 40);
+}
+
 /// Three collections of a small generated tenant, stored.
 fn stored_history(root: &std::path::Path) -> Config {
     let mut config = Config {
@@ -474,4 +514,55 @@ fn a_period_report_writes_the_period_files() {
     let outcome = report::run(&config, &request).unwrap();
     assert!(outcome.evidence.period.is_none());
     assert_eq!(outcome.evidence.as_of, "2026-05-02T06:00:00Z");
+}
+
+#[test]
+fn a_tampered_newest_snapshot_is_not_the_as_of_even_with_a_broken_history_allowed() {
+    let root = tempfile::tempdir().unwrap();
+    let config = stored_history(root.path());
+    let store = Store::new(&config.store_path);
+    let tenant = store.pick_tenant(None).unwrap();
+    let ledger = store.ledger(&tenant).unwrap();
+    let page = ledger[2].raw_dir().join("users-0001.json");
+    let mut bytes = std::fs::read(&page).unwrap();
+    let i = bytes.iter().position(|b| *b == b'a').unwrap();
+    bytes[i] = b'b';
+    std::fs::write(&page, bytes).unwrap();
+
+    let request = ReportRequest {
+        out_dir: root.path().join("out"),
+        allow_broken_history: true,
+        ..ReportRequest::default()
+    };
+    let outcome = report::run(&config, &request).unwrap();
+    // The newest snapshot that still holds is the point in time; the break is a deviation.
+    assert_eq!(outcome.evidence.as_of, "2026-05-02T06:00:00Z");
+    let period = outcome.evidence.period.as_ref().unwrap();
+    assert!(period.deviations.iter().any(|d| d.code == "broken-ledger"));
+    assert_eq!(outcome.exit_code(), 1);
+
+    // Without the flag, a point-in-time report on the tampered snapshot is refused.
+    let request = ReportRequest {
+        out_dir: root.path().join("point"),
+        as_of: Some(t0() + Duration::days(3)),
+        ..ReportRequest::default()
+    };
+    let err = report::run(&config, &request).err().unwrap();
+    assert!(format!("{err:#}").contains("integrity check"), "{err:#}");
+}
+
+#[test]
+fn an_as_of_outside_the_period_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let config = stored_history(root.path());
+    let request = ReportRequest {
+        out_dir: root.path().join("out"),
+        period: Some((t0(), t0() + Duration::days(1))),
+        as_of: Some(t0() + Duration::days(2)),
+        ..ReportRequest::default()
+    };
+    let err = report::run(&config, &request).err().unwrap();
+    let text = format!("{err:#}");
+    assert!(text.contains("outside the period"), "{text}");
+    assert!(!root.path().join("out").exists());
 }

@@ -200,11 +200,11 @@ fn leftovers_of_a_crash_leave_the_store_valid_and_the_next_add_works() {
     let (store, dir) = store_with(tmp.path(), 1);
     let tenant = tenant_dir(&store);
     // A write that died before its rename, and one that died after it but before its ledger
-    // line (named as the next add will name its folder).
+    // line (a collection of another time than the next add's).
     let tmp_dir = tenant.join(".tmp-000002-20261031T070000Z");
     std::fs::create_dir_all(tmp_dir.join("raw")).unwrap();
     std::fs::write(tmp_dir.join("raw/users-0001.json"), b"{\"val").unwrap();
-    let renamed = tenant.join("snapshots/000002-20261031T070000Z");
+    let renamed = tenant.join("snapshots/000002-20261031T065000Z");
     std::fs::create_dir_all(renamed.join("raw")).unwrap();
     std::fs::write(renamed.join("snapshot.json"), b"{}").unwrap();
 
@@ -217,7 +217,7 @@ fn leftovers_of_a_crash_leave_the_store_valid_and_the_next_add_works() {
         &report.notes.join("\n"),
         &[
             ".tmp-000002-20261031T070000Z",
-            "snapshots/000002-20261031T070000Z",
+            "snapshots/000002-20261031T065000Z",
         ],
     );
 
@@ -231,6 +231,7 @@ fn leftovers_of_a_crash_leave_the_store_valid_and_the_next_add_works() {
     assert_same("notes", &Vec::<String>::new(), &report.notes);
     assert_eq!(report.verified, 2);
     assert!(!tmp_dir.exists());
+    assert!(!renamed.exists());
     assert_eq!(stored.load().unwrap().users.len(), 20);
 }
 

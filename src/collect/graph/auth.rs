@@ -253,7 +253,7 @@ impl TokenSource {
         login_root: &Url,
         tenant: &str,
         client_id: &str,
-        graph_root: &Url,
+        scope_root: &str,
         credential: Credential,
         policy: NetworkPolicy,
     ) -> Result<TokenSource> {
@@ -267,7 +267,7 @@ impl TokenSource {
             token_url,
             device_code_url,
             client_id: client_id.to_string(),
-            scope: format!("{}/.default", graph_root.as_str().trim_end_matches('/')),
+            scope: format!("{}/.default", scope_root.trim_end_matches('/')),
             credential,
             policy,
             state: tokio::sync::Mutex::new(State::default()),
@@ -411,9 +411,10 @@ impl TokenSource {
     }
 
     /// POSTs a form and returns the status with the JSON body (an empty object if not JSON).
+    /// Retries are bounded in number and in the time since the first attempt.
     async fn post(&self, url: &Url, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Value)> {
         let mut attempt = 0u32;
-        let mut waited = Duration::ZERO;
+        let first_attempt = Instant::now();
         loop {
             let started = Instant::now();
             let sent = self
@@ -448,16 +449,17 @@ impl TokenSource {
             let delay = fault
                 .1
                 .unwrap_or_else(|| backoff_delay(&self.policy, attempt));
-            if attempt > self.policy.max_retries || waited + delay > self.policy.max_wait {
+            let elapsed = first_attempt.elapsed();
+            if attempt > self.policy.max_retries || elapsed + delay > self.policy.max_wait {
                 bail!(
-                    "the token endpoint {url} kept failing ({}) after {} attempts: check the network and the login endpoint",
+                    "the token endpoint {url} kept failing ({}) after {} attempts over {}s: check the network and the login endpoint",
                     fault.0,
-                    attempt
+                    attempt,
+                    elapsed.as_secs()
                 );
             }
             debug!(url = %url, fault = %fault.0, delay_ms = delay.as_millis() as u64, "token endpoint retry");
             tokio::time::sleep(delay).await;
-            waited += delay;
         }
     }
 

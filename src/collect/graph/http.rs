@@ -43,6 +43,87 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The proxy settings of the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`,
+/// upper case first, as reqwest reads them), applied so that a request to a loopback address never
+/// goes through a proxy: a token sent over plain http to a local fake or tunnel must not travel on
+/// to a proxy on another host. Every other host honours the variables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ProxyEnv {
+    http: Option<Url>,
+    https: Option<Url>,
+    no_proxy: Option<String>,
+}
+
+impl ProxyEnv {
+    pub(crate) fn from_process_env() -> Result<ProxyEnv> {
+        ProxyEnv::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `var`. A value that is not a URL is an error naming the
+    /// variable (never the value, which may hold the proxy's password).
+    pub(crate) fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<ProxyEnv> {
+        // Behind CGI, HTTP_PROXY can be set by a request header ("httpoxy"): reqwest then ignores
+        // every proxy variable, and so do we.
+        if var("REQUEST_METHOD").is_some() {
+            return Ok(ProxyEnv::default());
+        }
+        let read = |upper: &str, lower: &str| -> Result<Option<Url>> {
+            let (name, value) = match var(upper) {
+                Some(v) => (upper, v),
+                None => match var(lower) {
+                    Some(v) => (lower, v),
+                    None => return Ok(None),
+                },
+            };
+            let value = value.trim();
+            if value.is_empty() {
+                return Ok(None);
+            }
+            let with_scheme = if value.contains("://") {
+                value.to_string()
+            } else {
+                format!("http://{value}")
+            };
+            match Url::parse(&with_scheme) {
+                Ok(url) if url.host_str().is_some() => Ok(Some(url)),
+                _ => {
+                    bail!("{name} is set but is not a proxy URL such as http://proxy.example:3128")
+                }
+            }
+        };
+        let all = read("ALL_PROXY", "all_proxy")?;
+        Ok(ProxyEnv {
+            http: read("HTTP_PROXY", "http_proxy")?.or_else(|| all.clone()),
+            https: read("HTTPS_PROXY", "https_proxy")?.or(all),
+            no_proxy: var("NO_PROXY").or_else(|| var("no_proxy")),
+        })
+    }
+
+    /// The proxy a request to `url` goes through, before NO_PROXY: none for a loopback address.
+    pub(crate) fn target(&self, url: &Url) -> Option<Url> {
+        if is_loopback(url) {
+            return None;
+        }
+        match url.scheme() {
+            "https" => self.https.clone(),
+            "http" => self.http.clone(),
+            _ => None,
+        }
+    }
+
+    /// The proxy for the HTTP client, or None when no variable is set.
+    pub(crate) fn into_proxy(self) -> Option<reqwest::Proxy> {
+        if self.http.is_none() && self.https.is_none() {
+            return None;
+        }
+        let no_proxy = self
+            .no_proxy
+            .as_deref()
+            .and_then(reqwest::NoProxy::from_string);
+        Some(reqwest::Proxy::custom(move |url| self.target(url)).no_proxy(no_proxy))
+    }
+}
+
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
@@ -119,7 +200,9 @@ impl Graph {
         }
         check_token_url(url, "the Graph endpoint")?;
         let mut attempt = 0u32;
-        let mut waited = Duration::ZERO;
+        // The bound is on the time since the first attempt (attempts that time out count, not
+        // only the waits between them), and on the number of attempts.
+        let first_attempt = Instant::now();
         let mut renewed_after_401 = false;
         loop {
             if self.cancelled.load(Ordering::Relaxed) {
@@ -203,7 +286,8 @@ impl Graph {
                 Fault::Status(s, _) => format!("HTTP {}", s.as_u16()),
                 Fault::Transport(kind) => kind.clone(),
             };
-            if attempt > self.policy.max_retries || waited + delay > self.policy.max_wait {
+            let elapsed = first_attempt.elapsed();
+            if attempt > self.policy.max_retries || elapsed + delay > self.policy.max_wait {
                 let rid = match &fault {
                     Fault::Status(_, Some(id)) => format!(", last request-id {id}"),
                     _ => String::new(),
@@ -211,13 +295,12 @@ impl Graph {
                 bail!(
                     "{}: Graph kept failing ({what}) after {attempt} attempts over {}s{rid}: try again later",
                     url_path(url),
-                    waited.as_secs()
+                    elapsed.as_secs()
                 );
             }
             debug!(source = spec.name, fault = %what, delay_ms = delay.as_millis() as u64, "retrying");
             bar.throttled(delay);
             self.pause(delay).await?;
-            waited += delay;
         }
     }
 }
@@ -304,6 +387,59 @@ mod tests {
         ] {
             assert!(check_token_url(&url(bad), "x").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn loopback_never_goes_through_a_proxy_and_other_hosts_do() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            ProxyEnv::from_lookup(|name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let proxies = env(&[
+            ("HTTPS_PROXY", "http://user:pw@proxy.corp:3128"),
+            ("http_proxy", "proxy.corp:8080"),
+        ])
+        .unwrap();
+        for local in [
+            "http://127.0.0.1:8080/v1.0/users",
+            "https://127.0.0.1",
+            "http://[::1]:3000",
+            "http://localhost:1",
+        ] {
+            assert_eq!(proxies.target(&url(local)), None, "{local}");
+        }
+        assert_eq!(
+            proxies
+                .target(&url("https://graph.microsoft.com/v1.0/users"))
+                .map(|u| u.host_str().unwrap().to_string()),
+            Some("proxy.corp".to_string())
+        );
+        assert_eq!(
+            proxies
+                .target(&url("http://10.0.0.1/"))
+                .map(|u| u.port().unwrap()),
+            Some(8080)
+        );
+        // ALL_PROXY fills in; CGI turns every variable off, as in reqwest.
+        let all = env(&[("ALL_PROXY", "http://all.corp:1")]).unwrap();
+        assert!(
+            all.target(&url("https://login.microsoftonline.com"))
+                .is_some()
+        );
+        assert!(all.target(&url("https://localhost")).is_none());
+        let cgi = env(&[("REQUEST_METHOD", "GET"), ("HTTPS_PROXY", "http://p:1")]).unwrap();
+        assert_eq!(cgi, ProxyEnv::default());
+        assert!(env(&[]).unwrap().into_proxy().is_none());
+        let err = env(&[("HTTPS_PROXY", "http://user:hunter2@")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HTTPS_PROXY") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

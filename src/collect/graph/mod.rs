@@ -26,7 +26,7 @@ use tracing::debug;
 pub use auth::AuthEnv;
 
 use self::auth::{Credential, TokenSource, token_roles};
-use self::http::{Graph, check_token_url, is_loopback};
+use self::http::{Graph, ProxyEnv, check_token_url};
 use self::progress::{Progress, SourceBar};
 use self::sources::{collect_source, not_configured, spec};
 use crate::config::Config;
@@ -70,7 +70,8 @@ pub struct NetworkPolicy {
     pub max_delay: Duration,
     /// Retries of one request before the source fails.
     pub max_retries: u32,
-    /// Longest total wait for one request across its retries.
+    /// Longest time one request may take across its retries, from its first attempt: the
+    /// attempts (timeouts included) and the waits between them.
     pub max_wait: Duration,
     /// Time limit of one request, body included.
     pub request_timeout: Duration,
@@ -146,21 +147,26 @@ pub async fn collect(
 
     check_empty_dir(dest)?;
 
+    // HTTPS_PROXY and the like are honoured, except for a loopback address: a token sent over
+    // plain http to a local endpoint must never travel on to a proxy on another host. reqwest's
+    // own reading of the variables is replaced by ours, which adds that rule per request.
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(30))
-        .user_agent(concat!("mfa-evidence/", env!("CARGO_PKG_VERSION")));
-    if is_loopback(&login_root) && is_loopback(&graph_root) {
-        // A loopback endpoint must not be sent through an HTTPS_PROXY on another host.
-        builder = builder.no_proxy();
+        .user_agent(concat!("mfa-evidence/", env!("CARGO_PKG_VERSION")))
+        .no_proxy();
+    if let Some(proxy) = ProxyEnv::from_process_env()?.into_proxy() {
+        builder = builder.proxy(proxy);
     }
     let client = builder.build().context("cannot set up the HTTP client")?;
+    // The `.default` scope names the cloud's Graph resource, whatever host requests go to: an
+    // overridden graph_endpoint (a proxy, a test server) is not a resource Entra knows.
     let tokens = TokenSource::new(
         client.clone(),
         &login_root,
         &tenant,
         &client_id,
-        &graph_root,
+        graph_default,
         credential,
         options.network.clone(),
     )?;
@@ -299,6 +305,13 @@ pub async fn collect(
 fn root_url(text: &str, what: &str) -> Result<Url> {
     let trimmed = text.trim().trim_end_matches('/');
     let url = Url::parse(trimmed).with_context(|| format!("{what} {trimmed:?} is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Shown without the user information, which may hold a password.
+        bail!(
+            "{what} {} carries a user name or password (user:pass@host): remove it; credentials come only from AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
+            url.origin().ascii_serialization()
+        );
+    }
     let path = url.path().trim_end_matches('/');
     if url.query().is_some()
         || url.fragment().is_some()
@@ -337,4 +350,36 @@ fn percent_encode_segment(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_roots_with_user_information_are_refused() {
+        for bad in [
+            "https://user:hunter2@graph.microsoft.com",
+            "https://user@login.microsoftonline.com/",
+            "http://:hunter2@127.0.0.1:8080",
+        ] {
+            let err = root_url(bad, "the Graph endpoint").unwrap_err().to_string();
+            assert!(err.contains("carries a user name or password"), "{err}");
+            assert!(!err.contains("hunter2") && !err.contains("user@"), "{err}");
+        }
+        for ok in [
+            "https://graph.microsoft.com",
+            "https://login.microsoftonline.us/",
+            "http://127.0.0.1:8080",
+        ] {
+            assert!(root_url(ok, "x").is_ok(), "{ok}");
+        }
+        for versioned in [
+            "https://graph.microsoft.com/v1.0",
+            "https://graph.microsoft.com/beta/",
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+        ] {
+            assert!(root_url(versioned, "x").is_err(), "{versioned}");
+        }
+    }
 }

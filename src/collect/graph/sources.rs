@@ -33,7 +33,7 @@ pub(crate) fn spec(name: &'static str) -> SourceSpec {
         .iter()
         .any(|(n, required)| *n == name && *required);
     let permission = match name {
-        snapshot::SOURCE_ORGANIZATION => "Organization.Read.All (or User.Read.All)",
+        snapshot::SOURCE_ORGANIZATION => "Organization.Read.All (or Directory.Read.All)",
         snapshot::SOURCE_USERS => "User.Read.All",
         snapshot::SOURCE_REGISTRATION => "AuditLog.Read.All",
         snapshot::SOURCE_BREAK_GLASS => "GroupMember.Read.All",
