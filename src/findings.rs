@@ -6,6 +6,13 @@ use crate::evidence::Finding;
 /// How many examples a finding carries; the CSVs hold every user.
 pub const EXAMPLES_CAP: usize = 20;
 
+/// A count with the words that agree with it: `counted(1, "user has", "users have")` is
+/// "1 user has", `counted(3, ...)` "3 users have". Findings, conclusions and the PDF read it.
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Code {
     RequiredSourceMissing,
@@ -126,5 +133,17 @@ impl Code {
             count,
             examples: examples.into_iter().take(EXAMPLES_CAP).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn counts_agree_with_their_words() {
+        assert_eq!(counted(1u64, "gap was", "gaps were"), "1 gap was");
+        assert_eq!(counted(0u64, "gap was", "gaps were"), "0 gaps were");
+        assert_eq!(counted(12u64, "gap was", "gaps were"), "12 gaps were");
     }
 }

@@ -18,7 +18,7 @@ use crate::evidence::{
     BreakGlassAccount, ExceptionState, Finding, MethodGroupCount, MicrosoftFlags, PointInTime,
     Reconciliation, ReportFreshness, SAMPLE_CAP, UserBrief,
 };
-use crate::findings::{Code, EXAMPLES_CAP};
+use crate::findings::{Code, EXAMPLES_CAP, counted};
 use crate::snapshot::{self, GroupMember, Registration, SOURCE_BREAK_GLASS, Snapshot, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -574,8 +574,17 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings.push(Code::MissingFromRegistrationReport.finding(
             rec.in_scope_missing_from_report,
             format!(
-                "{} in-scope users have no row in the registration report and count as not registered.",
-                rec.in_scope_missing_from_report
+                "{} no row in the registration report and {} as not registered.",
+                counted(
+                    rec.in_scope_missing_from_report,
+                    "in-scope user has",
+                    "in-scope users have"
+                ),
+                if rec.in_scope_missing_from_report == 1 {
+                    "counts"
+                } else {
+                    "count"
+                }
             ),
             missing_examples,
         ));
@@ -584,8 +593,17 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings.push(Code::RegistrationRowWithoutUser.finding(
             rec.report_rows_without_user,
             format!(
-                "{} report rows match no user from /users; they are not counted.",
-                rec.report_rows_without_user
+                "{} no user from /users and {} not counted.",
+                counted(
+                    rec.report_rows_without_user,
+                    "report row matches",
+                    "report rows match"
+                ),
+                if rec.report_rows_without_user == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
             ),
             orphan_examples,
         ));
@@ -599,14 +617,23 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         }
     }
     if !unknown.is_empty() {
-        findings.push(Code::UnknownMethod.finding(
-            unknown.len() as u64,
-            format!(
-                "{} method strings unknown to this version appear in the report; they are kept and do not qualify.",
-                unknown.len()
+        findings.push(
+            Code::UnknownMethod.finding(
+                unknown.len() as u64,
+                format!(
+                    "{} in the report; kept, and not qualifying.",
+                    counted(
+                        unknown.len() as u64,
+                        "method string unknown to this version appears",
+                        "method strings unknown to this version appear"
+                    )
+                ),
+                unknown
+                    .iter()
+                    .map(|(m, n)| format!("{m} ({n} users)"))
+                    .collect(),
             ),
-            unknown.iter().map(|(m, n)| format!("{m} ({n} users)")).collect(),
-        ));
+        );
     }
     let expired_config: Vec<String> = exceptions
         .iter()
@@ -626,8 +653,17 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings.push(Code::ExpiredException.finding(
             expired_config.len() as u64,
             format!(
-                "{} exceptions had expired at the as-of time; their users are evaluated like everyone else.",
-                expired_config.len()
+                "{} expired at the as-of time; not honoured, so {} evaluated like everyone else.",
+                counted(
+                    expired_config.len() as u64,
+                    "exception had",
+                    "exceptions had"
+                ),
+                if expired_config.len() == 1 {
+                    "its user is"
+                } else {
+                    "their users are"
+                }
             ),
             expired_config,
         ));
@@ -646,8 +682,12 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings.push(Code::ExceptionUserNotFound.finding(
             exception_missing.len() as u64,
             format!(
-                "{} configured exceptions name no user from /users.",
-                exception_missing.len()
+                "{} no user from /users.",
+                counted(
+                    exception_missing.len() as u64,
+                    "configured exception names",
+                    "configured exceptions name"
+                )
             ),
             exception_missing,
         ));
@@ -657,8 +697,12 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
             Code::BreakGlassNotFound.finding(
                 not_found.len() as u64,
                 format!(
-                    "{} configured break-glass accounts are not among the users listed.",
-                    not_found.len()
+                    "{} not among the users listed.",
+                    counted(
+                        not_found.len() as u64,
+                        "configured break-glass account is",
+                        "configured break-glass accounts are"
+                    )
                 ),
                 not_found
                     .iter()
@@ -682,8 +726,12 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings.push(Code::BreakGlassNotPhishingResistant.finding(
             weak_bg.len() as u64,
             format!(
-                "{} break-glass accounts have no FIDO2, passkey or certificate method registered.",
-                weak_bg.len()
+                "{} no FIDO2, passkey or certificate method registered.",
+                counted(
+                    weak_bg.len() as u64,
+                    "break-glass account has",
+                    "break-glass accounts have"
+                )
             ),
             weak_bg,
         ));
@@ -692,8 +740,9 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings.push(Code::StaleRegistrationReport.finding(
             freshness.stale_rows,
             format!(
-                "{} report rows were last updated more than {} hours before collection.",
-                freshness.stale_rows, settings.max_report_age_hours
+                "{} last updated more than {} hours before collection.",
+                counted(freshness.stale_rows, "report row was", "report rows were"),
+                settings.max_report_age_hours
             ),
             stale_examples,
         ));

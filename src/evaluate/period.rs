@@ -13,6 +13,7 @@ use crate::evidence::{
     ActivityCount, AuditEventSummary, Deviation, FailingRun, Gap, HistoryPoint, LedgerState,
     OpenItem, Period, PopulationChanges, RemediatedUser, RemediationSummary, SAMPLE_CAP,
 };
+use crate::findings::counted;
 use crate::snapshot::AuditEvent;
 
 /// Audit activities that show a method being registered (remediation evidence).
@@ -438,7 +439,12 @@ impl PeriodAnalysis {
             (
                 "deviations-noted",
                 format!(
-                    "{failing} of {snapshots} snapshots did not pass and {gaps_over} monitoring gaps exceeded {} hours{}.",
+                    "{failing} of {snapshots} snapshots did not pass and {} {} hours{}.",
+                    counted(
+                        gaps_over as u64,
+                        "monitoring gap exceeded",
+                        "monitoring gaps exceeded"
+                    ),
                     self.max_gap_hours,
                     if ledger.broken_link.is_some() {
                         "; the ledger is broken"

@@ -736,6 +736,11 @@ fn expired_exception_puts_the_user_back_and_says_so() {
         .expect("an expired-exception finding");
     assert_eq!(f.count, 1);
     assert_contains(
+        "expired-exception detail",
+        &f.detail,
+        &["1 exception had expired", "its user is evaluated"],
+    );
+    assert_contains(
         "expired-exception examples",
         &f.examples.join("; "),
         &["x@fabrikam.test", "2026-09-30"],
