@@ -53,6 +53,7 @@ bytes_of() { du -sb "$1" | cut -f1; }
 
 rows=()
 notes=()
+renders=()
 for n in "${sizes[@]}"; do
     dir="$work/tenant-$n"
     store="$work/store-$n"
@@ -81,6 +82,12 @@ for n in "${sizes[@]}"; do
     cat "$work/out-report-$n.txt" >&2
     zip=$(ls "$out"/*.zip)
     rows+=("| $n | report | $WALL | $RSS | $(mb "$(stat -c %s "$zip")") |")
+
+    # The PDF alone, from the package's own evidence.json: its time should not grow with the tenant.
+    echo "== $n users: render report.pdf from the package, 3 runs" >&2
+    timed "render-$n" "$examples/render_bench" "$zip" 3
+    [ "$CODE" -eq 0 ] || { cat "$work/err-render-$n.txt" >&2; exit 2; }
+    renders+=("$n users: $(cat "$work/out-render-$n.txt"); peak RSS $RSS MB")
     notes+=("$n users: export folder $(mb "$(bytes_of "$dir")") MB, store $(mb "$(bytes_of "$store")") MB, package $(basename "$zip")")
 
     if [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "$dir" "$store" "$out"; fi
@@ -104,6 +111,7 @@ printf '%s\n' "${rows[@]}"
 echo
 printf -- '- %s\n' "${notes[@]}"
 echo "- render_bench: $render_line"
+printf -- '- render_bench %s\n' "${renders[@]}"
 echo "- collect_bench $largest: $collect_line"
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo), $(rustc --version)"

@@ -1,11 +1,52 @@
-//! Renders an evidence.json N times and prints the mean time and the PDF size.
+//! Renders a report N times and prints the first and mean render time and the PDF size.
 //!
+//! The input is an evidence package (`ID-01_....zip`: its evidence.json and the file list of its
+//! manifest), or a bare evidence.json with `NAME.files.json` beside it (else the demo's list).
+//!
+//! `cargo run --release --example render_bench -- evidence/ID-01_Contoso-Ltd_20261031T060000Z.zip 5`
 //! `cargo run --release --example render_bench -- tests/fixtures/evidence-demo.json 5 [OUT.pdf]`
 
+use std::path::Path;
 use std::time::Instant;
 
+use anyhow::Context;
 use mfa_evidence::evidence::PackageFile;
+use mfa_evidence::package::{Manifest, read_entry};
 use mfa_evidence::render::pdf::render_report;
+
+/// The package's evidence.json and the files its report lists (every file but report.pdf).
+fn from_package(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<PackageFile>)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .with_context(|| format!("{} is not a zip", path.display()))?;
+    let top = path
+        .file_stem()
+        .context("the package has no file name")?
+        .to_string_lossy()
+        .into_owned();
+    let evidence = read_entry(&mut zip, &format!("{top}/evidence.json"))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&read_entry(&mut zip, &format!("{top}/manifest.json"))?)?;
+    let files = manifest
+        .files
+        .into_iter()
+        .filter(|f| f.path != "report.pdf")
+        .collect();
+    Ok((evidence, files))
+}
+
+fn from_evidence(path: &str) -> anyhow::Result<(Vec<u8>, Vec<PackageFile>)> {
+    let evidence = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+    let beside = path.trim_end_matches(".json").to_owned() + ".files.json";
+    let files_path = if Path::new(&beside).exists() {
+        beside
+    } else {
+        "tests/fixtures/evidence-demo.files.json".to_owned()
+    };
+    let files = serde_json::from_slice(&std::fs::read(&files_path)?)?;
+    Ok((evidence, files))
+}
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -14,15 +55,11 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "tests/fixtures/evidence-demo.json".to_owned());
     let runs: u32 = args.next().map_or(Ok(5), |n| n.parse())?;
     let out = args.next();
-    let evidence = std::fs::read(&path)?;
-    // The package's file list: `NAME.files.json` beside the evidence, else the demo's.
-    let beside = path.trim_end_matches(".json").to_owned() + ".files.json";
-    let files_path = if std::path::Path::new(&beside).exists() {
-        beside
+    let (evidence, files) = if path.ends_with(".zip") {
+        from_package(Path::new(&path))?
     } else {
-        "tests/fixtures/evidence-demo.files.json".to_owned()
+        from_evidence(&path)?
     };
-    let files: Vec<PackageFile> = serde_json::from_slice(&std::fs::read(&files_path)?)?;
 
     let first = Instant::now();
     let pdf = render_report(&evidence, &files)?;
@@ -33,7 +70,8 @@ fn main() -> anyhow::Result<()> {
     }
     let mean = start.elapsed().as_secs_f64() * 1000.0 / f64::from(runs.max(1));
     println!(
-        "{path}: first render {:.0} ms, mean of {runs} more {mean:.0} ms, pdf {} bytes",
+        "{path}: evidence.json {} bytes, first render {:.0} ms, mean of {runs} more {mean:.0} ms, pdf {} bytes",
+        evidence.len(),
         first.as_secs_f64() * 1000.0,
         pdf.len()
     );
