@@ -123,6 +123,22 @@ impl Code {
         }
     }
 
+    /// A finding whose detail starts with its count in agreeing words:
+    /// `counted_finding(2, ("row is", "rows are"), "stale.", ..)` reads "2 rows are stale.".
+    pub fn counted_finding(
+        self,
+        count: u64,
+        (one, many): (&str, &str),
+        rest: &str,
+        examples: Vec<String>,
+    ) -> Finding {
+        self.finding(
+            count,
+            format!("{} {rest}", counted(count, one, many)),
+            examples,
+        )
+    }
+
     pub fn finding(self, count: u64, detail: String, examples: Vec<String>) -> Finding {
         Finding {
             code: self.as_str().to_string(),

@@ -571,40 +571,24 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         ));
     }
     if rec.in_scope_missing_from_report > 0 {
-        findings.push(Code::MissingFromRegistrationReport.finding(
+        findings.push(Code::MissingFromRegistrationReport.counted_finding(
             rec.in_scope_missing_from_report,
-            format!(
-                "{} no row in the registration report and {} as not registered.",
-                counted(
-                    rec.in_scope_missing_from_report,
-                    "in-scope user has",
-                    "in-scope users have"
-                ),
-                if rec.in_scope_missing_from_report == 1 {
-                    "counts"
-                } else {
-                    "count"
-                }
+            (
+                "in-scope user has no row in the registration report and counts",
+                "in-scope users have no row in the registration report and count",
             ),
+            "as not registered.",
             missing_examples,
         ));
     }
     if rec.report_rows_without_user > 0 {
-        findings.push(Code::RegistrationRowWithoutUser.finding(
+        findings.push(Code::RegistrationRowWithoutUser.counted_finding(
             rec.report_rows_without_user,
-            format!(
-                "{} no user from /users and {} not counted.",
-                counted(
-                    rec.report_rows_without_user,
-                    "report row matches",
-                    "report rows match"
-                ),
-                if rec.report_rows_without_user == 1 {
-                    "is"
-                } else {
-                    "are"
-                }
+            (
+                "report row matches no user from /users and is",
+                "report rows match no user from /users and are",
             ),
+            "not counted.",
             orphan_examples,
         ));
     }
@@ -618,19 +602,16 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     }
     if !unknown.is_empty() {
         findings.push(
-            Code::UnknownMethod.finding(
+            Code::UnknownMethod.counted_finding(
                 unknown.len() as u64,
-                format!(
-                    "{} in the report; kept, and not qualifying.",
-                    counted(
-                        unknown.len() as u64,
-                        "method string unknown to this version appears",
-                        "method strings unknown to this version appear"
-                    )
+                (
+                    "method string unknown to this version appears",
+                    "method strings unknown to this version appear",
                 ),
+                "in the report; kept, and not qualifying.",
                 unknown
                     .iter()
-                    .map(|(m, n)| format!("{m} ({n} users)"))
+                    .map(|(m, n)| format!("{m} ({})", counted(*n, "user", "users")))
                     .collect(),
             ),
         );
@@ -650,21 +631,13 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         })
         .collect();
     if !expired_config.is_empty() {
-        findings.push(Code::ExpiredException.finding(
+        findings.push(Code::ExpiredException.counted_finding(
             expired_config.len() as u64,
-            format!(
-                "{} expired at the as-of time; not honoured, so {} evaluated like everyone else.",
-                counted(
-                    expired_config.len() as u64,
-                    "exception had",
-                    "exceptions had"
-                ),
-                if expired_config.len() == 1 {
-                    "its user is"
-                } else {
-                    "their users are"
-                }
+            (
+                "exception had expired at the as-of time; not honoured, its user is",
+                "exceptions had expired at the as-of time; not honoured, their users are",
             ),
+            "evaluated like everyone else.",
             expired_config,
         ));
     }
@@ -679,31 +652,22 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         })
         .collect();
     if !exception_missing.is_empty() {
-        findings.push(Code::ExceptionUserNotFound.finding(
+        findings.push(Code::ExceptionUserNotFound.counted_finding(
             exception_missing.len() as u64,
-            format!(
-                "{} no user from /users.",
-                counted(
-                    exception_missing.len() as u64,
-                    "configured exception names",
-                    "configured exceptions name"
-                )
-            ),
+            ("configured exception names", "configured exceptions name"),
+            "no user from /users.",
             exception_missing,
         ));
     }
     if !not_found.is_empty() {
         findings.push(
-            Code::BreakGlassNotFound.finding(
+            Code::BreakGlassNotFound.counted_finding(
                 not_found.len() as u64,
-                format!(
-                    "{} not among the users listed.",
-                    counted(
-                        not_found.len() as u64,
-                        "configured break-glass account is",
-                        "configured break-glass accounts are"
-                    )
+                (
+                    "configured break-glass account is",
+                    "configured break-glass accounts are",
                 ),
+                "not among the users listed.",
                 not_found
                     .iter()
                     .map(|(_, id, upn)| {
@@ -723,36 +687,32 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         .map(|a| a.user_principal_name.clone())
         .collect();
     if !weak_bg.is_empty() {
-        findings.push(Code::BreakGlassNotPhishingResistant.finding(
+        findings.push(Code::BreakGlassNotPhishingResistant.counted_finding(
             weak_bg.len() as u64,
-            format!(
-                "{} no FIDO2, passkey or certificate method registered.",
-                counted(
-                    weak_bg.len() as u64,
-                    "break-glass account has",
-                    "break-glass accounts have"
-                )
-            ),
+            ("break-glass account has", "break-glass accounts have"),
+            "no FIDO2, passkey or certificate method registered.",
             weak_bg,
         ));
     }
     if freshness.stale_rows > 0 {
-        findings.push(Code::StaleRegistrationReport.finding(
+        findings.push(Code::StaleRegistrationReport.counted_finding(
             freshness.stale_rows,
-            format!(
-                "{} last updated more than {} hours before collection.",
-                counted(freshness.stale_rows, "report row was", "report rows were"),
+            ("report row was", "report rows were"),
+            &format!(
+                "last updated more than {} hours before collection.",
                 settings.max_report_age_hours
             ),
             stale_examples,
         ));
     }
     if account_enabled_missing > 0 {
-        findings.push(Code::AccountEnabledMissing.finding(
+        findings.push(Code::AccountEnabledMissing.counted_finding(
             account_enabled_missing,
-            format!(
-                "{account_enabled_missing} users came without accountEnabled; they were treated as enabled."
+            (
+                "user came without accountEnabled and was",
+                "users came without accountEnabled and were",
             ),
+            "treated as enabled.",
             Vec::new(),
         ));
     }
@@ -760,8 +720,8 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings.push(Code::MicrosoftFlagDisagreement.finding(
             microsoft.disagreements,
             format!(
-                "For {} in-scope users Microsoft's isMfaRegistered differs from the method rule.",
-                microsoft.disagreements
+                "For {} Microsoft's isMfaRegistered differs from the method rule.",
+                counted(microsoft.disagreements, "in-scope user", "in-scope users")
             ),
             disagreement_examples,
         ));
