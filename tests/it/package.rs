@@ -430,6 +430,70 @@ fn unsafe_entry_names_are_refused() {
     assert_contains("added", &verify_failure(&zip), &["extra.txt"]);
 }
 
+#[test]
+fn zips_an_unzip_tool_could_read_differently_are_refused() {
+    let good = zip_entries(package());
+    let tmp = tempfile::tempdir().unwrap();
+
+    // population.csv listed twice: a second, forged copy some unzip tools would extract instead.
+    // The zip crate will not write a name twice, so the second name is patched in afterwards.
+    let (real, decoy) = (
+        format!("{PACKAGE_ID}/population.csv"),
+        format!("{PACKAGE_ID}/populatioX.csv"),
+    );
+    let mut entries = good.clone();
+    entries.push((decoy.clone(), b"forged".to_vec()));
+    let zip = tmp.path().join("twice.zip");
+    write_zip(&zip, &entries);
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let mut patched = 0;
+    for at in 0..bytes.len() - decoy.len() {
+        if bytes[at..].starts_with(decoy.as_bytes()) {
+            bytes[at..at + real.len()].copy_from_slice(real.as_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(
+        patched, 2,
+        "the name in the local header and the central directory"
+    );
+    std::fs::write(&zip, bytes).unwrap();
+    assert_contains(
+        "a name listed twice",
+        &verify_failure(&zip),
+        &["population.csv", "more than once", "refusing"],
+    );
+
+    // Two names that extract to one file on a case-insensitive file system.
+    let mut entries = good.clone();
+    entries.push((format!("{PACKAGE_ID}/Population.csv"), b"forged".to_vec()));
+    let zip = tmp.path().join("case.zip");
+    write_zip(&zip, &entries);
+    assert_contains(
+        "names differing in case",
+        &verify_failure(&zip),
+        &["Population.csv", "extract to the same file"],
+    );
+
+    // A symbolic link inside the package folder.
+    let zip = tmp.path().join("link.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in &good {
+        writer.start_file(name.as_str(), options).unwrap();
+        std::io::Write::write_all(&mut writer, bytes).unwrap();
+    }
+    writer
+        .add_symlink(format!("{PACKAGE_ID}/notes.txt"), "/etc/passwd", options)
+        .unwrap();
+    writer.finish().unwrap();
+    assert_contains(
+        "a symbolic link",
+        &verify_failure(&zip),
+        &["notes.txt", "symbolic link", "refusing"],
+    );
+}
+
 /// Recomputes manifest.json and SHA256SUMS over the entries as they are now, as a forger would.
 fn regenerate_hash_lists(entries: &mut [(String, Vec<u8>)]) {
     let sizes_and_hashes = |entries: &[(String, Vec<u8>)], rel: &str| {
