@@ -298,6 +298,52 @@ fn hundred_thousand_users_render_with_capped_lists() {
     assert_has(&t, "The first 50 of 3,571 are listed");
 }
 
+/// The page count the footer states ("Page 1 of N").
+fn page_count(text: &str) -> u32 {
+    let after = &text[text.find("Page1of").expect("a page footer") + "Page1of".len()..];
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+/// The demo's files with `pages` pages of /users instead of one.
+fn files_with_user_pages(pages: u32) -> Vec<PackageFile> {
+    let mut files: Vec<PackageFile> = demo_files()
+        .into_iter()
+        .filter(|f| f.path != "raw/users-0001.json")
+        .collect();
+    files.extend((1..=pages).map(|n| PackageFile {
+        path: format!("raw/users-{n:04}.json"),
+        size: 238_000,
+        sha256: format!("{n:064x}"),
+    }));
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+#[test]
+fn the_manifest_does_not_grow_with_the_tenants_pages() {
+    let json = serde_json::to_vec(&demo()).unwrap();
+    let render_with = |pages| text(&render_report(&json, &files_with_user_pages(pages)).unwrap());
+    // 500,000 users (500 pages of /users) and 1,000,000 users (1,001 pages): the same rows,
+    // with numbers of as many digits (a wider number narrows the path column).
+    let (small, large) = (render_with(500), render_with(1001));
+
+    assert_eq!(page_count(&large), page_count(&small));
+    assert_has(&large, "raw/users-0001.json");
+    assert_has(&large, &format!("{:064x}", 2));
+    assert_has(
+        &large,
+        "raw/users-0003.json to raw/users-1001.json 237,762,000 999 more pages of this source",
+    );
+    assert!(
+        !large.contains(&format!("{:064x}", 3)),
+        "a folded page's hash is shown"
+    );
+    // Three pages or fewer are listed one by one.
+    let three = text(&render_report(&json, &files_with_user_pages(3)).unwrap());
+    assert_has(&three, &format!("{:064x}", 3));
+}
+
 #[test]
 fn unicode_rtl_and_long_names_render() {
     let ev = unicode_names();
