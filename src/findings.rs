@@ -7,10 +7,24 @@ use crate::evidence::Finding;
 pub const EXAMPLES_CAP: usize = 20;
 
 /// A count with the words that agree with it: `counted(1, "user has", "users have")` is
-/// "1 user has", `counted(3, ...)` "3 users have". Findings, conclusions and the PDF read it.
+/// "1 user has", `counted(12000, ...)` "12,000 users have". Findings, conclusions and the PDF
+/// read it.
 pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// An integer with thousands separators, as the PDF prints counts: 1234567 is "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -154,12 +168,27 @@ impl Code {
 
 #[cfg(test)]
 mod tests {
-    use super::counted;
+    use super::{counted, thousands};
 
     #[test]
     fn counts_agree_with_their_words() {
         assert_eq!(counted(1u64, "gap was", "gaps were"), "1 gap was");
         assert_eq!(counted(0u64, "gap was", "gaps were"), "0 gaps were");
         assert_eq!(counted(12u64, "gap was", "gaps were"), "12 gaps were");
+        assert_eq!(counted(1_000_000u64, "user", "users"), "1,000,000 users");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (950_570, "950,570"),
+        ];
+        for (n, text) in cases {
+            assert_eq!(thousands(n), text);
+        }
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
     }
 }

@@ -18,7 +18,7 @@ use crate::evidence::{
     BreakGlassAccount, ExceptionState, Finding, MethodGroupCount, MicrosoftFlags, PointInTime,
     Reconciliation, ReportFreshness, SAMPLE_CAP, UserBrief,
 };
-use crate::findings::{Code, EXAMPLES_CAP, counted};
+use crate::findings::{Code, EXAMPLES_CAP, counted, thousands};
 use crate::snapshot::{self, GroupMember, Registration, SOURCE_BREAK_GLASS, Snapshot, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -779,15 +779,27 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
             ControlResult::Pass => (
                 ControlResult::Pass,
                 format!(
-                    "{} of {} in-scope users ({percent} %) have a qualifying MFA method registered, at or above the threshold of {threshold} %.",
-                    figure.registered, figure.in_scope
+                    "{} of {} ({percent} %) {} a qualifying MFA method registered, at or above the threshold of {threshold} %.",
+                    thousands(figure.registered),
+                    counted(figure.in_scope, "in-scope user", "in-scope users"),
+                    if figure.registered == 1 {
+                        "has"
+                    } else {
+                        "have"
+                    }
                 ),
             ),
             ControlResult::Fail => (
                 ControlResult::Fail,
                 format!(
-                    "{} of {} in-scope users ({percent} %) have a qualifying MFA method registered, below the threshold of {threshold} %.",
-                    figure.registered, figure.in_scope
+                    "{} of {} ({percent} %) {} a qualifying MFA method registered, below the threshold of {threshold} %.",
+                    thousands(figure.registered),
+                    counted(figure.in_scope, "in-scope user", "in-scope users"),
+                    if figure.registered == 1 {
+                        "has"
+                    } else {
+                        "have"
+                    }
                 ),
             ),
         }

@@ -13,7 +13,7 @@ use crate::evidence::{
     ActivityCount, AuditEventSummary, Deviation, FailingRun, Gap, HistoryPoint, LedgerState,
     OpenItem, Period, PopulationChanges, RemediatedUser, RemediationSummary, SAMPLE_CAP,
 };
-use crate::findings::counted;
+use crate::findings::{counted, thousands};
 use crate::snapshot::AuditEvent;
 
 /// Audit activities that show a method being registered (remediation evidence).
@@ -425,7 +425,12 @@ impl PeriodAnalysis {
             (
                 "operated-effectively",
                 format!(
-                    "All {snapshots} snapshots of the period passed and no interval between collections exceeded {} hours.",
+                    "{} of the period passed and no interval between collections exceeded {} hours.",
+                    if snapshots == 1 {
+                        "The one snapshot".to_string()
+                    } else {
+                        format!("All {} snapshots", thousands(snapshots))
+                    },
                     self.max_gap_hours
                 ),
             )
@@ -439,7 +444,9 @@ impl PeriodAnalysis {
             (
                 "deviations-noted",
                 format!(
-                    "{failing} of {snapshots} snapshots did not pass and {} {} hours{}.",
+                    "{} of {} did not pass and {} {} hours{}.",
+                    thousands(failing as u64),
+                    counted(snapshots, "snapshot", "snapshots"),
                     counted(
                         gaps_over as u64,
                         "monitoring gap exceeded",

@@ -7,6 +7,7 @@
 use mfa_evidence::evidence::{
     Evidence, Finding, OpenItem, PackageFile, RemediatedUser, SAMPLE_CAP, UserBrief,
 };
+use mfa_evidence::findings::thousands;
 use mfa_evidence::render::pdf::{RenderError, render_report, render_with_template};
 
 const DEMO: &str = include_str!("../fixtures/evidence-demo.json");
@@ -44,18 +45,6 @@ fn assert_has(text: &str, needle: &str) {
         text.contains(&needle),
         "expected the pdf text to contain\n  {needle:?}\nbut it was:\n{text}"
     );
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The demo scaled to a 100,000-user tenant: counts grow, lists stay at their caps.
