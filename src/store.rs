@@ -268,18 +268,22 @@ impl Store {
                     .into(),
             );
         }
+        // 1. The chain itself, line by line: cheap, and in order. It stops at the first line
+        //    that does not hold; the snapshots of the lines before it are checked next.
+        let mut entries = Vec::new();
+        let mut chain_break = None;
         for (i, line) in complete_lines(&text).into_iter().enumerate() {
             let n = i as u64 + 1;
             let entry: LedgerEntry = match serde_json::from_str(line) {
                 Ok(e) => e,
                 Err(e) => {
-                    report.broken =
+                    chain_break =
                         Some(format!("ledger line {n} is not a valid ledger entry ({e})"));
-                    return Ok(report);
+                    break;
                 }
             };
             listed.insert(entry.folder.clone());
-            let problem = if entry.sequence != n {
+            chain_break = if entry.sequence != n {
                 Some(format!(
                     "ledger line {n} carries sequence {}: a line was removed or reordered",
                     entry.sequence
@@ -292,20 +296,26 @@ impl Store {
             } else if entry.tenant_id != tenant_id {
                 Some(format!("ledger line {n} names tenant {}", entry.tenant_id))
             } else {
-                check_snapshot_dir(
-                    &dir.join(SNAPSHOTS_DIR).join(&entry.folder),
-                    &entry.snapshot_sha256,
-                )
-                .err()
-                .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
-                .or_else(|| line_disagrees(&dir, &entry, n))
+                None
             };
-            if let Some(problem) = problem {
-                report.broken = Some(problem);
-                return Ok(report);
+            if chain_break.is_some() {
+                break;
             }
             prev = sha256_hex(line.as_bytes());
-            report.verified += 1;
+            entries.push(entry);
+        }
+        // 2. Every snapshot those lines record, against its line: every file is hashed, so this
+        //    is the long part, spread over the cores. The first broken link is the earliest
+        //    failing snapshot, or else the chain's own break.
+        if let Some((index, why)) = first_failing_snapshot(&dir, &entries) {
+            report.verified = index as u64;
+            report.broken = Some(why);
+            return Ok(report);
+        }
+        report.verified = entries.len() as u64;
+        if chain_break.is_some() {
+            report.broken = chain_break;
+            return Ok(report);
         }
         if !text.is_empty() && !text.ends_with('\n') && torn_tail(&text).is_none() {
             report
@@ -330,6 +340,52 @@ impl Store {
         }
         Ok(report)
     }
+}
+
+/// The earliest of `entries` (ledger lines 1, 2, ...) whose snapshot fails its hashes or
+/// disagrees with its line, with why. Snapshots are checked on every core; indices are handed out
+/// in order, so once a failure is found, a worker past it stops: nothing later can be the first.
+fn first_failing_snapshot(tenant_dir: &Path, entries: &[LedgerEntry]) -> Option<(usize, String)> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let check = |i: usize| {
+        let (entry, n) = (&entries[i], i as u64 + 1);
+        check_snapshot_dir(
+            &tenant_dir.join(SNAPSHOTS_DIR).join(&entry.folder),
+            &entry.snapshot_sha256,
+        )
+        .err()
+        .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
+        .or_else(|| line_disagrees(tenant_dir, entry, n))
+    };
+    let next = AtomicUsize::new(0);
+    let first: Mutex<Option<(usize, String)>> = Mutex::new(None);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(entries.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let found_before = |first: &Option<(usize, String)>| {
+                        first.as_ref().is_some_and(|(at, _)| *at < i)
+                    };
+                    if i >= entries.len() || found_before(&first.lock().unwrap()) {
+                        break;
+                    }
+                    if let Some(why) = check(i) {
+                        let mut first = first.lock().unwrap();
+                        if !found_before(&first) {
+                            *first = Some((i, why));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    first.into_inner().unwrap()
 }
 
 /// What a snapshot says of itself, read to check the ledger line that records it.

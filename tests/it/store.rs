@@ -85,6 +85,51 @@ fn added_snapshots_verify_and_chain() {
 }
 
 #[test]
+fn the_first_broken_link_is_named_whatever_breaks_later() {
+    // Snapshots are checked on several threads; the report must still name the earliest break.
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(tmp.path(), 12);
+    let ledger = store.ledger(TENANT_ID).unwrap();
+    for i in [4, 8, 10] {
+        let page = ledger[i].raw_dir().join("users-0001.json");
+        let mut bytes = std::fs::read(&page).unwrap();
+        bytes[10] ^= 0x01;
+        std::fs::write(&page, bytes).unwrap();
+    }
+    let ledger_file = tenant_dir(&store).join("ledger.jsonl");
+    let text = std::fs::read_to_string(&ledger_file).unwrap();
+    let edited = text.replacen("\"sequence\":12", "\"sequence\":13", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&ledger_file, edited).unwrap();
+
+    for _ in 0..5 {
+        let report = store.verify(TENANT_ID).unwrap();
+        let broken = report.broken.expect("the changes are detected");
+        assert_contains(
+            "first break",
+            &broken,
+            &[&ledger[4].entry.folder, "ledger line 5"],
+        );
+        assert_eq!(report.verified, 4);
+    }
+
+    // Mend the snapshots: the chain's own break, at line 12, is next.
+    for i in [4, 8, 10] {
+        let page = ledger[i].raw_dir().join("users-0001.json");
+        let mut bytes = std::fs::read(&page).unwrap();
+        bytes[10] ^= 0x01;
+        std::fs::write(&page, bytes).unwrap();
+    }
+    let report = store.verify(TENANT_ID).unwrap();
+    assert_contains(
+        "chain break",
+        &report.broken.expect("the edited line is detected"),
+        &["ledger line 12 carries sequence 13"],
+    );
+    assert_eq!(report.verified, 11);
+}
+
+#[test]
 fn a_changed_byte_in_a_raw_page_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, _) = store_with(tmp.path(), 2);
