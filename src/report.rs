@@ -64,14 +64,16 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     }
     // `--as-of T` alone asks for the point in time only; anything else covers a period too.
     let point_only = request.as_of.is_some() && request.period.is_none();
-    let period = if point_only {
+    let mut period = if point_only {
         None
     } else {
         Some(analyse_period(&store, &tenant, &ledger, config, request)?)
     };
     let limit = request.as_of.or(period.as_ref().map(|p| p.to));
     let mut stored = pick_as_of(&ledger, limit)?;
-    if let Err(why) = store.check_snapshot(stored) {
+    // A period report has just hashed every snapshot of an intact chain, the as-of one included.
+    let verified = period.as_ref().is_some_and(|p| p.chain_intact);
+    if !verified && let Err(why) = store.check_snapshot(stored) {
         // Over a history reported as broken, the as-of snapshot is the newest one that still
         // holds; otherwise a snapshot that fails its hashes is never evidence.
         let intact = (request.allow_broken_history && !point_only)
@@ -91,7 +93,11 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
             ),
         }
     }
-    let snapshot = stored.load()?;
+    let kept = period.as_mut().and_then(|p| p.as_of_snapshot.take());
+    let snapshot = match kept {
+        Some((sequence, snapshot)) if sequence == stored.entry.sequence => snapshot,
+        _ => stored.load()?,
+    };
     let evaluation = evaluate::evaluate(&snapshot, &config.control);
     let (period_evidence, tables, manifest_snapshots) = match period {
         Some(p) => (Some(p.period), Some(p.tables), p.snapshots),
@@ -114,6 +120,11 @@ struct PeriodOutcome {
     period: Period,
     tables: PeriodTables,
     snapshots: Vec<ManifestSnapshot>,
+    /// Every snapshot's files were hashed and the chain holds.
+    chain_intact: bool,
+    /// The snapshot the report will take as of, with its sequence, when the period loaded it:
+    /// kept rather than read and parsed a second time.
+    as_of_snapshot: Option<(u64, Snapshot)>,
 }
 
 /// Verifies the whole history, then evaluates every snapshot of the period, one at a time.
@@ -152,6 +163,10 @@ fn analyse_period(
             to.to_rfc3339()
         );
     }
+    let as_of_sequence = pick_as_of(ledger, request.as_of.or(Some(to)))
+        .ok()
+        .map(|s| s.entry.sequence);
+    let mut as_of_snapshot = None;
     let mut analysis = PeriodAnalysis::new(from, to, config.max_gap_hours);
     let mut snapshots = Vec::new();
     for stored in ledger {
@@ -172,9 +187,13 @@ fn analyse_period(
         };
         analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
         snapshots.push(manifest_snapshot(stored));
+        if as_of_sequence == Some(stored.entry.sequence) {
+            as_of_snapshot = Some((stored.entry.sequence, snapshot));
+        }
     }
+    let chain_intact = chain.broken.is_none();
     let (period, tables) = analysis.finish(LedgerState {
-        verified: chain.broken.is_none(),
+        verified: chain_intact,
         broken_link: chain.broken,
     });
     Ok(PeriodOutcome {
@@ -182,6 +201,8 @@ fn analyse_period(
         period,
         tables,
         snapshots,
+        chain_intact,
+        as_of_snapshot,
     })
 }
 
