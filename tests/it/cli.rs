@@ -6,7 +6,8 @@ use std::path::Path;
 use mfa_evidence::synth::{self, TenantSpec};
 
 use crate::util::{
-    Workdir, as_of, assert_contains, graph_users, make_half_export, rfc3339, write_export,
+    Workdir, as_of, assert_contains, assert_same, graph_users, make_half_export, rfc3339,
+    sha256_hex, write_export,
 };
 
 /// Every file below `dir`, as paths relative to it.
@@ -45,6 +46,26 @@ fn demo_writes_a_package_that_verifies() {
     work.run(&["verify", zip_path.to_str().unwrap()])
         .expect_code(0)
         .expect_output("VERIFIED");
+}
+
+/// The demo package, pinned byte for byte: a restructuring of the code must not change it. A
+/// change to what a package holds changes this hash on purpose, and the commit that makes it says
+/// why.
+const DEMO_ZIP_SHA256: &str = "a38be0748a4db8a7d39c854aae3f9d588fc82cda7519a612c143b834b4bd79d1";
+
+#[test]
+fn the_demo_package_is_pinned_byte_for_byte() {
+    let work = Workdir::new();
+    work.run(&["demo", "--out", "d"]).expect_code(0);
+    let out = work.join("d");
+    let zips = zips_in(&out);
+    assert_eq!(zips.len(), 1, "{:?}", files_below(&out));
+    let bytes = std::fs::read(out.join(&zips[0])).unwrap();
+    assert_same(
+        "SHA-256 of the demo package",
+        &DEMO_ZIP_SHA256.to_string(),
+        &sha256_hex(&bytes),
+    );
 }
 
 #[test]
