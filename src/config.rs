@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::evaluate::methods;
+use crate::control::methods;
 
 pub const DEFAULT_CONFIG_FILE: &str = "mfa-evidence.toml";
 pub const DEFAULT_STORE_PATH: &str = "./evidence-store";

@@ -6,16 +6,19 @@
 
 pub mod collect;
 pub mod config;
+pub mod control;
 pub mod demo;
+pub mod digest;
 pub mod evaluate;
 pub mod evidence;
-pub mod findings;
+pub mod files;
 pub mod package;
 pub mod render;
 pub mod report;
 pub mod snapshot;
 pub mod store;
 pub mod synth;
+pub mod time;
 pub mod verify;
 
 /// `mfa-evidence <version>`: recorded in snapshots, the ledger and packages.

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use mfa_evidence::config::Config;
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::Store;
+use mfa_evidence::time::secs_text;
 use mfa_evidence::{collect, demo, verify};
 
 #[derive(Parser)]
@@ -182,7 +183,7 @@ fn run(cli: Cli) -> Result<u8> {
                 "stored snapshot {} ({}) collected at {}; sha256 {}",
                 stored.entry.sequence,
                 stored.entry.tenant_id,
-                stored.entry.collected_at,
+                secs_text(stored.entry.collected_at),
                 stored.entry.snapshot_sha256
             );
             Ok(0)
@@ -276,7 +277,7 @@ fn run(cli: Cli) -> Result<u8> {
                         println!(
                             "{:>6}  {:<20}  {:<30}  {}",
                             s.entry.sequence,
-                            s.entry.collected_at,
+                            secs_text(s.entry.collected_at),
                             s.entry.folder,
                             s.entry.snapshot_sha256
                         );
@@ -337,7 +338,7 @@ fn collect_live(
     if let Some(tenant) = previous
         && let Some(last) = store.ledger(&tenant)?.last()
     {
-        options.audit_since = Some(last.collected_at()? - chrono::Duration::days(1));
+        options.audit_since = Some(last.entry.collected_at - chrono::Duration::days(1));
     }
     let folder = tempfile::Builder::new()
         .prefix(".collect-")
@@ -374,13 +375,15 @@ fn print_outcome(outcome: &report::ReportOutcome) {
     let p = &e.point_in_time;
     println!(
         "ID-01 {} as of {}: {} ({} of {} in scope registered, {} %; threshold {} %)",
-        e.tenant.name, e.as_of, p.result, p.registered, p.in_scope, p.percent, p.threshold_percent
+        e.tenant.name,
+        secs_text(e.as_of),
+        p.result, p.registered, p.in_scope, p.percent, p.threshold_percent
     );
     if let Some(period) = &e.period {
         println!(
             "period {} to {}: {} ({} snapshots, {} deviations)",
-            period.from,
-            period.to,
+            secs_text(period.from),
+            secs_text(period.to),
             period.conclusion,
             period.snapshots,
             period.deviations.len()

@@ -4,7 +4,10 @@
 //! once by the store beside the raw Graph responses it was parsed from, and never changed after.
 //! Collections are sorted so that the same inputs serialise to the same bytes.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::time::GraphTime;
 
 /// Bumped whenever a stored field changes meaning or is removed.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
@@ -54,8 +57,9 @@ pub fn source_endpoint(name: &str) -> &'static str {
 pub struct Snapshot {
     pub schema_version: u32,
     pub tenant: Tenant,
-    /// RFC 3339, UTC, whole seconds: when the collection finished (the as-of time).
-    pub collected_at: String,
+    /// When the collection finished (the as-of time), in whole seconds.
+    #[serde(with = "crate::time::secs")]
+    pub collected_at: DateTime<Utc>,
     pub collection: CollectionRecord,
     /// Sorted by id.
     pub users: Vec<User>,
@@ -85,7 +89,7 @@ pub struct User {
     pub account_enabled: Option<bool>,
     /// As Graph spells it (`Member` | `Guest`), or empty.
     pub user_type: String,
-    pub created: Option<String>,
+    pub created: Option<GraphTime>,
     pub on_premises_sync_enabled: Option<bool>,
 }
 
@@ -105,7 +109,7 @@ pub struct Registration {
     pub is_mfa_registered: Option<bool>,
     pub is_mfa_capable: Option<bool>,
     pub is_passwordless_capable: Option<bool>,
-    pub last_updated: Option<String>,
+    pub last_updated: Option<GraphTime>,
     /// As Graph returned them, order kept; unknown strings included.
     pub methods_registered: Vec<String>,
 }
@@ -120,7 +124,7 @@ pub struct GroupMember {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub id: String,
-    pub activity_date_time: String,
+    pub activity_date_time: GraphTime,
     pub activity: String,
     pub result: String,
     pub target_user_id: Option<String>,

@@ -14,22 +14,23 @@
 //! leaves the history as it was. Folders the ledger does not name are leftovers of such crashes.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::collect::import::Imported;
+use crate::digest::{HashingWriter, SUMS_FILE, Sha256Sums, copy_hashed, hash_file, sha256_hex};
+use crate::files::{list_files, sync_dir};
+use crate::time::secs_text;
 use crate::snapshot::Snapshot;
 
 const LEDGER_FILE: &str = "ledger.jsonl";
 const LOCK_FILE: &str = ".lock";
 const SNAPSHOTS_DIR: &str = "snapshots";
 const SNAPSHOT_FILE: &str = "snapshot.json";
-const SUMS_FILE: &str = "SHA256SUMS";
 const RAW_DIR: &str = "raw";
 /// The `prev_line_sha256` of the first ledger line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -40,7 +41,8 @@ pub struct LedgerEntry {
     pub sequence: u64,
     pub folder: String,
     pub tenant_id: String,
-    pub collected_at: String,
+    #[serde(with = "crate::time::secs")]
+    pub collected_at: DateTime<Utc>,
     pub snapshot_sha256: String,
     pub prev_line_sha256: String,
     pub recorded_by: String,
@@ -58,10 +60,6 @@ pub struct StoredSnapshot {
 impl StoredSnapshot {
     pub fn raw_dir(&self) -> PathBuf {
         self.dir.join(RAW_DIR)
-    }
-
-    pub fn collected_at(&self) -> Result<DateTime<Utc>> {
-        parse_time(&self.entry.collected_at)
     }
 
     /// Reads the snapshot in our own types.
@@ -186,15 +184,15 @@ impl Store {
         remove_leftovers(&tenant_dir)?;
         repair_tail(&tenant_dir)?;
         let ledger = read_ledger(&tenant_dir)?;
-        let collected_at = parse_time(&snapshot.collected_at)?;
+        let collected_at = snapshot.collected_at;
         if let Some(last) = ledger.last()
-            && last.collected_at()? >= collected_at
+            && last.entry.collected_at >= collected_at
         {
             bail!(
                 "the store already holds a snapshot of {} collected at {}, not before this one ({}): history is append-only, so import exports oldest first",
                 snapshot.tenant.id,
-                last.entry.collected_at,
-                snapshot.collected_at
+                secs_text(last.entry.collected_at),
+                secs_text(snapshot.collected_at)
             );
         }
         let sequence = ledger.last().map_or(1, |l| l.entry.sequence + 1);
@@ -224,7 +222,7 @@ impl Store {
             sequence,
             folder,
             tenant_id: snapshot.tenant.id.clone(),
-            collected_at: snapshot.collected_at.clone(),
+            collected_at: snapshot.collected_at,
             snapshot_sha256,
             prev_line_sha256: ledger
                 .last()
@@ -392,7 +390,8 @@ fn first_failing_snapshot(tenant_dir: &Path, entries: &[LedgerEntry]) -> Option<
 #[derive(Deserialize)]
 struct SnapshotHead {
     tenant: TenantHead,
-    collected_at: String,
+    #[serde(with = "crate::time::secs")]
+    collected_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize)]
@@ -421,7 +420,11 @@ fn line_disagrees(tenant_dir: &Path, entry: &LedgerEntry, n: u64) -> Option<Stri
     if head.collected_at != entry.collected_at || head.tenant.id != entry.tenant_id {
         return Some(format!(
             "ledger line {n} records {} at {} but its snapshot {} holds {} at {}: the line was edited",
-            entry.tenant_id, entry.collected_at, entry.folder, head.tenant.id, head.collected_at
+            entry.tenant_id,
+            secs_text(entry.collected_at),
+            entry.folder,
+            head.tenant.id,
+            secs_text(head.collected_at)
         ));
     }
     None
@@ -541,19 +544,12 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
         hash
     };
     sums.push((SNAPSHOT_FILE.to_string(), hash));
-    sums.sort();
-    let text = sums_text(&sums);
+    let text = Sha256Sums::new(sums).to_text();
     let mut f = File::create(dir.join(SUMS_FILE))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     sync_dir(dir)?;
     Ok(sha256_hex(text.as_bytes()))
-}
-
-fn sums_text(sums: &[(String, String)]) -> String {
-    sums.iter()
-        .map(|(path, hash)| format!("{hash}  {path}\n"))
-        .collect()
 }
 
 /// Checks a stored snapshot folder against its ledger hash; says which file differs.
@@ -562,11 +558,11 @@ fn check_snapshot_dir(dir: &Path, expected: &str) -> std::result::Result<(), Str
         "the snapshot folder or its SHA256SUMS is missing: it was deleted".to_string()
     })?;
     let mut listed = std::collections::BTreeSet::new();
-    for line in sums.lines() {
-        let (hash, path) = line.split_once("  ").ok_or("SHA256SUMS is malformed")?;
-        listed.insert(path.to_string());
+    let parsed = Sha256Sums::parse(&sums).map_err(|_| "SHA256SUMS is malformed".to_string())?;
+    for (path, hash) in parsed.entries() {
+        listed.insert(path.clone());
         let actual = hash_file(&dir.join(path)).map_err(|_| format!("{path} is missing"))?;
-        if actual != hash {
+        if actual != *hash {
             return Err(format!(
                 "{path} was changed (SHA-256 {actual}, recorded {hash})"
             ));
@@ -585,98 +581,3 @@ fn check_snapshot_dir(dir: &Path, expected: &str) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// Every file below `dir`, as `/`-separated paths relative to `base`.
-pub fn list_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            list_files(base, &path, out)?;
-        } else {
-            let rel = path.strip_prefix(base).unwrap_or(&path);
-            out.push(
-                rel.components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            );
-        }
-    }
-    Ok(())
-}
-
-pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .with_context(|| format!("{text:?} is not an RFC 3339 time"))
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Copies a stream into a new file, fsynced, and returns the SHA-256 of what was copied.
-pub fn copy_hashed(input: &mut impl Read, dest: &Path) -> Result<String> {
-    let mut out = HashingWriter::new(
-        File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?,
-    );
-    std::io::copy(input, &mut out).with_context(|| format!("cannot write {}", dest.display()))?;
-    let (file, hash) = out.finish();
-    file.sync_all()?;
-    Ok(hash)
-}
-
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))
-}
-
-/// A writer that hashes what passes through it.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    pub written: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
-    }
-
-    pub fn finish(mut self) -> (W, String) {
-        let _ = self.inner.flush();
-        (self.inner, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}

@@ -15,7 +15,9 @@ use std::path::{Component, Path};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::evaluate::{ControlResult, Figure, decide, percent_floor};
+use crate::evaluate::{ControlResult, Figure, decide};
+use crate::evidence::words::percent_floor;
+use crate::digest::Sha256Sums;
 use crate::evidence::Evidence;
 use crate::package::{self, EVIDENCE_FILE, MANIFEST_FILE, Manifest, SUMS_FILE};
 
@@ -111,7 +113,7 @@ pub fn verify_package(path: &Path) -> Result<Verification> {
             .next()
             .unwrap_or_default()
             .to_lowercase();
-        let actual = crate::store::hash_file(path)?;
+        let actual = crate::digest::hash_file(path)?;
         if expected == actual {
             v.checked.push(format!("zip matches {}", sidecar.display()));
         } else {
@@ -273,13 +275,10 @@ fn check_contents<R: Read + Seek>(
     let Ok(sums_text) = String::from_utf8(sums_bytes) else {
         return Ok(v.fail(format!("{SUMS_FILE} is not UTF-8 text: it was changed")));
     };
-    let mut sums: BTreeMap<String, String> = BTreeMap::new();
-    for line in sums_text.lines() {
-        let Some((hash, p)) = line.split_once("  ") else {
-            return Ok(v.fail(format!("SHA256SUMS has a malformed line: {line:?}")));
-        };
-        sums.insert(p.to_string(), hash.to_string());
-    }
+    let sums: BTreeMap<String, String> = match Sha256Sums::parse(&sums_text) {
+        Ok(list) => list.entries().iter().cloned().collect(),
+        Err(line) => return Ok(v.fail(format!("SHA256SUMS has a malformed line: {line:?}"))),
+    };
     for (p, hash) in &sums {
         match actual.get(p) {
             None => {
@@ -374,8 +373,8 @@ fn check_contents<R: Read + Seek>(
     let recomputed = decide(figure, evidence.control.threshold_basis_points);
     // A result may be insufficient-evidence for reasons beyond the counts (a source not
     // collected), never the reverse.
-    let consistent = pit.result == recomputed.as_str()
-        || pit.result == ControlResult::InsufficientEvidence.as_str();
+    let consistent =
+        pit.result == recomputed || pit.result == ControlResult::InsufficientEvidence;
     if !consistent {
         return Ok(v.fail(format!(
             "evidence.json states {} but the counts give {} at the threshold of {} %",

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::de::DeserializeOwned;
 
 use super::wire::{
@@ -151,7 +151,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
         optional_pages::<WireAudit>(dir, &pages, snapshot::SOURCE_AUDITS)?.map(|(list, _)| {
             let mut list: Vec<snapshot::AuditEvent> = list.into_iter().map(Into::into).collect();
             list.sort_by(|a, b| {
-                (&a.activity_date_time, &a.id).cmp(&(&b.activity_date_time, &b.id))
+                (a.activity_date_time.as_str(), &a.id).cmp(&(b.activity_date_time.as_str(), &b.id))
             });
             list.dedup_by(|a, b| a.id == b.id);
             list
@@ -217,7 +217,8 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
                 id: org.id,
                 name: org.display_name,
             },
-            collected_at: collected_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            // Whole seconds, as the ledger and the package write it.
+            collected_at: collected_at.with_nanosecond(0).unwrap_or(collected_at),
             collection,
             users,
             registrations,

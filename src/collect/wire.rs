@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Deserializer};
 
+use crate::time::GraphTime;
+
 use crate::snapshot::{
     AuditEvent, AuthMethodsPolicy, ConditionalAccessPolicy, GroupMember, MethodConfiguration,
     Registration, User,
@@ -48,7 +50,7 @@ pub struct WireUser {
     #[serde(default, deserialize_with = "nullable")]
     pub user_type: String,
     #[serde(default)]
-    pub created_date_time: Option<String>,
+    pub created_date_time: Option<GraphTime>,
     #[serde(default)]
     pub on_premises_sync_enabled: Option<bool>,
 }
@@ -86,7 +88,7 @@ pub struct WireRegistration {
     #[serde(default)]
     pub is_passwordless_capable: Option<bool>,
     #[serde(default)]
-    pub last_updated_date_time: Option<String>,
+    pub last_updated_date_time: Option<GraphTime>,
     #[serde(default, deserialize_with = "nullable")]
     pub methods_registered: Vec<String>,
 }
@@ -129,8 +131,7 @@ impl From<WireMember> for GroupMember {
 #[serde(rename_all = "camelCase")]
 pub struct WireAudit {
     pub id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    pub activity_date_time: String,
+    pub activity_date_time: GraphTime,
     #[serde(default, deserialize_with = "nullable")]
     pub activity_display_name: String,
     #[serde(default, deserialize_with = "nullable")]

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::evaluate::{Classification, UserRow};
+use crate::evaluate::{Classification, Evaluation};
+use crate::evidence::reason_text;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -52,19 +53,19 @@ fn flag(value: Option<bool>) -> &'static str {
 }
 
 /// One row per user from /users.
-pub fn write_population<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
+pub fn write_population<W: Write>(evaluation: &Evaluation, out: W) -> Result<W> {
     let mut w = writer(out)?;
     w.write_record(POPULATION_COLUMNS)?;
-    for row in rows {
+    for row in &evaluation.users {
         let reg = row.registration;
         let methods = row.methods().join(";");
-        let bg = row.classification == Classification::BreakGlass;
+        let bg = row.classification() == Classification::BreakGlass;
         w.write_record([
             cell(&row.user.id).as_ref(),
             &cell(&row.user.user_principal_name),
             &cell(&row.user.display_name),
-            row.classification.as_str(),
-            &cell(&row.reason),
+            row.classification().as_str(),
+            &cell(&reason_text(row, evaluation)),
             flag(row.user.account_enabled),
             &cell(&row.user.user_type),
             if reg.is_some() { "true" } else { "false" },
@@ -78,8 +79,8 @@ pub fn write_population<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
                 ""
             },
             &cell(
-                reg.and_then(|r| r.last_updated.as_deref())
-                    .unwrap_or_default(),
+                reg.and_then(|r| r.last_updated.as_ref())
+                    .map_or("", |t| t.as_str()),
             ),
         ])?;
     }
@@ -87,7 +88,7 @@ pub fn write_population<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
 }
 
 /// In-scope users without a qualifying method.
-pub fn write_unregistered<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
+pub fn write_unregistered<W: Write>(evaluation: &Evaluation, out: W) -> Result<W> {
     let mut w = writer(out)?;
     w.write_record([
         "user_id",
@@ -99,7 +100,11 @@ pub fn write_unregistered<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
         "is_mfa_registered",
         "account_created",
     ])?;
-    for row in rows.iter().filter(|r| r.registered == Some(false)) {
+    for row in evaluation
+        .users
+        .iter()
+        .filter(|r| r.registered == Some(false))
+    {
         w.write_record([
             cell(&row.user.id).as_ref(),
             &cell(&row.user.user_principal_name),
@@ -110,16 +115,16 @@ pub fn write_unregistered<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
                 "false"
             },
             &cell(&row.methods().join(";")),
-            &cell(&row.reason),
+            &cell(&reason_text(row, evaluation)),
             flag(row.registration.and_then(|r| r.is_mfa_registered)),
-            &cell(row.user.created.as_deref().unwrap_or_default()),
+            &cell(row.user.created.as_ref().map_or("", |t| t.as_str())),
         ])?;
     }
     Ok(w.into_inner().map_err(|e| e.into_error())?)
 }
 
 /// Users excluded from the figure: break-glass, disabled, guests, exceptions.
-pub fn write_excluded<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
+pub fn write_excluded<W: Write>(evaluation: &Evaluation, out: W) -> Result<W> {
     let mut w = writer(out)?;
     w.write_record([
         "user_id",
@@ -132,25 +137,26 @@ pub fn write_excluded<W: Write>(rows: &[UserRow], out: W) -> Result<W> {
         "approved_by",
         "expires",
     ])?;
-    for row in rows
+    for row in evaluation
+        .users
         .iter()
-        .filter(|r| r.classification != Classification::InScope)
+        .filter(|r| r.classification() != Classification::InScope)
     {
-        let bg = row.classification == Classification::BreakGlass;
+        let bg = row.classification() == Classification::BreakGlass;
         w.write_record([
             cell(&row.user.id).as_ref(),
             &cell(&row.user.user_principal_name),
             &cell(&row.user.display_name),
-            row.classification.as_str(),
-            &cell(&row.reason),
+            row.classification().as_str(),
+            &cell(&reason_text(row, evaluation)),
             &cell(&row.methods().join(";")),
             if bg {
                 flag(Some(row.phishing_resistant()))
             } else {
                 ""
             },
-            &cell(row.exception.map_or("", |e| e.approved_by.as_str())),
-            &row.exception
+            &cell(row.exception().map_or("", |e| e.approved_by.as_str())),
+            &row.exception()
                 .map_or(String::new(), |e| e.expires.to_string()),
         ])?;
     }

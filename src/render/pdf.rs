@@ -79,12 +79,10 @@ pub fn render_with_template(
 ) -> Result<Vec<u8>, RenderError> {
     let evidence: Evidence =
         serde_json::from_slice(evidence_json).map_err(RenderError::Evidence)?;
-    let as_of = chrono::DateTime::parse_from_rfc3339(&evidence.as_of)
-        .map_err(|_| RenderError::AsOf(evidence.as_of.clone()))?
-        .with_timezone(&chrono::Utc);
-    let timestamp = world::typst_datetime(as_of)
+    // The document date is the as-of time, parsed once with the evidence: never the clock.
+    let timestamp = world::typst_datetime(evidence.as_of)
         .map(Timestamp::new_utc)
-        .ok_or_else(|| RenderError::AsOf(evidence.as_of.clone()))?;
+        .ok_or_else(|| RenderError::AsOf(crate::time::secs_text(evidence.as_of)))?;
 
     let mut replaced = 0u64;
     let mut value: serde_json::Value =
@@ -99,7 +97,7 @@ pub fn render_with_template(
         to_json(&value)?,
         to_json(&files_value)?,
         to_json(&notes)?,
-        as_of,
+        evidence.as_of,
     );
     let options = PdfOptions {
         // A hash of the package id identifies the document: stable across renders of one package.

@@ -6,7 +6,8 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::csv::{cell, writer};
-use crate::evaluate::period::PeriodTables;
+use crate::evaluate::period::PeriodFacts;
+use crate::time::secs_text;
 use crate::evidence::Period;
 
 /// One row per snapshot of the period.
@@ -26,11 +27,11 @@ pub fn write_history<W: Write>(period: &Period, out: W) -> Result<W> {
     for p in &period.series {
         w.write_record([
             p.sequence.to_string().as_str(),
-            &p.collected_at,
+            &secs_text(p.collected_at),
             &p.in_scope.to_string(),
             &p.registered.to_string(),
             &p.percent,
-            &p.result,
+            p.result.as_str(),
             &p.joiners.to_string(),
             &p.leavers.to_string(),
             &p.sha256,
@@ -41,7 +42,7 @@ pub fn write_history<W: Write>(period: &Period, out: W) -> Result<W> {
 
 /// Users brought into compliance (`remediated`), then users still unregistered at the end of the
 /// period (`still-unregistered`), in one file with a status column.
-pub fn write_remediation<W: Write>(tables: &PeriodTables, out: W) -> Result<W> {
+pub fn write_remediation<W: Write>(facts: &PeriodFacts, out: W) -> Result<W> {
     let mut w = writer(out)?;
     w.write_record([
         "status",
@@ -52,23 +53,23 @@ pub fn write_remediation<W: Write>(tables: &PeriodTables, out: W) -> Result<W> {
         "days_open",
         "audit_event_ids",
     ])?;
-    for r in &tables.remediated {
+    for r in &facts.remediated {
         w.write_record([
             "remediated",
             &cell(&r.user_id),
             &cell(&r.user_principal_name),
-            &r.first_seen_unregistered,
-            &r.first_seen_registered,
+            &secs_text(r.first_seen_unregistered),
+            &secs_text(r.first_seen_registered),
             &r.days_open.to_string(),
             &cell(&r.audit_event_ids.join(";")),
         ])?;
     }
-    for o in &tables.still_unregistered {
+    for o in &facts.still_unregistered {
         w.write_record([
             "still-unregistered",
             &cell(&o.user_id),
             &cell(&o.user_principal_name),
-            &o.first_seen_unregistered,
+            &secs_text(o.first_seen_unregistered),
             "",
             &o.days_open.to_string(),
             "",
@@ -78,7 +79,7 @@ pub fn write_remediation<W: Write>(tables: &PeriodTables, out: W) -> Result<W> {
 }
 
 /// The Authentication Methods audit events of the period, each once.
-pub fn write_audit_events<W: Write>(tables: &PeriodTables, out: W) -> Result<W> {
+pub fn write_audit_events<W: Write>(facts: &PeriodFacts, out: W) -> Result<W> {
     let mut w = writer(out)?;
     w.write_record([
         "id",
@@ -90,10 +91,10 @@ pub fn write_audit_events<W: Write>(tables: &PeriodTables, out: W) -> Result<W> 
         "initiated_by",
         "first_collected_in_snapshot",
     ])?;
-    for (e, seq) in &tables.audit_events {
+    for (e, seq) in &facts.audit_events {
         w.write_record([
             cell(&e.id).as_ref(),
-            &cell(&e.activity_date_time),
+            &cell(e.activity_date_time.as_str()),
             &cell(&e.activity),
             &cell(&e.result),
             &cell(e.target_user_id.as_deref().unwrap_or_default()),
@@ -106,7 +107,7 @@ pub fn write_audit_events<W: Write>(tables: &PeriodTables, out: W) -> Result<W> 
 }
 
 /// Joiners and leavers of the in-scope population, snapshot by snapshot.
-pub fn write_population_changes<W: Write>(tables: &PeriodTables, out: W) -> Result<W> {
+pub fn write_population_changes<W: Write>(facts: &PeriodFacts, out: W) -> Result<W> {
     let mut w = writer(out)?;
     w.write_record([
         "sequence",
@@ -115,11 +116,11 @@ pub fn write_population_changes<W: Write>(tables: &PeriodTables, out: W) -> Resu
         "user_id",
         "user_principal_name",
     ])?;
-    for c in &tables.population_changes {
+    for c in &facts.population_changes {
         w.write_record([
             c.sequence.to_string().as_str(),
-            &c.collected_at,
-            c.change,
+            &secs_text(c.collected_at),
+            c.change.as_str(),
             &cell(&c.user_id),
             &cell(&c.user_principal_name),
         ])?;

@@ -421,7 +421,7 @@ const EXPIRED_EXCEPTION_METHODS: Methods = &["softwareOneTimePasscode"];
 pub(crate) const HELPDESK_STEM: &str = "it.helpdesk";
 
 fn is_qualifying(m: &str) -> bool {
-    crate::evaluate::methods::group_of(m).is_some()
+    crate::control::methods::group_of(m).is_some()
 }
 
 /// Methods Microsoft counts as multifactor for `isMfaRegistered`.

@@ -14,7 +14,7 @@ use crate::util::{
 fn files_below(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     if dir.exists() {
-        mfa_evidence::store::list_files(dir, dir, &mut out).unwrap();
+        mfa_evidence::files::list_files(dir, dir, &mut out).unwrap();
     }
     out.sort();
     out

@@ -414,7 +414,7 @@ pub fn entry_mut<'a>(entries: &'a mut [(String, Vec<u8>)], rel: &str) -> &'a mut
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    mfa_evidence::store::sha256_hex(bytes)
+    mfa_evidence::digest::sha256_hex(bytes)
 }
 
 // ---------------------------------------------------------------------------------------------

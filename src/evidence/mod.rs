@@ -1,10 +1,28 @@
 //! The evidence document (`evidence.json`): the single source for everything else in a package.
 //!
-//! The PDF narrative and the CSVs are rendered from this document, never from the evaluation
-//! directly, so the narrative cannot disagree with the data. Lists that grow with the tenant are
-//! capped here (`*_sample`); the full lists live in the CSVs.
+//! The PDF narrative is rendered from this document, never from the evaluation directly, so the
+//! narrative cannot disagree with the data. Lists that grow with the tenant are capped here
+//! (`*_sample`); the full lists live in the CSVs. `build` generates the document from the
+//! evaluation's typed facts: every sentence, percentage and thousands separator of a package is
+//! written there, `findings` and `words`. A few value types of the document are the evaluation's
+//! own (re-exported below), so the two cannot drift apart.
 
+mod build;
+pub mod findings;
+pub mod words;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use self::build::{generate, period, point_in_time, reason_text};
+pub use crate::control::methods::MethodGroup;
+pub use crate::evaluate::period::{
+    Conclusion, DeviationCode, FailingRun, GapKind, LedgerState, OpenItem, RemediatedUser,
+};
+pub use crate::evaluate::{
+    BreakGlassAccount, Classification, Code, ControlResult, ExceptionState, ExceptionStatus,
+    MatchedBy, MethodCountKey, Reconciliation, Severity,
+};
 
 /// Bumped whenever a field changes meaning or is removed.
 pub const EVIDENCE_SCHEMA_VERSION: u32 = 1;
@@ -20,8 +38,9 @@ pub struct Evidence {
     pub package_id: String,
     pub tenant: TenantInfo,
     pub control: ControlInfo,
-    /// RFC 3339, UTC: the collection time of the evaluated snapshot, the document date.
-    pub as_of: String,
+    /// The collection time of the evaluated snapshot, the document date.
+    #[serde(with = "crate::time::secs")]
+    pub as_of: DateTime<Utc>,
     pub point_in_time: PointInTime,
     /// Present when the package covers an audit period (SOC 2 Type II).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,8 +92,7 @@ pub struct Criterion {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodGroupDefinition {
-    /// `authenticator` | `security-key` | `phone`
-    pub group: String,
+    pub group: MethodGroup,
     pub label: String,
     pub methods: Vec<String>,
 }
@@ -92,14 +110,13 @@ pub struct ExceptionSetting {
     pub upn: Option<String>,
     pub reason: String,
     pub approved_by: String,
-    /// `YYYY-MM-DD`; honoured through the end of that day (UTC).
-    pub expires: String,
+    /// Honoured through the end of that day (UTC).
+    pub expires: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointInTime {
-    /// `pass` | `fail` | `insufficient-evidence`
-    pub result: String,
+    pub result: ControlResult,
     /// Why the result is what it is, in one sentence.
     pub result_reason: String,
     pub in_scope: u64,
@@ -117,20 +134,6 @@ pub struct PointInTime {
     pub exceptions: Vec<ExceptionState>,
 }
 
-/// From every user listed to the in-scope population, and how the report rows line up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Reconciliation {
-    pub users_listed: u64,
-    pub break_glass: u64,
-    pub disabled: u64,
-    pub guest: u64,
-    pub exception: u64,
-    pub in_scope: u64,
-    pub in_scope_missing_from_report: u64,
-    pub report_rows: u64,
-    pub report_rows_without_user: u64,
-}
-
 /// Microsoft's own flags over the in-scope population, as a cross-check of the method rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct MicrosoftFlags {
@@ -143,8 +146,7 @@ pub struct MicrosoftFlags {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MethodGroupCount {
-    /// `authenticator` | `security-key` | `phone` | `other-only` | `none`
-    pub group: String,
+    pub group: MethodCountKey,
     pub label: String,
     /// In-scope users with at least one method of the group (a user may count in several);
     /// for `other-only` and `none`, users with only non-qualifying methods, or with none at all.
@@ -161,38 +163,10 @@ pub struct UserBrief {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BreakGlassAccount {
-    pub user_id: String,
-    pub user_principal_name: String,
-    pub display_name: String,
-    /// `user-id` | `upn` | `group`: how the account was identified (first match).
-    pub matched_by: String,
-    /// False for a configured id or UPN that no listed user carries.
-    pub found: bool,
-    pub account_enabled: Option<bool>,
-    pub methods: Vec<String>,
-    /// Holds FIDO2, a passkey or certificate-based authentication.
-    pub phishing_resistant: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExceptionState {
-    pub user_id: Option<String>,
-    pub user_principal_name: Option<String>,
-    pub display_name: Option<String>,
-    pub reason: String,
-    pub approved_by: String,
-    pub expires: String,
-    /// `honoured` | `expired` | `not-found` | `superseded` (an earlier rule classified the user)
-    pub status: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable kebab-case code, e.g. `missing-from-registration-report`.
-    pub code: String,
-    /// `error` | `warning` | `info`
-    pub severity: String,
+    pub code: Code,
+    pub severity: Severity,
     pub title: String,
     pub detail: String,
     pub what_to_do: String,
@@ -219,7 +193,8 @@ pub struct Provenance {
 pub struct SnapshotRef {
     pub sequence: u64,
     pub folder: String,
-    pub collected_at: String,
+    #[serde(with = "crate::time::secs")]
+    pub collected_at: DateTime<Utc>,
     pub sha256: String,
     /// SHA-256 of this snapshot's ledger line (the next line chains to it).
     pub ledger_line_sha256: String,
@@ -248,8 +223,10 @@ pub struct SourceProvenance {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ReportFreshness {
-    pub oldest_row_updated: Option<String>,
-    pub newest_row_updated: Option<String>,
+    #[serde(with = "crate::time::secs_opt")]
+    pub oldest_row_updated: Option<DateTime<Utc>>,
+    #[serde(with = "crate::time::secs_opt")]
+    pub newest_row_updated: Option<DateTime<Utc>>,
     /// Rows whose `lastUpdatedDateTime` is older than `max_report_age_hours` at collection.
     pub stale_rows: u64,
 }
@@ -294,11 +271,12 @@ pub struct ConditionalAccessState {
 /// The audit period (SOC 2 Type II).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Period {
-    pub from: String,
-    pub to: String,
+    #[serde(with = "crate::time::secs")]
+    pub from: DateTime<Utc>,
+    #[serde(with = "crate::time::secs")]
+    pub to: DateTime<Utc>,
     pub snapshots: u64,
-    /// `operated-effectively` | `deviations-noted` | `insufficient-evidence`
-    pub conclusion: String,
+    pub conclusion: Conclusion,
     pub conclusion_reason: String,
     pub max_gap_hours: u32,
     pub ledger: LedgerState,
@@ -312,20 +290,14 @@ pub struct Period {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LedgerState {
-    pub verified: bool,
-    /// The first broken link, when `--allow-broken-history` let the report go on.
-    pub broken_link: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryPoint {
     pub sequence: u64,
-    pub collected_at: String,
+    #[serde(with = "crate::time::secs")]
+    pub collected_at: DateTime<Utc>,
     pub in_scope: u64,
     pub registered: u64,
     pub percent: String,
-    pub result: String,
+    pub result: ControlResult,
     pub sha256: String,
     pub joiners: u64,
     pub leavers: u64,
@@ -333,27 +305,21 @@ pub struct HistoryPoint {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deviation {
-    /// `below-threshold` | `monitoring-gap` | `uncovered-period-start` | `uncovered-period-end` |
-    /// `insufficient-snapshot` | `broken-ledger`
-    pub code: String,
+    pub code: DeviationCode,
     pub description: String,
-    pub from: String,
-    pub to: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailingRun {
-    pub from: String,
-    pub to: String,
-    pub snapshots: u64,
+    #[serde(with = "crate::time::secs")]
+    pub from: DateTime<Utc>,
+    #[serde(with = "crate::time::secs")]
+    pub to: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
-    /// `between-snapshots` | `period-start` | `period-end`
-    pub kind: String,
-    pub from: String,
-    pub to: String,
+    pub kind: GapKind,
+    #[serde(with = "crate::time::secs")]
+    pub from: DateTime<Utc>,
+    #[serde(with = "crate::time::secs")]
+    pub to: DateTime<Utc>,
     /// Whole hours and minutes, e.g. `49.50`.
     pub hours: String,
     pub exceeds_limit: bool,
@@ -368,24 +334,6 @@ pub struct RemediationSummary {
     pub still_unregistered: u64,
     pub remediated_sample: Vec<RemediatedUser>,
     pub still_unregistered_sample: Vec<OpenItem>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RemediatedUser {
-    pub user_id: String,
-    pub user_principal_name: String,
-    pub first_seen_unregistered: String,
-    pub first_seen_registered: String,
-    pub days_open: u64,
-    pub audit_event_ids: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpenItem {
-    pub user_id: String,
-    pub user_principal_name: String,
-    pub first_seen_unregistered: String,
-    pub days_open: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

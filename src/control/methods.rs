@@ -4,11 +4,49 @@
 
 use std::collections::BTreeSet;
 
-/// The three groups of qualifying methods, with their display labels and members.
-pub const GROUPS: [(&str, &str, &[&str]); 3] = [
+use serde::{Deserialize, Serialize};
+
+/// A group of qualifying methods, as the control names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodGroup {
+    Authenticator,
+    SecurityKey,
+    Phone,
+}
+
+impl MethodGroup {
+    /// The stable key in evidence.json.
+    pub fn key(self) -> &'static str {
+        match self {
+            MethodGroup::Authenticator => "authenticator",
+            MethodGroup::SecurityKey => "security-key",
+            MethodGroup::Phone => "phone",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MethodGroup::Authenticator => "Microsoft Authenticator",
+            MethodGroup::SecurityKey => "Security key or passkey",
+            MethodGroup::Phone => "Phone",
+        }
+    }
+
+    /// How the control statement names the group.
+    pub fn in_words(self) -> &'static str {
+        match self {
+            MethodGroup::Authenticator => "Microsoft Authenticator",
+            MethodGroup::SecurityKey => "a security key or passkey",
+            MethodGroup::Phone => "a phone",
+        }
+    }
+}
+
+/// The three groups of qualifying methods and their members, in display order.
+pub const GROUPS: [(MethodGroup, &[&str]); 3] = [
     (
-        "authenticator",
-        "Microsoft Authenticator",
+        MethodGroup::Authenticator,
         &[
             "microsoftAuthenticatorPush",
             "microsoftAuthenticatorPasswordless",
@@ -16,8 +54,7 @@ pub const GROUPS: [(&str, &str, &[&str]); 3] = [
         ],
     ),
     (
-        "security-key",
-        "Security key or passkey",
+        MethodGroup::SecurityKey,
         &[
             "fido2",
             "fido2SecurityKey",
@@ -27,8 +64,7 @@ pub const GROUPS: [(&str, &str, &[&str]); 3] = [
         ],
     ),
     (
-        "phone",
-        "Phone",
+        MethodGroup::Phone,
         &["mobilePhone", "alternateMobilePhone", "officePhone"],
     ),
 ];
@@ -64,16 +100,16 @@ pub fn is_phishing_resistant(method: &str) -> bool {
 pub fn default_qualifying() -> BTreeSet<String> {
     GROUPS
         .iter()
-        .flat_map(|(_, _, methods)| methods.iter().map(|m| m.to_string()))
+        .flat_map(|(_, methods)| methods.iter().map(|m| m.to_string()))
         .collect()
 }
 
-/// The group a method belongs to (`authenticator` | `security-key` | `phone`), if any.
-pub fn group_of(method: &str) -> Option<&'static str> {
+/// The group a method belongs to, if any.
+pub fn group_of(method: &str) -> Option<MethodGroup> {
     GROUPS
         .iter()
-        .find(|(_, _, methods)| methods.contains(&method))
-        .map(|(group, _, _)| *group)
+        .find(|(_, methods)| methods.contains(&method))
+        .map(|(group, _)| *group)
 }
 
 /// Whether Graph documents this method string at all.

@@ -1,22 +1,30 @@
 //! The evidence package: a deterministic zip with a manifest, written atomically.
 //!
-//! Files are staged (or referenced in place, for raw pages) and hashed as they are added; the zip
-//! is then written aside with sorted entries and fixed times and renamed into place, with
-//! `<zip>.sha256` beside it. A failed run leaves no zip behind.
+//! `contents` says what goes into a package (the files, README.txt, the package's name); the
+//! [`PackageBuilder`] here does the writing: files are staged (or referenced in place, for raw
+//! pages) and hashed as they are added; the zip is then written aside with sorted entries and
+//! fixed times and renamed into place, with `<zip>.sha256` beside it. A failed run leaves no zip
+//! behind.
+
+mod contents;
+
+pub use self::contents::{PackageInputs, package_id, readme, write_package};
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zip::write::SimpleFileOptions;
 
 use crate::evidence::PackageFile;
-use crate::store::{HashingWriter, hash_file, sync_dir};
+use crate::digest::{self, HashingWriter, Sha256Sums, hash_file};
+use crate::files::sync_dir;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-pub const SUMS_FILE: &str = "SHA256SUMS";
+pub const SUMS_FILE: &str = digest::SUMS_FILE;
 pub const PDF_FILE: &str = "report.pdf";
 pub const EVIDENCE_FILE: &str = "evidence.json";
 
@@ -26,7 +34,8 @@ pub struct Manifest {
     pub package_id: String,
     pub tool: String,
     pub tenant_id: String,
-    pub as_of: String,
+    #[serde(with = "crate::time::secs")]
+    pub as_of: DateTime<Utc>,
     pub config_sha256: String,
     pub snapshots: Vec<ManifestSnapshot>,
     pub files: Vec<PackageFile>,
@@ -36,7 +45,8 @@ pub struct Manifest {
 pub struct ManifestSnapshot {
     pub sequence: u64,
     pub folder: String,
-    pub collected_at: String,
+    #[serde(with = "crate::time::secs")]
+    pub collected_at: DateTime<Utc>,
     pub sha256: String,
 }
 
@@ -141,12 +151,13 @@ impl PackageBuilder {
         manifest.files = self.files();
         let manifest_json = serde_json::to_vec_pretty(&manifest)?;
         self.add_bytes(MANIFEST_FILE, &manifest_json)?;
-        let sums: String = self
-            .files()
-            .iter()
-            .map(|f| format!("{}  {}\n", f.sha256, f.path))
-            .collect();
-        self.add_bytes(SUMS_FILE, sums.as_bytes())?;
+        let sums = Sha256Sums::new(
+            self.files()
+                .into_iter()
+                .map(|f| (f.path, f.sha256))
+                .collect(),
+        );
+        self.add_bytes(SUMS_FILE, sums.to_text().as_bytes())?;
 
         let name = format!("{}.zip", manifest.package_id);
         let zip_path = out_dir.join(&name);

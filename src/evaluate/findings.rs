@@ -1,0 +1,307 @@
+//! Stage 6, findings: the data-quality observations of an evaluation, as typed facts with stable
+//! kebab-case codes. Their words (title, sentence, what to do) live with the evidence document,
+//! in `evidence::findings`; codes are a contract for readers of evidence.json and never change.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::accounts::BreakGlassAccount;
+use super::classify::{Classification, UserRow};
+use super::exceptions::{ExceptionState, ExceptionStatus};
+use super::freshness::is_stale;
+use super::tally::{Tally, microsoft_disagrees};
+use crate::config::ControlSettings;
+use crate::control::methods;
+use crate::snapshot::{Snapshot, SourceRecord};
+use crate::time::secs_text;
+
+/// How many examples a finding carries; the CSVs hold every user.
+pub const EXAMPLES_CAP: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    RequiredSourceMissing,
+    BreakGlassGroupNotCollected,
+    MissingFromRegistrationReport,
+    RegistrationRowWithoutUser,
+    UnknownMethod,
+    ExpiredException,
+    ExceptionUserNotFound,
+    BreakGlassNotFound,
+    BreakGlassNotPhishingResistant,
+    StaleRegistrationReport,
+    AccountEnabledMissing,
+    MicrosoftFlagDisagreement,
+    OptionalSourceMissing,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::RequiredSourceMissing => "required-source-missing",
+            Code::BreakGlassGroupNotCollected => "break-glass-group-not-collected",
+            Code::MissingFromRegistrationReport => "missing-from-registration-report",
+            Code::RegistrationRowWithoutUser => "registration-row-without-user",
+            Code::UnknownMethod => "unknown-method",
+            Code::ExpiredException => "expired-exception",
+            Code::ExceptionUserNotFound => "exception-user-not-found",
+            Code::BreakGlassNotFound => "break-glass-not-found",
+            Code::BreakGlassNotPhishingResistant => "break-glass-not-phishing-resistant",
+            Code::StaleRegistrationReport => "stale-registration-report",
+            Code::AccountEnabledMissing => "account-enabled-missing",
+            Code::MicrosoftFlagDisagreement => "microsoft-flag-disagreement",
+            Code::OptionalSourceMissing => "optional-source-missing",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::RequiredSourceMissing | Code::BreakGlassGroupNotCollected => Severity::Error,
+            Code::MicrosoftFlagDisagreement | Code::OptionalSourceMissing => Severity::Info,
+            _ => Severity::Warning,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a finding's sentence needs beyond its count.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// The count alone.
+    Count,
+    /// Sources not collected, by name (with the error, for optional ones).
+    NotCollected(Vec<String>),
+    /// The configured break-glass group.
+    Group(String),
+    /// Unknown method strings with the number of users holding each.
+    Methods(Vec<(String, u64)>),
+    /// The allowed report age.
+    MaxAgeHours(u32),
+}
+
+/// One observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub code: Code,
+    pub count: u64,
+    /// Up to [`EXAMPLES_CAP`] examples (UPNs, ids, method strings).
+    pub examples: Vec<String>,
+    pub detail: Detail,
+}
+
+impl Finding {
+    fn new(code: Code, count: u64, examples: impl IntoIterator<Item = String>) -> Finding {
+        Finding {
+            code,
+            count,
+            examples: examples.into_iter().take(EXAMPLES_CAP).collect(),
+            detail: Detail::Count,
+        }
+    }
+
+    fn with(mut self, detail: Detail) -> Finding {
+        self.detail = detail;
+        self
+    }
+}
+
+/// What the sources of a snapshot allow.
+pub(crate) struct SourceCheck<'a> {
+    pub(crate) missing_required: Vec<&'a SourceRecord>,
+    pub(crate) missing_optional: Vec<&'a SourceRecord>,
+    /// A break-glass group is configured but its members are not in the snapshot.
+    pub(crate) group_uncollected: bool,
+}
+
+/// The facts the findings are drawn from: the earlier stages' output.
+pub(crate) struct Facts<'e, 'a> {
+    pub(crate) snapshot: &'a Snapshot,
+    pub(crate) settings: &'a ControlSettings,
+    pub(crate) as_of: DateTime<Utc>,
+    pub(crate) rows: &'e [UserRow<'a>],
+    pub(crate) tally: &'e Tally,
+    pub(crate) break_glass: &'e [BreakGlassAccount],
+    pub(crate) exceptions: &'e [ExceptionState],
+    pub(crate) stale_rows: u64,
+    pub(crate) sources: &'e SourceCheck<'a>,
+}
+
+/// Every finding, in the order of their codes.
+pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let in_scope = || {
+        f.rows
+            .iter()
+            .filter(|r| r.classification() == Classification::InScope)
+    };
+    let upn = |r: &UserRow| r.user.user_principal_name.clone();
+
+    let required = &f.sources.missing_required;
+    if !required.is_empty() {
+        let names: Vec<String> = required.iter().map(|s| s.name.to_string()).collect();
+        out.push(
+            Finding::new(Code::RequiredSourceMissing, required.len() as u64, names.clone())
+                .with(Detail::NotCollected(names)),
+        );
+    }
+    if f.sources.group_uncollected {
+        let group = f.settings.break_glass.group_id.clone().unwrap_or_default();
+        out.push(Finding::new(Code::BreakGlassGroupNotCollected, 1, []).with(Detail::Group(group)));
+    }
+    let rec = &f.tally.reconciliation;
+    if rec.in_scope_missing_from_report > 0 {
+        out.push(Finding::new(
+            Code::MissingFromRegistrationReport,
+            rec.in_scope_missing_from_report,
+            in_scope().filter(|r| r.registration.is_none()).map(upn),
+        ));
+    }
+    if rec.report_rows_without_user > 0 {
+        let user_ids: std::collections::HashSet<&str> =
+            f.snapshot.users.iter().map(|u| u.id.as_str()).collect();
+        // Counted in full, but only a few examples kept: a stale export can orphan a million rows.
+        out.push(Finding::new(
+            Code::RegistrationRowWithoutUser,
+            rec.report_rows_without_user,
+            f.snapshot
+                .registrations
+                .iter()
+                .filter(|r| !user_ids.contains(r.id.as_str()))
+                .map(|r| format!("{} ({})", r.user_principal_name, r.id)),
+        ));
+    }
+    let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &f.snapshot.registrations {
+        for m in &r.methods_registered {
+            if !methods::is_known(m) && !f.settings.qualifying_methods.contains(m) {
+                *unknown.entry(m.as_str()).or_default() += 1;
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        let counts: Vec<(String, u64)> = unknown
+            .into_iter()
+            .map(|(m, n)| (m.to_string(), n))
+            .collect();
+        out.push(
+            Finding::new(Code::UnknownMethod, counts.len() as u64, [])
+                .with(Detail::Methods(counts)),
+        );
+    }
+    let with_status = |status| f.exceptions.iter().filter(move |e| e.status == status);
+    let expired: Vec<String> = with_status(ExceptionStatus::Expired)
+        .map(|e| format!("{} (expired {})", e.who(), e.expires))
+        .collect();
+    if !expired.is_empty() {
+        out.push(Finding::new(Code::ExpiredException, expired.len() as u64, expired));
+    }
+    let not_found: Vec<String> = with_status(ExceptionStatus::NotFound)
+        .map(|e| e.who().to_string())
+        .collect();
+    if !not_found.is_empty() {
+        out.push(Finding::new(Code::ExceptionUserNotFound, not_found.len() as u64, not_found));
+    }
+    let bg_missing: Vec<String> = f
+        .break_glass
+        .iter()
+        .filter(|a| !a.found)
+        .map(|a| {
+            if a.user_principal_name.is_empty() {
+                a.user_id.clone()
+            } else {
+                a.user_principal_name.clone()
+            }
+        })
+        .collect();
+    if !bg_missing.is_empty() {
+        out.push(Finding::new(Code::BreakGlassNotFound, bg_missing.len() as u64, bg_missing));
+    }
+    let weak: Vec<String> = f
+        .break_glass
+        .iter()
+        .filter(|a| a.found && !a.phishing_resistant)
+        .map(|a| a.user_principal_name.clone())
+        .collect();
+    if !weak.is_empty() {
+        out.push(Finding::new(Code::BreakGlassNotPhishingResistant, weak.len() as u64, weak));
+    }
+    if f.stale_rows > 0 {
+        let examples = f
+            .snapshot
+            .registrations
+            .iter()
+            .filter(|r| is_stale(r, f.as_of, f.settings))
+            .filter_map(|r| {
+                let t = r.last_updated.as_ref()?.at();
+                Some(format!("{} ({})", r.user_principal_name, secs_text(t)))
+            });
+        out.push(
+            Finding::new(Code::StaleRegistrationReport, f.stale_rows, examples)
+                .with(Detail::MaxAgeHours(f.settings.max_report_age_hours)),
+        );
+    }
+    let account_enabled_missing = f
+        .snapshot
+        .users
+        .iter()
+        .filter(|u| u.account_enabled.is_none())
+        .count() as u64;
+    if account_enabled_missing > 0 {
+        out.push(Finding::new(Code::AccountEnabledMissing, account_enabled_missing, []));
+    }
+    let disagreements = f.tally.microsoft.disagreements;
+    if disagreements > 0 {
+        out.push(Finding::new(
+            Code::MicrosoftFlagDisagreement,
+            disagreements,
+            in_scope().filter(|r| microsoft_disagrees(r)).map(upn),
+        ));
+    }
+    let optional = &f.sources.missing_optional;
+    if !optional.is_empty() {
+        let listed = optional
+            .iter()
+            .map(|s| match &s.error {
+                Some(e) => format!("{}: {e}", s.name),
+                None => s.name.to_string(),
+            })
+            .collect();
+        out.push(
+            Finding::new(Code::OptionalSourceMissing, optional.len() as u64, [])
+                .with(Detail::NotCollected(listed)),
+        );
+    }
+    out
+}

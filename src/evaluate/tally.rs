@@ -1,0 +1,155 @@
+//! Stage 2, tally: from every user listed to the in-scope population and its figure, how the
+//! report rows line up, Microsoft's own flags as a cross-check, and the method groups.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::classify::{Classification, UserRow};
+use super::decide::Figure;
+use crate::control::methods::{self, GROUPS, MethodGroup};
+use crate::snapshot::Snapshot;
+
+/// From every user listed to the in-scope population, and how the report rows line up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Reconciliation {
+    pub users_listed: u64,
+    pub break_glass: u64,
+    pub disabled: u64,
+    pub guest: u64,
+    pub exception: u64,
+    pub in_scope: u64,
+    pub in_scope_missing_from_report: u64,
+    pub report_rows: u64,
+    pub report_rows_without_user: u64,
+}
+
+/// Microsoft's flags counted over the in-scope population.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MicrosoftCounts {
+    pub is_mfa_registered: u64,
+    pub is_mfa_capable: u64,
+    /// In-scope users where `isMfaRegistered` and the method rule disagree.
+    pub disagreements: u64,
+}
+
+/// What a method-group count counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodCountKey {
+    Authenticator,
+    SecurityKey,
+    Phone,
+    /// Only methods that do not qualify.
+    OtherOnly,
+    /// No method at all (or no report row).
+    None,
+}
+
+impl From<MethodGroup> for MethodCountKey {
+    fn from(group: MethodGroup) -> Self {
+        match group {
+            MethodGroup::Authenticator => MethodCountKey::Authenticator,
+            MethodGroup::SecurityKey => MethodCountKey::SecurityKey,
+            MethodGroup::Phone => MethodCountKey::Phone,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tally {
+    pub figure: Figure,
+    pub reconciliation: Reconciliation,
+    pub microsoft: MicrosoftCounts,
+    /// In-scope users with at least one method of each group (a user may count in several),
+    /// then those with other methods only and those with none, in display order.
+    pub method_counts: Vec<(MethodCountKey, u64)>,
+}
+
+/// An in-scope row where Microsoft's `isMfaRegistered` says otherwise than the method rule.
+pub(crate) fn microsoft_disagrees(row: &UserRow) -> bool {
+    row.registration.is_some_and(|r| {
+        r.is_mfa_registered.unwrap_or(false) != (row.registered == Some(true))
+    })
+}
+
+pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
+    let mut rec = Reconciliation {
+        users_listed: rows.len() as u64,
+        report_rows: snapshot.registrations.len() as u64,
+        ..Reconciliation::default()
+    };
+    let mut figure = Figure::default();
+    let mut microsoft = MicrosoftCounts::default();
+    let mut group_counts: BTreeMap<MethodGroup, u64> = BTreeMap::new();
+    let (mut other_only, mut no_method) = (0u64, 0u64);
+    for row in rows {
+        match row.classification() {
+            Classification::BreakGlass => rec.break_glass += 1,
+            Classification::Disabled => rec.disabled += 1,
+            Classification::Guest => rec.guest += 1,
+            Classification::Exception => rec.exception += 1,
+            Classification::InScope => {
+                rec.in_scope += 1;
+                figure.in_scope += 1;
+                if row.registered == Some(true) {
+                    figure.registered += 1;
+                }
+                let Some(r) = row.registration else {
+                    rec.in_scope_missing_from_report += 1;
+                    no_method += 1;
+                    continue;
+                };
+                if r.is_mfa_registered == Some(true) {
+                    microsoft.is_mfa_registered += 1;
+                }
+                if r.is_mfa_capable == Some(true) {
+                    microsoft.is_mfa_capable += 1;
+                }
+                if microsoft_disagrees(row) {
+                    microsoft.disagreements += 1;
+                }
+                let groups: HashSet<MethodGroup> = r
+                    .methods_registered
+                    .iter()
+                    .filter_map(|m| methods::group_of(m))
+                    .collect();
+                for g in &groups {
+                    *group_counts.entry(*g).or_default() += 1;
+                }
+                if groups.is_empty() {
+                    if r.methods_registered.is_empty() {
+                        no_method += 1;
+                    } else {
+                        other_only += 1;
+                    }
+                }
+            }
+        }
+    }
+    let user_ids: HashSet<&str> = snapshot.users.iter().map(|u| u.id.as_str()).collect();
+    rec.report_rows_without_user = snapshot
+        .registrations
+        .iter()
+        .filter(|r| !user_ids.contains(r.id.as_str()))
+        .count() as u64;
+    let method_counts = GROUPS
+        .iter()
+        .map(|(group, _)| {
+            (
+                MethodCountKey::from(*group),
+                group_counts.get(group).copied().unwrap_or(0),
+            )
+        })
+        .chain([
+            (MethodCountKey::OtherOnly, other_only),
+            (MethodCountKey::None, no_method),
+        ])
+        .collect();
+    Tally {
+        figure,
+        reconciliation: rec,
+        microsoft,
+        method_counts,
+    }
+}

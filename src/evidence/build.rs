@@ -1,0 +1,472 @@
+//! Generating the evidence document from the evaluation's facts (as rustsec's
+//! `Report::generate`): the control as configured, the point-in-time result in words, the period,
+//! where the data came from, and the configuration state. Every sentence of the package is
+//! written here or in `findings`.
+
+use super::findings;
+use super::words::{basis_points_text, counted, hours_text, percent_floor, thousands};
+use super::{
+    AuditEventSummary, ActivityCount, AuthMethodsPolicyState, BreakGlassSettings,
+    ConditionalAccessState, ConfigState, ControlInfo, Criterion, Deviation,
+    EVIDENCE_SCHEMA_VERSION, Evidence, ExceptionSetting, Gap, HistoryPoint, MethodConfigState,
+    MethodGroupCount, MethodGroupDefinition, MicrosoftFlags, Period, PointInTime,
+    PopulationChanges, Provenance, RemediationSummary, ReportFreshness, SAMPLE_CAP, SnapshotRef,
+    SourceProvenance, TenantInfo, ToolInfo, UserBrief,
+};
+use crate::config::Config;
+use crate::control::{self, methods};
+use crate::evaluate::classify::{MatchedBy, Reason};
+use crate::evaluate::period::{ConclusionBasis, DeviationKind, GapKind, PeriodFacts};
+use crate::evaluate::{Evaluation, MethodCountKey, ResultBasis, UserRow, microsoft_disagrees};
+use crate::snapshot::Snapshot;
+use crate::store::StoredSnapshot;
+
+/// The whole document for one package.
+pub fn generate(
+    snapshot: &Snapshot,
+    stored: &StoredSnapshot,
+    evaluation: &Evaluation,
+    config: &Config,
+    period: Option<Period>,
+) -> Evidence {
+    Evidence {
+        schema_version: EVIDENCE_SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "mfa-evidence".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        package_id: crate::package::package_id(&snapshot.tenant, snapshot.collected_at),
+        tenant: TenantInfo {
+            id: snapshot.tenant.id.clone(),
+            name: snapshot.tenant.name.clone(),
+        },
+        control: control_info(config),
+        as_of: snapshot.collected_at,
+        point_in_time: point_in_time(evaluation),
+        period,
+        provenance: provenance(snapshot, stored, evaluation),
+        config_state: config_state(snapshot, evaluation, config),
+        findings: evaluation.findings.iter().map(findings::finding).collect(),
+    }
+}
+
+fn brief(row: &UserRow) -> UserBrief {
+    UserBrief {
+        user_id: row.user.id.clone(),
+        user_principal_name: row.user.user_principal_name.clone(),
+        display_name: row.user.display_name.clone(),
+        methods: row.methods().to_vec(),
+        in_report: row.registration.is_some(),
+    }
+}
+
+/// The point-in-time section: the figure in words and the first rows of each list.
+pub fn point_in_time(evaluation: &Evaluation) -> PointInTime {
+    let figure = evaluation.figure();
+    let threshold = basis_points_text(evaluation.settings.threshold_basis_points);
+    let percent = percent_floor(figure.registered, figure.in_scope);
+    let measured = |position: &str| {
+        format!(
+            "{} of {} ({percent} %) {} a qualifying MFA method registered, {position} the threshold of {threshold} %.",
+            thousands(figure.registered),
+            counted(figure.in_scope, "in-scope user", "in-scope users"),
+            if figure.registered == 1 { "has" } else { "have" }
+        )
+    };
+    let result_reason = match evaluation.basis {
+        ResultBasis::RequiredSourceMissing => "A required source was not collected, so the population or its registrations are incomplete.".to_string(),
+        ResultBasis::BreakGlassGroupNotCollected => "The break-glass group's members were not collected, so the in-scope population cannot be determined.".to_string(),
+        ResultBasis::EmptyScope => "No user is in scope, so there is nothing to measure.".to_string(),
+        ResultBasis::AtOrAboveThreshold => measured("at or above"),
+        ResultBasis::BelowThreshold => measured("below"),
+    };
+    let in_scope = || evaluation.users.iter().filter(|r| r.registered.is_some());
+    let counts = &evaluation.tally.microsoft;
+    PointInTime {
+        result: evaluation.result,
+        result_reason,
+        in_scope: figure.in_scope,
+        registered: figure.registered,
+        unregistered: figure.in_scope - figure.registered,
+        percent,
+        threshold_percent: threshold,
+        reconciliation: evaluation.tally.reconciliation.clone(),
+        microsoft: MicrosoftFlags {
+            is_mfa_registered: counts.is_mfa_registered,
+            is_mfa_capable: counts.is_mfa_capable,
+            disagreements: counts.disagreements,
+            disagreement_sample: in_scope()
+                .filter(|r| microsoft_disagrees(r))
+                .take(SAMPLE_CAP)
+                .map(brief)
+                .collect(),
+        },
+        method_groups: evaluation
+            .tally
+            .method_counts
+            .iter()
+            .map(|(key, users)| MethodGroupCount {
+                group: *key,
+                label: method_count_label(*key).to_string(),
+                users: *users,
+            })
+            .collect(),
+        unregistered_sample: in_scope()
+            .filter(|r| r.registered == Some(false))
+            .take(SAMPLE_CAP)
+            .map(brief)
+            .collect(),
+        break_glass_accounts: evaluation.break_glass_accounts.clone(),
+        exceptions: evaluation.exceptions.clone(),
+    }
+}
+
+fn method_count_label(key: MethodCountKey) -> &'static str {
+    match key {
+        MethodCountKey::Authenticator => methods::MethodGroup::Authenticator.label(),
+        MethodCountKey::SecurityKey => methods::MethodGroup::SecurityKey.label(),
+        MethodCountKey::Phone => methods::MethodGroup::Phone.label(),
+        MethodCountKey::OtherOnly => "Other methods only",
+        MethodCountKey::None => "No method registered",
+    }
+}
+
+/// Why a user has their classification, as population.csv and excluded.csv say it.
+pub fn reason_text(row: &UserRow, evaluation: &Evaluation) -> String {
+    let settings = evaluation.settings;
+    match row.reason {
+        Reason::BreakGlass(MatchedBy::UserId) => "break-glass account listed by object id".into(),
+        Reason::BreakGlass(MatchedBy::Upn) => "break-glass account listed by UPN".into(),
+        Reason::BreakGlass(MatchedBy::Group) => format!(
+            "member of the break-glass group {}",
+            settings.break_glass.group_id.as_deref().unwrap_or_default()
+        ),
+        Reason::Disabled => "account disabled (accountEnabled false)".into(),
+        Reason::Guest => "guest account (userType Guest)".into(),
+        Reason::Exception(e) => format!(
+            "exception: {} (approved by {}, expires {})",
+            e.reason, e.approved_by, e.expires
+        ),
+        Reason::InScope { exception_expired } => {
+            let qualifying: Vec<&str> = row.qualifying_methods(settings).collect();
+            let mut text = match (row.registration, qualifying.is_empty()) {
+                (None, _) => "not registered: missing from the registration report".to_string(),
+                (Some(_), true) => "not registered: no qualifying method".to_string(),
+                (Some(_), false) => format!("registered: {}", qualifying.join(", ")),
+            };
+            if exception_expired {
+                text.push_str("; exception expired");
+            }
+            text
+        }
+    }
+}
+
+/// The control as evaluated: its text and every setting in force.
+fn control_info(config: &Config) -> ControlInfo {
+    let c = &config.control;
+    let threshold = basis_points_text(c.threshold_basis_points);
+    // The groups as configured: `qualifying_methods` may drop some methods or add others.
+    let method_groups: Vec<MethodGroupDefinition> = methods::GROUPS
+        .iter()
+        .map(|(group, list)| MethodGroupDefinition {
+            group: *group,
+            label: group.label().to_string(),
+            methods: list
+                .iter()
+                .filter(|m| c.qualifying_methods.contains(**m))
+                .map(|m| m.to_string())
+                .collect(),
+        })
+        .filter(|g| !g.methods.is_empty())
+        .collect();
+    ControlInfo {
+        id: control::ID.into(),
+        title: control::TITLE.into(),
+        statement: control::statement(&threshold, c.include_guests, &c.qualifying_methods),
+        criteria: control::CRITERIA
+            .iter()
+            .map(|c| Criterion {
+                id: c.id.into(),
+                role: c.role.into(),
+            })
+            .collect(),
+        threshold_percent: threshold,
+        threshold_basis_points: c.threshold_basis_points,
+        include_guests: c.include_guests,
+        qualifying_methods: c.qualifying_methods.iter().cloned().collect(),
+        method_groups,
+        break_glass: BreakGlassSettings {
+            user_ids: c.break_glass.user_ids.clone(),
+            upns: c.break_glass.upns.clone(),
+            group_id: c.break_glass.group_id.clone(),
+        },
+        exceptions: c
+            .exceptions
+            .iter()
+            .map(|e| ExceptionSetting {
+                user_id: e.user_id.clone(),
+                upn: e.upn.clone(),
+                reason: e.reason.clone(),
+                approved_by: e.approved_by.clone(),
+                expires: e.expires,
+            })
+            .collect(),
+        max_report_age_hours: c.max_report_age_hours,
+        config_sha256: config.sha256.clone(),
+    }
+}
+
+pub fn snapshot_ref(stored: &StoredSnapshot) -> SnapshotRef {
+    SnapshotRef {
+        sequence: stored.entry.sequence,
+        folder: stored.entry.folder.clone(),
+        collected_at: stored.entry.collected_at,
+        sha256: stored.entry.snapshot_sha256.clone(),
+        ledger_line_sha256: stored.line_sha256.clone(),
+    }
+}
+
+fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluation) -> Provenance {
+    let graph = snapshot
+        .collection
+        .graph_endpoint
+        .as_deref()
+        .unwrap_or("https://graph.microsoft.com");
+    let freshness = &evaluation.freshness;
+    Provenance {
+        snapshot: snapshot_ref(stored),
+        source_kind: snapshot.collection.source_kind.clone(),
+        collected_by: snapshot.collection.collected_by.clone(),
+        token_roles: snapshot.collection.token_roles.clone(),
+        sources: snapshot
+            .collection
+            .sources
+            .iter()
+            .map(|s| SourceProvenance {
+                name: s.name.clone(),
+                endpoint: if s.endpoint.starts_with('/') {
+                    format!("{graph}{}", s.endpoint)
+                } else {
+                    s.endpoint.clone()
+                },
+                required: s.required,
+                status: s.status.clone(),
+                error: s.error.clone(),
+                pages: s.pages,
+                items: s.items,
+                first_request_at: s.requests.first().map(|r| r.time.clone()),
+                last_request_at: s.requests.last().map(|r| r.time.clone()),
+                request_ids: s
+                    .requests
+                    .iter()
+                    .filter_map(|r| r.request_id.clone())
+                    .collect(),
+            })
+            .collect(),
+        report_freshness: ReportFreshness {
+            oldest_row_updated: freshness.oldest_row_updated,
+            newest_row_updated: freshness.newest_row_updated,
+            stale_rows: freshness.stale_rows,
+        },
+    }
+}
+
+fn config_state(snapshot: &Snapshot, evaluation: &Evaluation, config: &Config) -> ConfigState {
+    let bg_ids: Vec<&str> = evaluation
+        .break_glass_accounts
+        .iter()
+        .filter(|a| a.found)
+        .map(|a| a.user_id.as_str())
+        .collect();
+    let group = config.control.break_glass.group_id.as_deref();
+    ConfigState {
+        authentication_methods_policy: snapshot.auth_methods_policy.as_ref().map(|p| {
+            AuthMethodsPolicyState {
+                methods: p
+                    .methods
+                    .iter()
+                    .map(|m| MethodConfigState {
+                        id: m.id.clone(),
+                        state: m.state.clone(),
+                    })
+                    .collect(),
+                registration_campaign_state: p.registration_campaign_state.clone(),
+                policy_migration_state: p.policy_migration_state.clone(),
+            }
+        }),
+        conditional_access: snapshot.conditional_access.as_ref().map(|list| {
+            list.iter()
+                .map(|p| ConditionalAccessState {
+                    id: p.id.clone(),
+                    display_name: p.display_name.clone(),
+                    state: p.state.clone(),
+                    requires_mfa: p.requires_mfa,
+                    authentication_strength: p.authentication_strength.clone(),
+                    include_all_users: p
+                        .include_users
+                        .iter()
+                        .any(|u| u.eq_ignore_ascii_case("All")),
+                    exclude_users: p.exclude_users.clone(),
+                    exclude_groups: p.exclude_groups.clone(),
+                    excludes_break_glass: group.is_some_and(|g| {
+                        p.exclude_groups.iter().any(|x| x.eq_ignore_ascii_case(g))
+                    }) || (!bg_ids.is_empty()
+                        && bg_ids
+                            .iter()
+                            .all(|id| p.exclude_users.iter().any(|x| x.eq_ignore_ascii_case(id)))),
+                })
+                .collect()
+        }),
+    }
+}
+
+/// The period section: the series, deviations and gaps in words, the conclusion and its reason,
+/// and the first rows of the remediation lists.
+pub fn period(facts: &PeriodFacts) -> Period {
+    let max_gap = facts.max_gap_hours;
+    let series = facts
+        .series
+        .iter()
+        .map(|p| HistoryPoint {
+            sequence: p.sequence,
+            collected_at: p.collected_at,
+            in_scope: p.figure.in_scope,
+            registered: p.figure.registered,
+            percent: percent_floor(p.figure.registered, p.figure.in_scope),
+            result: p.result,
+            sha256: p.sha256.clone(),
+            joiners: p.joiners,
+            leavers: p.leavers,
+        })
+        .collect();
+    let deviations = facts
+        .deviations
+        .iter()
+        .map(|d| Deviation {
+            code: d.code(),
+            description: match &d.kind {
+                DeviationKind::BrokenLedger { link } => format!(
+                    "The evidence store's ledger is broken: {link}. History after the break cannot be relied on."
+                ),
+                DeviationKind::BelowThreshold { sequence, figure } => format!(
+                    "Snapshot {sequence}: {} % ({} of {} in scope registered), below the threshold.",
+                    percent_floor(figure.registered, figure.in_scope),
+                    figure.registered,
+                    figure.in_scope
+                ),
+                DeviationKind::InsufficientSnapshot { sequence } => {
+                    format!("Snapshot {sequence}: insufficient evidence for a result.")
+                }
+                DeviationKind::Gap { kind, seconds } => format!(
+                    "{} for {} hours, more than the {max_gap} hours allowed.",
+                    match kind {
+                        GapKind::PeriodStart => "No snapshot covers the start of the period",
+                        GapKind::PeriodEnd => "No snapshot covers the end of the period",
+                        GapKind::BetweenSnapshots => "No snapshot was collected",
+                    },
+                    hours_text(*seconds)
+                ),
+            },
+            from: d.from,
+            to: d.to,
+        })
+        .collect();
+    let gaps = facts
+        .gaps
+        .iter()
+        .map(|g| Gap {
+            kind: g.kind,
+            from: g.from,
+            to: g.to,
+            hours: hours_text(g.seconds),
+            exceeds_limit: g.exceeds_limit,
+        })
+        .collect();
+    let conclusion_reason = match facts.basis {
+        ConclusionBasis::NoSnapshot => {
+            "The period holds no snapshot: there is no evidence that the control operated."
+                .to_string()
+        }
+        ConclusionBasis::NoDeviation { snapshots } => format!(
+            "{} of the period passed and no interval between collections exceeded {max_gap} hours.",
+            if snapshots == 1 {
+                "The one snapshot".to_string()
+            } else {
+                format!("All {} snapshots", thousands(snapshots))
+            }
+        ),
+        ConclusionBasis::Deviations {
+            snapshots,
+            not_passing,
+            gaps_over_limit,
+            broken_ledger,
+        } => format!(
+            "{} of {} did not pass and {} {max_gap} hours{}.",
+            thousands(not_passing),
+            counted(snapshots, "snapshot", "snapshots"),
+            counted(
+                gaps_over_limit,
+                "monitoring gap exceeded",
+                "monitoring gaps exceeded"
+            ),
+            if broken_ledger {
+                "; the ledger is broken"
+            } else {
+                ""
+            }
+        ),
+    };
+    let mut days: Vec<u64> = facts.remediated.iter().map(|r| r.days_open).collect();
+    days.sort_unstable();
+    let remediation = RemediationSummary {
+        remediated_users: facts.remediated.len() as u64,
+        with_audit_event: facts
+            .remediated
+            .iter()
+            .filter(|r| !r.audit_event_ids.is_empty())
+            .count() as u64,
+        median_days_open: days.get(days.len() / 2).copied(),
+        max_days_open: days.last().copied(),
+        still_unregistered: facts.still_unregistered.len() as u64,
+        remediated_sample: facts.remediated.iter().take(SAMPLE_CAP).cloned().collect(),
+        still_unregistered_sample: facts
+            .still_unregistered
+            .iter()
+            .take(SAMPLE_CAP)
+            .cloned()
+            .collect(),
+    };
+    let mut by_activity: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (e, _) in &facts.audit_events {
+        *by_activity.entry(e.activity.as_str()).or_default() += 1;
+    }
+    Period {
+        from: facts.from,
+        to: facts.to,
+        snapshots: facts.series.len() as u64,
+        conclusion: facts.conclusion,
+        conclusion_reason,
+        max_gap_hours: max_gap,
+        ledger: facts.ledger.clone(),
+        series,
+        deviations,
+        longest_failing_run: facts.longest_failing_run.clone(),
+        gaps,
+        remediation,
+        population_changes: PopulationChanges {
+            joiners: facts.series.iter().map(|p| p.joiners).sum(),
+            leavers: facts.series.iter().map(|p| p.leavers).sum(),
+        },
+        audit_events: AuditEventSummary {
+            total: facts.audit_events.len() as u64,
+            by_activity: by_activity
+                .into_iter()
+                .map(|(activity, count)| ActivityCount {
+                    activity: activity.to_string(),
+                    count,
+                })
+                .collect(),
+        },
+    }
+}
