@@ -20,6 +20,7 @@ pub mod store;
 pub mod synth;
 pub mod time;
 pub mod verify;
+pub mod vocabulary;
 
 /// `mfa-evidence <version>`: recorded in snapshots, the ledger and packages.
 pub fn tool_id() -> String {

@@ -377,7 +377,11 @@ fn print_outcome(outcome: &report::ReportOutcome) {
         "ID-01 {} as of {}: {} ({} of {} in scope registered, {} %; threshold {} %)",
         e.tenant.name,
         secs_text(e.as_of),
-        p.result, p.registered, p.in_scope, p.percent, p.threshold_percent
+        p.result,
+        p.registered,
+        p.in_scope,
+        p.percent,
+        p.threshold_percent
     );
     if let Some(period) = &e.period {
         println!(

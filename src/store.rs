@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::collect::import::Imported;
 use crate::digest::{HashingWriter, SUMS_FILE, Sha256Sums, copy_hashed, hash_file, sha256_hex};
 use crate::files::{list_files, sync_dir};
-use crate::time::secs_text;
 use crate::snapshot::Snapshot;
+use crate::time::secs_text;
 
 const LEDGER_FILE: &str = "ledger.jsonl";
 const LOCK_FILE: &str = ".lock";
@@ -580,4 +580,3 @@ fn check_snapshot_dir(dir: &Path, expected: &str) -> std::result::Result<(), Str
     }
     Ok(())
 }
-

@@ -30,8 +30,9 @@ pub mod secs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        parse_rfc3339(&text)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time ({e})")))
+        parse_rfc3339(&text).map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time ({e})"))
+        })
     }
 }
 
@@ -97,8 +98,9 @@ impl Serialize for GraphTime {
 impl<'de> Deserialize<'de> for GraphTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<GraphTime, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        GraphTime::parse(&text)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time ({e})")))
+        GraphTime::parse(&text).map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time ({e})"))
+        })
     }
 }
 
@@ -109,7 +111,10 @@ mod tests {
     #[test]
     fn graph_time_keeps_its_text() {
         let t = GraphTime::parse("2026-10-30T05:12:44.1234567Z").unwrap();
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-10-30T05:12:44.1234567Z\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-10-30T05:12:44.1234567Z\""
+        );
         assert_eq!(secs_text(t.at()), "2026-10-30T05:12:44Z");
         assert!(GraphTime::parse("yesterday").is_err());
     }

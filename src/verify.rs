@@ -15,10 +15,10 @@ use std::path::{Component, Path};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::evaluate::{ControlResult, Figure, decide};
-use crate::evidence::words::percent_floor;
 use crate::digest::Sha256Sums;
+use crate::evaluate::{ControlResult, Figure, decide};
 use crate::evidence::Evidence;
+use crate::evidence::words::percent_floor;
 use crate::package::{self, EVIDENCE_FILE, MANIFEST_FILE, Manifest, SUMS_FILE};
 
 /// What verification found. `failure` names the first file or figure that does not hold.
@@ -373,8 +373,7 @@ fn check_contents<R: Read + Seek>(
     let recomputed = decide(figure, evidence.control.threshold_basis_points);
     // A result may be insufficient-evidence for reasons beyond the counts (a source not
     // collected), never the reverse.
-    let consistent =
-        pit.result == recomputed || pit.result == ControlResult::InsufficientEvidence;
+    let consistent = pit.result == recomputed || pit.result == ControlResult::InsufficientEvidence;
     if !consistent {
         return Ok(v.fail(format!(
             "evidence.json states {} but the counts give {} at the threshold of {} %",

@@ -40,7 +40,11 @@ pub const CRITERIA: [Criterion; 4] = [
 
 /// The control statement as configured: the threshold, the kinds of qualifying method and who is
 /// out of scope.
-pub fn statement(threshold_percent: &str, include_guests: bool, qualifying: &BTreeSet<String>) -> String {
+pub fn statement(
+    threshold_percent: &str,
+    include_guests: bool,
+    qualifying: &BTreeSet<String>,
+) -> String {
     let mut kinds: Vec<&str> = GROUPS
         .iter()
         .filter(|(_, list)| list.iter().any(|m| qualifying.contains(*m)))

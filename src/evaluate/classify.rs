@@ -4,42 +4,29 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
-
 use crate::config::{ControlSettings, Exception};
 use crate::control::methods;
 use crate::snapshot::{self, GroupMember, Registration, Snapshot, User};
+use chrono::NaiveDate;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Classification {
-    BreakGlass,
-    Disabled,
-    Guest,
-    Exception,
-    InScope,
-}
-
-impl Classification {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Classification::BreakGlass => "break-glass",
-            Classification::Disabled => "disabled",
-            Classification::Guest => "guest",
-            Classification::Exception => "exception",
-            Classification::InScope => "in-scope",
-        }
+crate::vocabulary! {
+    /// One classification per user, first match wins, in this order.
+    pub enum Classification {
+        BreakGlass => "break-glass",
+        Disabled => "disabled",
+        Guest => "guest",
+        Exception => "exception",
+        InScope => "in-scope",
     }
 }
 
-/// How a break-glass account was identified (the first match).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MatchedBy {
-    UserId,
-    Upn,
-    Group,
+crate::vocabulary! {
+    /// How a break-glass account was identified (the first match).
+    pub enum MatchedBy {
+        UserId => "user-id",
+        Upn => "upn",
+        Group => "group",
+    }
 }
 
 /// Why a user has the classification they have.
@@ -51,7 +38,9 @@ pub enum Reason<'a> {
     /// The honoured exception.
     Exception(&'a Exception),
     /// In scope; `exception_expired` when an exception names the user but had expired.
-    InScope { exception_expired: bool },
+    InScope {
+        exception_expired: bool,
+    },
 }
 
 /// One user's evaluation; borrows from the snapshot so a large tenant is not copied.
@@ -147,9 +136,8 @@ pub(crate) fn classify<'a>(
         .iter()
         .map(|r| (r.id.as_str(), r))
         .collect();
-    let lower = |list: &[String]| -> HashSet<String> {
-        list.iter().map(|s| s.to_lowercase()).collect()
-    };
+    let lower =
+        |list: &[String]| -> HashSet<String> { list.iter().map(|s| s.to_lowercase()).collect() };
     let bg_ids = lower(&settings.break_glass.user_ids);
     let bg_upns = lower(&settings.break_glass.upns);
     // Group members count only for the group the settings name: members stored with a snapshot

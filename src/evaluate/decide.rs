@@ -1,30 +1,12 @@
 //! The last stage, decide: the control's result from the figure, in integer arithmetic, unless
 //! the collection cannot support one.
 
-use serde::{Deserialize, Serialize};
-
-/// The point-in-time result of ID-01.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ControlResult {
-    Pass,
-    Fail,
-    InsufficientEvidence,
-}
-
-impl ControlResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ControlResult::Pass => "pass",
-            ControlResult::Fail => "fail",
-            ControlResult::InsufficientEvidence => "insufficient-evidence",
-        }
-    }
-}
-
-impl std::fmt::Display for ControlResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::vocabulary! {
+    /// The point-in-time result of ID-01.
+    pub enum ControlResult {
+        Pass => "pass",
+        Fail => "fail",
+        InsufficientEvidence => "insufficient-evidence",
     }
 }
 

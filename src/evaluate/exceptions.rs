@@ -6,17 +6,18 @@ use serde::{Deserialize, Serialize};
 use super::classify::{UserRow, exception_active};
 use crate::config::ControlSettings;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExceptionStatus {
-    /// The user is excluded under it.
-    Honoured,
-    /// Past its expiry date: not honoured.
-    Expired,
-    /// No listed user carries its id or UPN.
-    NotFound,
-    /// An earlier rule classified the user, or a later-expiring exception applies.
-    Superseded,
+crate::vocabulary! {
+    /// What became of a configured exception at the as-of time.
+    pub enum ExceptionStatus {
+        /// The user is excluded under it.
+        Honoured => "honoured",
+        /// Past its expiry date: not honoured.
+        Expired => "expired",
+        /// No listed user carries its id or UPN.
+        NotFound => "not-found",
+        /// An earlier rule classified the user, or a later-expiring exception applies.
+        Superseded => "superseded",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,9 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
 use super::accounts::BreakGlassAccount;
 use super::classify::{Classification, UserRow};
 use super::exceptions::{ExceptionState, ExceptionStatus};
@@ -16,83 +13,45 @@ use crate::config::ControlSettings;
 use crate::control::methods;
 use crate::snapshot::{Snapshot, SourceRecord};
 use crate::time::secs_text;
+use chrono::{DateTime, Utc};
 
 /// How many examples a finding carries; the CSVs hold every user.
 pub const EXAMPLES_CAP: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Code {
-    RequiredSourceMissing,
-    BreakGlassGroupNotCollected,
-    MissingFromRegistrationReport,
-    RegistrationRowWithoutUser,
-    UnknownMethod,
-    ExpiredException,
-    ExceptionUserNotFound,
-    BreakGlassNotFound,
-    BreakGlassNotPhishingResistant,
-    StaleRegistrationReport,
-    AccountEnabledMissing,
-    MicrosoftFlagDisagreement,
-    OptionalSourceMissing,
+crate::vocabulary! {
+    /// A data-quality finding's stable code.
+    pub enum Code {
+        RequiredSourceMissing => "required-source-missing",
+        BreakGlassGroupNotCollected => "break-glass-group-not-collected",
+        MissingFromRegistrationReport => "missing-from-registration-report",
+        RegistrationRowWithoutUser => "registration-row-without-user",
+        UnknownMethod => "unknown-method",
+        ExpiredException => "expired-exception",
+        ExceptionUserNotFound => "exception-user-not-found",
+        BreakGlassNotFound => "break-glass-not-found",
+        BreakGlassNotPhishingResistant => "break-glass-not-phishing-resistant",
+        StaleRegistrationReport => "stale-registration-report",
+        AccountEnabledMissing => "account-enabled-missing",
+        MicrosoftFlagDisagreement => "microsoft-flag-disagreement",
+        OptionalSourceMissing => "optional-source-missing",
+    }
+}
+
+crate::vocabulary! {
+    pub enum Severity {
+        Error => "error",
+        Warning => "warning",
+        Info => "info",
+    }
 }
 
 impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::RequiredSourceMissing => "required-source-missing",
-            Code::BreakGlassGroupNotCollected => "break-glass-group-not-collected",
-            Code::MissingFromRegistrationReport => "missing-from-registration-report",
-            Code::RegistrationRowWithoutUser => "registration-row-without-user",
-            Code::UnknownMethod => "unknown-method",
-            Code::ExpiredException => "expired-exception",
-            Code::ExceptionUserNotFound => "exception-user-not-found",
-            Code::BreakGlassNotFound => "break-glass-not-found",
-            Code::BreakGlassNotPhishingResistant => "break-glass-not-phishing-resistant",
-            Code::StaleRegistrationReport => "stale-registration-report",
-            Code::AccountEnabledMissing => "account-enabled-missing",
-            Code::MicrosoftFlagDisagreement => "microsoft-flag-disagreement",
-            Code::OptionalSourceMissing => "optional-source-missing",
-        }
-    }
-
     pub fn severity(self) -> Severity {
         match self {
             Code::RequiredSourceMissing | Code::BreakGlassGroupNotCollected => Severity::Error,
             Code::MicrosoftFlagDisagreement | Code::OptionalSourceMissing => Severity::Info,
             _ => Severity::Warning,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Severity {
-    Error,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Display for Code {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -172,8 +131,12 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
     if !required.is_empty() {
         let names: Vec<String> = required.iter().map(|s| s.name.to_string()).collect();
         out.push(
-            Finding::new(Code::RequiredSourceMissing, required.len() as u64, names.clone())
-                .with(Detail::NotCollected(names)),
+            Finding::new(
+                Code::RequiredSourceMissing,
+                required.len() as u64,
+                names.clone(),
+            )
+            .with(Detail::NotCollected(names)),
         );
     }
     if f.sources.group_uncollected {
@@ -225,13 +188,21 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
         .map(|e| format!("{} (expired {})", e.who(), e.expires))
         .collect();
     if !expired.is_empty() {
-        out.push(Finding::new(Code::ExpiredException, expired.len() as u64, expired));
+        out.push(Finding::new(
+            Code::ExpiredException,
+            expired.len() as u64,
+            expired,
+        ));
     }
     let not_found: Vec<String> = with_status(ExceptionStatus::NotFound)
         .map(|e| e.who().to_string())
         .collect();
     if !not_found.is_empty() {
-        out.push(Finding::new(Code::ExceptionUserNotFound, not_found.len() as u64, not_found));
+        out.push(Finding::new(
+            Code::ExceptionUserNotFound,
+            not_found.len() as u64,
+            not_found,
+        ));
     }
     let bg_missing: Vec<String> = f
         .break_glass
@@ -246,7 +217,11 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
         })
         .collect();
     if !bg_missing.is_empty() {
-        out.push(Finding::new(Code::BreakGlassNotFound, bg_missing.len() as u64, bg_missing));
+        out.push(Finding::new(
+            Code::BreakGlassNotFound,
+            bg_missing.len() as u64,
+            bg_missing,
+        ));
     }
     let weak: Vec<String> = f
         .break_glass
@@ -255,7 +230,11 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
         .map(|a| a.user_principal_name.clone())
         .collect();
     if !weak.is_empty() {
-        out.push(Finding::new(Code::BreakGlassNotPhishingResistant, weak.len() as u64, weak));
+        out.push(Finding::new(
+            Code::BreakGlassNotPhishingResistant,
+            weak.len() as u64,
+            weak,
+        ));
     }
     if f.stale_rows > 0 {
         let examples = f
@@ -279,7 +258,11 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
         .filter(|u| u.account_enabled.is_none())
         .count() as u64;
     if account_enabled_missing > 0 {
-        out.push(Finding::new(Code::AccountEnabledMissing, account_enabled_missing, []));
+        out.push(Finding::new(
+            Code::AccountEnabledMissing,
+            account_enabled_missing,
+            [],
+        ));
     }
     let disagreements = f.tally.microsoft.disagreements;
     if disagreements > 0 {

@@ -24,8 +24,8 @@ pub use self::decide::{ControlResult, Figure, ResultBasis, decide};
 pub use self::exceptions::{ExceptionState, ExceptionStatus};
 pub use self::findings::{Code, Finding, Severity};
 pub use self::freshness::Freshness;
-pub use self::tally::{MethodCountKey, MicrosoftCounts, Reconciliation, Tally};
 pub(crate) use self::tally::microsoft_disagrees;
+pub use self::tally::{MethodCountKey, MicrosoftCounts, Reconciliation, Tally};
 
 use self::findings::{Facts, SourceCheck};
 use crate::config::ControlSettings;

@@ -33,17 +33,17 @@ pub struct MicrosoftCounts {
     pub disagreements: u64,
 }
 
-/// What a method-group count counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MethodCountKey {
-    Authenticator,
-    SecurityKey,
-    Phone,
-    /// Only methods that do not qualify.
-    OtherOnly,
-    /// No method at all (or no report row).
-    None,
+crate::vocabulary! {
+    /// What a method-group count counts.
+    pub enum MethodCountKey {
+        Authenticator => "authenticator",
+        SecurityKey => "security-key",
+        Phone => "phone",
+        /// Only methods that do not qualify.
+        OtherOnly => "other-only",
+        /// No method at all (or no report row).
+        None => "none",
+    }
 }
 
 impl From<MethodGroup> for MethodCountKey {
@@ -68,9 +68,8 @@ pub struct Tally {
 
 /// An in-scope row where Microsoft's `isMfaRegistered` says otherwise than the method rule.
 pub(crate) fn microsoft_disagrees(row: &UserRow) -> bool {
-    row.registration.is_some_and(|r| {
-        r.is_mfa_registered.unwrap_or(false) != (row.registered == Some(true))
-    })
+    row.registration
+        .is_some_and(|r| r.is_mfa_registered.unwrap_or(false) != (row.registered == Some(true)))
 }
 
 pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {

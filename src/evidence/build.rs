@@ -6,7 +6,7 @@
 use super::findings;
 use super::words::{basis_points_text, counted, hours_text, percent_floor, thousands};
 use super::{
-    AuditEventSummary, ActivityCount, AuthMethodsPolicyState, BreakGlassSettings,
+    ActivityCount, AuditEventSummary, AuthMethodsPolicyState, BreakGlassSettings,
     ConditionalAccessState, ConfigState, ControlInfo, Criterion, Deviation,
     EVIDENCE_SCHEMA_VERSION, Evidence, ExceptionSetting, Gap, HistoryPoint, MethodConfigState,
     MethodGroupCount, MethodGroupDefinition, MicrosoftFlags, Period, PointInTime,
@@ -70,7 +70,11 @@ pub fn point_in_time(evaluation: &Evaluation) -> PointInTime {
             "{} of {} ({percent} %) {} a qualifying MFA method registered, {position} the threshold of {threshold} %.",
             thousands(figure.registered),
             counted(figure.in_scope, "in-scope user", "in-scope users"),
-            if figure.registered == 1 { "has" } else { "have" }
+            if figure.registered == 1 {
+                "has"
+            } else {
+                "have"
+            }
         )
     };
     let result_reason = match evaluation.basis {

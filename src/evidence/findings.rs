@@ -75,10 +75,15 @@ pub fn what_to_do(code: Code) -> &'static str {
 /// The sentence that states a finding: its count in agreeing words, and what it means.
 pub fn detail(f: &facts::Finding) -> String {
     let n = f.count;
-    let counted_as = |one: &str, many: &str, rest: &str| format!("{} {rest}", counted(n, one, many));
+    let counted_as =
+        |one: &str, many: &str, rest: &str| format!("{} {rest}", counted(n, one, many));
     match (&f.code, &f.detail) {
         (Code::RequiredSourceMissing | Code::OptionalSourceMissing, Detail::NotCollected(list)) => {
-            let sep = if f.code == Code::RequiredSourceMissing { ", " } else { "; " };
+            let sep = if f.code == Code::RequiredSourceMissing {
+                ", "
+            } else {
+                "; "
+            };
             format!("Not collected: {}.", list.join(sep))
         }
         (Code::BreakGlassGroupNotCollected, Detail::Group(group)) => format!(

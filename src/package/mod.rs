@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zip::write::SimpleFileOptions;
 
-use crate::evidence::PackageFile;
 use crate::digest::{self, HashingWriter, Sha256Sums, hash_file};
+use crate::evidence::PackageFile;
 use crate::files::sync_dir;
 
 pub const MANIFEST_FILE: &str = "manifest.json";

@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::csv::{cell, writer};
 use crate::evaluate::period::PeriodFacts;
-use crate::time::secs_text;
 use crate::evidence::Period;
+use crate::time::secs_text;
 
 /// One row per snapshot of the period.
 pub fn write_history<W: Write>(period: &Period, out: W) -> Result<W> {

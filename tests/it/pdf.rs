@@ -4,11 +4,13 @@
 //! caps, bigger counts) and one with right-to-left, CJK and very long names. Each test writes its
 //! PDF under `target/tmp/` so a person can look at it.
 
+use mfa_evidence::evidence::words::thousands;
+use mfa_evidence::evidence::{Code, ControlResult, Severity};
 use mfa_evidence::evidence::{
     Evidence, Finding, OpenItem, PackageFile, RemediatedUser, SAMPLE_CAP, UserBrief,
 };
-use mfa_evidence::findings::thousands;
 use mfa_evidence::render::pdf::{RenderError, render_report, render_with_template};
+use mfa_evidence::time::{parse_rfc3339, secs_text};
 
 const DEMO: &str = include_str!("../fixtures/evidence-demo.json");
 const DEMO_FILES: &str = include_str!("../fixtures/evidence-demo.files.json");
@@ -109,7 +111,7 @@ fn hundred_thousand() -> Evidence {
         .map(|i| OpenItem {
             user_id: format!("00000000-0000-4000-8000-{i:012}"),
             user_principal_name: format!("open{i:05}@northwind-traders.example.com"),
-            first_seen_unregistered: "2025-05-01T06:00:12Z".to_owned(),
+            first_seen_unregistered: parse_rfc3339("2025-05-01T06:00:12Z").unwrap(),
             days_open: 63,
         })
         .collect();
@@ -147,8 +149,8 @@ fn unicode_names() -> Evidence {
     ev.point_in_time.break_glass_accounts[0].display_name = "חשבון חירום 01".to_owned();
     ev.point_in_time.break_glass_accounts[1].display_name = "حساب الطوارئ ٠٢".to_owned();
     ev.findings.push(Finding {
-        code: "unicode-check".to_owned(),
-        severity: "info".to_owned(),
+        code: Code::OptionalSourceMissing,
+        severity: Severity::Info,
         title: "Names in many scripts: 王小明, محمد, דוד".to_owned(),
         detail: long_word.repeat(3),
         what_to_do: "Nothing.".to_owned(),
@@ -234,7 +236,7 @@ fn report_is_pdf_a_2b_with_metadata() {
     assert!(has(&ev.package_id), "keywords carry the package id");
     // The document date is the as-of time (XMP writes it without the `Z`).
     assert!(
-        has(ev.as_of.trim_end_matches('Z')),
+        has(secs_text(ev.as_of).trim_end_matches('Z')),
         "the document date is the as-of time"
     );
 }
@@ -266,10 +268,11 @@ fn broken_template_error_names_the_line() {
 fn evidence_that_is_not_an_evidence_document_is_refused() {
     let err = render_report(b"{\"schema_version\": 1}", &[]).unwrap_err();
     assert!(matches!(err, RenderError::Evidence(_)), "{err}");
-    let mut ev = demo();
-    ev.as_of = "yesterday".to_owned();
+    // The as-of time is parsed with the document: an unreadable one is no evidence document.
+    let mut ev = serde_json::to_value(demo()).unwrap();
+    ev["as_of"] = "yesterday".into();
     let err = render_report(&serde_json::to_vec(&ev).unwrap(), &[]).unwrap_err();
-    assert!(matches!(err, RenderError::AsOf(_)), "{err}");
+    assert!(matches!(err, RenderError::Evidence(_)), "{err}");
 }
 
 #[test]
@@ -348,7 +351,7 @@ fn point_in_time_only_without_config_state() {
     let mut ev = demo();
     ev.period = None;
     ev.config_state = Default::default();
-    ev.point_in_time.result = "insufficient-evidence".to_owned();
+    ev.point_in_time.result = ControlResult::InsufficientEvidence;
     let t = text(&render(&ev, "point-in-time"));
     assert_has(&t, "Insufficient evidence");
     assert_has(&t, "Point in time only");
@@ -390,9 +393,9 @@ fn periods_of_any_length_render() {
         let period = ev.period.as_mut().unwrap();
         period.series = series[..n].to_vec();
         period.snapshots = n as u64;
-        period.from = from.to_owned();
+        period.from = parse_rfc3339(from).unwrap();
         if n > 0 {
-            period.to = series[n - 1].collected_at.clone();
+            period.to = series[n - 1].collected_at;
         }
         let t = text(&render(&ev, name));
         assert_has(&t, "6.1 Trend");

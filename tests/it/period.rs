@@ -6,14 +6,15 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use mfa_evidence::collect::import::import_dir;
 use mfa_evidence::config::{Config, ControlSettings};
 use mfa_evidence::evaluate::evaluate;
-use mfa_evidence::evaluate::period::{PeriodAnalysis, PeriodTables, SnapshotInfo};
-use mfa_evidence::evidence::{LedgerState, Period};
+use mfa_evidence::evaluate::period::{LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo};
+use mfa_evidence::evidence::{self, Period};
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::snapshot::{
     AuditEvent, CollectionRecord, Registration, SOURCES, Snapshot, SourceRecord, Tenant, User,
 };
 use mfa_evidence::store::Store;
 use mfa_evidence::synth;
+use mfa_evidence::time::{GraphTime, secs_text};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 6, 0, 0).unwrap()
@@ -27,7 +28,7 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
             id: "t".into(),
             name: "T".into(),
         },
-        collected_at: at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        collected_at: at,
         collection: CollectionRecord {
             source_kind: "import".into(),
             collected_by: "test".into(),
@@ -88,7 +89,7 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
 fn registered_event(id: &str, user: &str, at: DateTime<Utc>) -> AuditEvent {
     AuditEvent {
         id: id.into(),
-        activity_date_time: at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        activity_date_time: GraphTime::parse(&secs_text(at)).unwrap(),
         activity: "User registered security info".into(),
         result: "success".into(),
         target_user_id: Some(user.into()),
@@ -103,13 +104,11 @@ fn analyse(
     to: DateTime<Utc>,
     max_gap_hours: u32,
     history: &[Snapshot],
-) -> (Period, PeriodTables) {
+) -> (Period, PeriodFacts) {
     let settings = ControlSettings::default();
     let mut analysis = PeriodAnalysis::new(from, to, max_gap_hours);
     for (i, snapshot) in history.iter().enumerate() {
-        let at = DateTime::parse_from_rfc3339(&snapshot.collected_at)
-            .unwrap()
-            .with_timezone(&Utc);
+        let at = snapshot.collected_at;
         if at < from || at > to {
             continue;
         }
@@ -121,10 +120,11 @@ fn analyse(
         };
         analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
     }
-    analysis.finish(LedgerState {
+    let facts = analysis.finish(LedgerState {
         verified: true,
         broken_link: None,
-    })
+    });
+    (evidence::period(&facts), facts)
 }
 
 /// 20 users, `unregistered` of them without a method: 19/20 = 95 % passes, 18/20 fails.
@@ -171,7 +171,7 @@ fn one_failing_snapshot_is_a_deviation() {
     let (period, _) = analyse(t0(), t0() + Duration::days(9), 48, &history);
     assert_eq!(period.conclusion, "deviations-noted");
     assert_eq!(codes(&period), ["below-threshold"]);
-    assert_eq!(period.deviations[0].from, "2026-05-05T06:00:00Z");
+    assert_eq!(secs_text(period.deviations[0].from), "2026-05-05T06:00:00Z");
     let run = period.longest_failing_run.as_ref().unwrap();
     assert_eq!(run.snapshots, 1);
     assert_eq!(period.series[4].percent, "90.00");
@@ -184,7 +184,7 @@ fn longest_failing_run_is_the_longest() {
     let (period, _) = analyse(t0(), t0() + Duration::days(11), 48, &history);
     let run = period.longest_failing_run.unwrap();
     assert_eq!(
-        (run.from.as_str(), run.snapshots),
+        (secs_text(run.from).as_str(), run.snapshots),
         ("2026-05-07T06:00:00Z", 3)
     );
 }
@@ -199,7 +199,7 @@ fn a_gap_over_the_limit_is_a_deviation_and_one_at_it_is_not() {
     assert_eq!(codes(&period), ["monitoring-gap"]);
     let gap = period.gaps.iter().find(|g| g.exceeds_limit).unwrap();
     assert_eq!(
-        (gap.hours.as_str(), gap.from.as_str()),
+        (gap.hours.as_str(), secs_text(gap.from).as_str()),
         ("49.00", "2026-05-03T06:00:00Z")
     );
     assert_eq!(period.conclusion, "deviations-noted");
@@ -258,13 +258,25 @@ fn remediation_follows_a_user_who_registers_deregisters_and_registers_again() {
     let (period, tables) = analyse(t0(), t0() + Duration::days(9), 96, &history);
     assert_eq!(tables.remediated.len(), 2);
     let first = &tables.remediated[0];
-    assert_eq!(first.first_seen_unregistered, "2026-05-01T06:00:00Z");
-    assert_eq!(first.first_seen_registered, "2026-05-04T06:00:00Z");
+    assert_eq!(
+        secs_text(first.first_seen_unregistered),
+        "2026-05-01T06:00:00Z"
+    );
+    assert_eq!(
+        secs_text(first.first_seen_registered),
+        "2026-05-04T06:00:00Z"
+    );
     assert_eq!(first.days_open, 3);
     assert_eq!(first.audit_event_ids, ["e1"]);
     let second = &tables.remediated[1];
-    assert_eq!(second.first_seen_unregistered, "2026-05-07T06:00:00Z");
-    assert_eq!(second.first_seen_registered, "2026-05-10T06:00:00Z");
+    assert_eq!(
+        secs_text(second.first_seen_unregistered),
+        "2026-05-07T06:00:00Z"
+    );
+    assert_eq!(
+        secs_text(second.first_seen_registered),
+        "2026-05-10T06:00:00Z"
+    );
     assert_eq!(second.audit_event_ids, ["e2"]);
     assert!(tables.still_unregistered.is_empty());
     assert_eq!(period.remediation.remediated_users, 2);
@@ -275,7 +287,7 @@ fn remediation_follows_a_user_who_registers_deregisters_and_registers_again() {
     assert_eq!(tables.remediated.len(), 1);
     assert_eq!(tables.still_unregistered.len(), 1);
     assert_eq!(
-        tables.still_unregistered[0].first_seen_unregistered,
+        secs_text(tables.still_unregistered[0].first_seen_unregistered),
         "2026-05-07T06:00:00Z"
     );
 }
@@ -353,7 +365,7 @@ fn joiners_and_leavers_are_counted_per_snapshot() {
     let changes: Vec<(&str, &str)> = tables
         .population_changes
         .iter()
-        .map(|c| (c.change, c.user_id.as_str()))
+        .map(|c| (c.change.as_str(), c.user_id.as_str()))
         .collect();
     assert!(changes.contains(&("leaver", "c")) && changes.contains(&("joiner", "d")));
     assert!(changes.contains(&("joiner", "e")));
@@ -513,7 +525,7 @@ fn a_period_report_writes_the_period_files() {
     };
     let outcome = report::run(&config, &request).unwrap();
     assert!(outcome.evidence.period.is_none());
-    assert_eq!(outcome.evidence.as_of, "2026-05-02T06:00:00Z");
+    assert_eq!(secs_text(outcome.evidence.as_of), "2026-05-02T06:00:00Z");
 }
 
 #[test]
@@ -536,7 +548,7 @@ fn a_tampered_newest_snapshot_is_not_the_as_of_even_with_a_broken_history_allowe
     };
     let outcome = report::run(&config, &request).unwrap();
     // The newest snapshot that still holds is the point in time; the break is a deviation.
-    assert_eq!(outcome.evidence.as_of, "2026-05-02T06:00:00Z");
+    assert_eq!(secs_text(outcome.evidence.as_of), "2026-05-02T06:00:00Z");
     let period = outcome.evidence.period.as_ref().unwrap();
     assert!(period.deviations.iter().any(|d| d.code == "broken-ledger"));
     assert_eq!(outcome.exit_code(), 1);

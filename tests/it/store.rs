@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use mfa_evidence::store::{GENESIS, Store};
 use mfa_evidence::synth::{self, TenantSpec};
+use mfa_evidence::time::secs_text;
 
 use crate::util::{
     TENANT_ID, Workdir, assert_contains, assert_same, graph_users, hours_after, import, rfc3339,
@@ -52,7 +53,7 @@ fn added_snapshots_verify_and_chain() {
             (
                 s.entry.sequence,
                 s.entry.folder.clone(),
-                s.entry.collected_at.clone(),
+                secs_text(s.entry.collected_at),
             )
         })
         .collect();
@@ -355,7 +356,7 @@ fn two_concurrent_writers_serialise() {
             .ledger(TENANT_ID)
             .unwrap()
             .iter()
-            .map(|s| (s.entry.sequence, s.entry.collected_at.clone()))
+            .map(|s| (s.entry.sequence, secs_text(s.entry.collected_at)))
             .collect();
         match (&results[0], &results[1]) {
             (Ok(_), Ok(_)) => {

@@ -15,6 +15,7 @@ use mfa_evidence::snapshot::{
     self, CollectionRecord, GroupMember, Registration, SOURCES, Snapshot, SourceRecord, Tenant,
     User,
 };
+use mfa_evidence::time::GraphTime;
 use serde_json::{Value, json};
 
 /// The as-of time of the fixtures: 2026-10-31T06:00:00Z.
@@ -46,7 +47,7 @@ pub fn member(name: &str) -> User {
         display_name: name.to_string(),
         account_enabled: Some(true),
         user_type: "Member".to_string(),
-        created: Some("2024-01-01T00:00:00Z".to_string()),
+        created: Some(GraphTime::parse("2024-01-01T00:00:00Z").unwrap()),
         on_premises_sync_enabled: None,
     }
 }
@@ -68,7 +69,7 @@ pub fn guest(name: &str) -> User {
 /// The registration row of `member(name)` with these methods, updated an hour before the as-of
 /// time, and Microsoft's isMfaRegistered agreeing with the default rule.
 pub fn reg(name: &str, methods: &[&str]) -> Registration {
-    let qualifying = mfa_evidence::evaluate::methods::default_qualifying();
+    let qualifying = mfa_evidence::control::methods::default_qualifying();
     let registered = methods.iter().any(|m| qualifying.contains(*m));
     Registration {
         id: format!("id-{name}"),
@@ -79,7 +80,7 @@ pub fn reg(name: &str, methods: &[&str]) -> Registration {
         is_mfa_registered: Some(registered),
         is_mfa_capable: Some(registered),
         is_passwordless_capable: Some(false),
-        last_updated: Some("2026-10-31T05:00:00Z".to_string()),
+        last_updated: Some(GraphTime::parse("2026-10-31T05:00:00Z").unwrap()),
         methods_registered: methods.iter().map(|m| m.to_string()).collect(),
     }
 }
@@ -122,7 +123,7 @@ pub fn snapshot(mut users: Vec<User>, mut registrations: Vec<Registration>) -> S
             id: TENANT_ID.to_string(),
             name: TENANT_NAME.to_string(),
         },
-        collected_at: AS_OF.to_string(),
+        collected_at: as_of(),
         collection: collection(),
         users,
         registrations,
@@ -235,7 +236,7 @@ pub fn write_export(dir: &Path, users: &[GraphUser]) {
         graph_page("users", user_items, None),
     )
     .unwrap();
-    let qualifying = mfa_evidence::evaluate::methods::default_qualifying();
+    let qualifying = mfa_evidence::control::methods::default_qualifying();
     let rows = users
         .iter()
         .filter(|u| u.enabled)

@@ -7,31 +7,18 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Episode, LedgerState, PeriodAnalysis, PeriodFacts, REGISTRATION_ACTIVITIES, SeriesPoint};
+use super::{
+    Episode, LedgerState, PeriodAnalysis, PeriodFacts, REGISTRATION_ACTIVITIES, SeriesPoint,
+};
 use crate::evaluate::{ControlResult, Figure};
 use crate::snapshot::AuditEvent;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Conclusion {
-    OperatedEffectively,
-    DeviationsNoted,
-    InsufficientEvidence,
-}
-
-impl Conclusion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Conclusion::OperatedEffectively => "operated-effectively",
-            Conclusion::DeviationsNoted => "deviations-noted",
-            Conclusion::InsufficientEvidence => "insufficient-evidence",
-        }
-    }
-}
-
-impl std::fmt::Display for Conclusion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::vocabulary! {
+    /// The period's conclusion (SOC 2 Type II).
+    pub enum Conclusion {
+        OperatedEffectively => "operated-effectively",
+        DeviationsNoted => "deviations-noted",
+        InsufficientEvidence => "insufficient-evidence",
     }
 }
 
@@ -40,7 +27,9 @@ impl std::fmt::Display for Conclusion {
 pub enum ConclusionBasis {
     NoSnapshot,
     /// Every snapshot passed and no gap exceeded the limit.
-    NoDeviation { snapshots: u64 },
+    NoDeviation {
+        snapshots: u64,
+    },
     Deviations {
         snapshots: u64,
         not_passing: u64,
@@ -49,38 +38,35 @@ pub enum ConclusionBasis {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeviationCode {
-    BelowThreshold,
-    MonitoringGap,
-    UncoveredPeriodStart,
-    UncoveredPeriodEnd,
-    InsufficientSnapshot,
-    BrokenLedger,
-}
-
-impl DeviationCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviationCode::BelowThreshold => "below-threshold",
-            DeviationCode::MonitoringGap => "monitoring-gap",
-            DeviationCode::UncoveredPeriodStart => "uncovered-period-start",
-            DeviationCode::UncoveredPeriodEnd => "uncovered-period-end",
-            DeviationCode::InsufficientSnapshot => "insufficient-snapshot",
-            DeviationCode::BrokenLedger => "broken-ledger",
-        }
+crate::vocabulary! {
+    pub enum DeviationCode {
+        BelowThreshold => "below-threshold",
+        MonitoringGap => "monitoring-gap",
+        UncoveredPeriodStart => "uncovered-period-start",
+        UncoveredPeriodEnd => "uncovered-period-end",
+        InsufficientSnapshot => "insufficient-snapshot",
+        BrokenLedger => "broken-ledger",
     }
 }
 
 /// What a deviation is about, with the facts its description needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeviationKind {
-    BrokenLedger { link: String },
-    BelowThreshold { sequence: u64, figure: Figure },
-    InsufficientSnapshot { sequence: u64 },
+    BrokenLedger {
+        link: String,
+    },
+    BelowThreshold {
+        sequence: u64,
+        figure: Figure,
+    },
+    InsufficientSnapshot {
+        sequence: u64,
+    },
     /// A gap longer than the limit, between snapshots or at an edge.
-    Gap { kind: GapKind, seconds: i64 },
+    Gap {
+        kind: GapKind,
+        seconds: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,12 +91,12 @@ impl Deviation {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GapKind {
-    BetweenSnapshots,
-    PeriodStart,
-    PeriodEnd,
+crate::vocabulary! {
+    pub enum GapKind {
+        BetweenSnapshots => "between-snapshots",
+        PeriodStart => "period-start",
+        PeriodEnd => "period-end",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,11 +199,13 @@ fn gaps(series: &[SeriesPoint], from: DateTime<Utc>, to: DateTime<Utc>, limit: i
         return Vec::new();
     };
     let mut spans = vec![(GapKind::PeriodStart, from, first.collected_at)];
-    spans.extend(
-        series
-            .windows(2)
-            .map(|pair| (GapKind::BetweenSnapshots, pair[0].collected_at, pair[1].collected_at)),
-    );
+    spans.extend(series.windows(2).map(|pair| {
+        (
+            GapKind::BetweenSnapshots,
+            pair[0].collected_at,
+            pair[1].collected_at,
+        )
+    }));
     spans.push((GapKind::PeriodEnd, last.collected_at, to));
     spans
         .into_iter()
@@ -359,7 +347,10 @@ fn conclusion(
 ) -> (Conclusion, ConclusionBasis) {
     let snapshots = series.len() as u64;
     if snapshots == 0 {
-        (Conclusion::InsufficientEvidence, ConclusionBasis::NoSnapshot)
+        (
+            Conclusion::InsufficientEvidence,
+            ConclusionBasis::NoSnapshot,
+        )
     } else if deviations.is_empty() {
         (
             Conclusion::OperatedEffectively,

@@ -17,8 +17,8 @@ use super::{ControlResult, Evaluation, Figure};
 use crate::snapshot::AuditEvent;
 
 pub use self::conclude::{
-    Conclusion, ConclusionBasis, Deviation, DeviationCode, DeviationKind, FailingRun, Gap,
-    GapKind, OpenItem, RemediatedUser,
+    Conclusion, ConclusionBasis, Deviation, DeviationCode, DeviationKind, FailingRun, Gap, GapKind,
+    OpenItem, RemediatedUser,
 };
 
 /// Audit activities that show a method being registered (remediation evidence).
@@ -56,19 +56,10 @@ pub struct SeriesPoint {
     pub leavers: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PopulationChangeKind {
-    Joiner,
-    Leaver,
-}
-
-impl PopulationChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PopulationChangeKind::Joiner => "joiner",
-            PopulationChangeKind::Leaver => "leaver",
-        }
+crate::vocabulary! {
+    pub enum PopulationChangeKind {
+        Joiner => "joiner",
+        Leaver => "leaver",
     }
 }
 
