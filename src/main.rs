@@ -373,14 +373,19 @@ fn is_guid(text: &str) -> bool {
 fn print_outcome(outcome: &report::ReportOutcome) {
     let e = &outcome.evidence;
     let p = &e.point_in_time;
+    let figure = if p.in_scope == 0 {
+        "no user was in scope".to_string()
+    } else {
+        format!(
+            "{} of {} in scope registered, {} %",
+            p.registered, p.in_scope, p.percent
+        )
+    };
     println!(
-        "ID-01 {} as of {}: {} ({} of {} in scope registered, {} %; threshold {} %)",
+        "ID-01 {} as of {}: {} ({figure}; threshold {} %)",
         e.tenant.name,
         secs_text(e.as_of),
         p.result,
-        p.registered,
-        p.in_scope,
-        p.percent,
         p.threshold_percent
     );
     if let Some(period) = &e.period {

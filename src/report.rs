@@ -56,8 +56,9 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
             to.to_rfc3339()
         );
     }
-    // `--as-of T` alone asks for the point in time only; anything else covers a period too.
-    let point_only = request.as_of.is_some() && request.period.is_none();
+    // `--as-of T` alone asks for the point in time only; so does a default report over a store
+    // of one snapshot, which holds no period to speak of. Anything else covers a period too.
+    let point_only = request.period.is_none() && (request.as_of.is_some() || ledger.len() == 1);
     let mut period = if point_only {
         None
     } else {

@@ -287,9 +287,18 @@ fn check_contents<R: Read + Seek>(
                 )));
             }
             Some((h, _)) if h != hash => {
-                return Ok(v.fail(format!(
-                    "{p} was changed: its SHA-256 is {h}, SHA256SUMS records {hash}"
-                )));
+                // When manifest.json agrees with the file, the list is what changed.
+                let manifest_agrees = package::read_entry(zip, &inner(MANIFEST_FILE))
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
+                    .is_some_and(|m| m.files.iter().any(|f| f.path == *p && f.sha256 == *h));
+                return Ok(v.fail(if manifest_agrees {
+                    format!(
+                        "{SUMS_FILE} was changed: its line for {p} records {hash}, but the file and manifest.json agree on {h}"
+                    )
+                } else {
+                    format!("{p} was changed: its SHA-256 is {h}, SHA256SUMS records {hash}")
+                }));
             }
             _ => {}
         }

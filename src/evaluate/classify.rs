@@ -119,6 +119,16 @@ pub(crate) fn break_glass_group<'a>(
     }
 }
 
+/// A guest by /users' `userType`, or, where /users did not return it, by the registration
+/// report's (which spells it `guest`).
+fn is_guest(user: &User, registration: Option<&Registration>) -> bool {
+    if user.user_type.is_empty() {
+        registration.is_some_and(|r| r.user_type.eq_ignore_ascii_case("guest"))
+    } else {
+        user.is_guest()
+    }
+}
+
 /// An exception is honoured through the end of its expiry day (UTC).
 pub(crate) fn exception_active(exception: &Exception, as_of: NaiveDate) -> bool {
     as_of <= exception.expires
@@ -180,7 +190,7 @@ pub(crate) fn classify<'a>(
             Reason::BreakGlass(MatchedBy::Group)
         } else if user.account_enabled == Some(false) {
             Reason::Disabled
-        } else if user.is_guest() && !settings.include_guests {
+        } else if is_guest(user, registration) && !settings.include_guests {
             Reason::Guest
         } else if let Some(e) = exception.filter(|e| exception_active(e, as_of)) {
             Reason::Exception(e)

@@ -18,6 +18,11 @@ use chrono::{DateTime, Utc};
 /// How many examples a finding carries; the CSVs hold every user.
 pub const EXAMPLES_CAP: usize = 20;
 
+/// The longest name (tenant, display name, UPN) the report shows whole, in characters; longer
+/// ones are cut for display, kept whole in the CSVs and raw/. Entra allows 256 for a display
+/// name, so only something unusual is cut.
+pub const DISPLAY_LIMIT: usize = 256;
+
 crate::vocabulary! {
     /// A data-quality finding's stable code.
     pub enum Code {
@@ -32,6 +37,8 @@ crate::vocabulary! {
         BreakGlassNotPhishingResistant => "break-glass-not-phishing-resistant",
         StaleRegistrationReport => "stale-registration-report",
         AccountEnabledMissing => "account-enabled-missing",
+        UserTypeMissing => "user-type-missing",
+        TextTruncated => "text-truncated",
         MicrosoftFlagDisagreement => "microsoft-flag-disagreement",
         OptionalSourceMissing => "optional-source-missing",
     }
@@ -68,6 +75,10 @@ pub enum Detail {
     Methods(Vec<(String, u64)>),
     /// The allowed report age.
     MaxAgeHours(u32),
+    /// How many of the users without a /users value took the registration report's.
+    FromReport(u64),
+    /// The longest text shown whole.
+    MaxChars(usize),
 }
 
 /// One observation.
@@ -141,7 +152,10 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
     }
     if f.sources.group_uncollected {
         let group = f.settings.break_glass.group_id.clone().unwrap_or_default();
-        out.push(Finding::new(Code::BreakGlassGroupNotCollected, 1, []).with(Detail::Group(group)));
+        out.push(
+            Finding::new(Code::BreakGlassGroupNotCollected, 1, [group.clone()])
+                .with(Detail::Group(group)),
+        );
     }
     let rec = &f.tally.reconciliation;
     if rec.in_scope_missing_from_report > 0 {
@@ -281,9 +295,29 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
                 None => s.name.to_string(),
             })
             .collect();
+        let names = optional.iter().map(|s| s.name.to_string());
         out.push(
-            Finding::new(Code::OptionalSourceMissing, optional.len() as u64, [])
+            Finding::new(Code::OptionalSourceMissing, optional.len() as u64, names)
                 .with(Detail::NotCollected(listed)),
+        );
+    }
+    let long: Vec<String> = std::iter::once(&f.snapshot.tenant.name)
+        .filter(|name| name.chars().count() > DISPLAY_LIMIT)
+        .map(|_| format!("tenant {}", f.snapshot.tenant.id))
+        .chain(
+            f.rows
+                .iter()
+                .filter(|r| {
+                    r.user.display_name.chars().count() > DISPLAY_LIMIT
+                        || r.user.user_principal_name.chars().count() > DISPLAY_LIMIT
+                })
+                .map(|r| format!("user {}", r.user.id)),
+        )
+        .collect();
+    if !long.is_empty() {
+        out.push(
+            Finding::new(Code::TextTruncated, long.len() as u64, long)
+                .with(Detail::MaxChars(DISPLAY_LIMIT)),
         );
     }
     out

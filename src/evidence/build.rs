@@ -4,7 +4,7 @@
 //! written here or in `findings`.
 
 use super::findings;
-use super::words::{basis_points_text, counted, hours_text, percent_floor, thousands};
+use super::words::{basis_points_text, counted, display, hours_text, percent_floor, thousands};
 use super::{
     ActivityCount, AuditEventSummary, AuthMethodsPolicyState, BreakGlassSettings,
     ConditionalAccessState, ConfigState, ControlInfo, Criterion, Deviation,
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::control::{self, methods};
 use crate::evaluate::classify::{MatchedBy, Reason};
 use crate::evaluate::period::{ConclusionBasis, DeviationKind, GapKind, PeriodFacts};
+use crate::evaluate::{BreakGlassAccount, ExceptionState};
 use crate::evaluate::{Evaluation, MethodCountKey, ResultBasis, UserRow, microsoft_disagrees};
 use crate::snapshot::Snapshot;
 use crate::store::StoredSnapshot;
@@ -35,10 +36,13 @@ pub fn generate(
             name: "mfa-evidence".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        package_id: crate::package::package_id(&snapshot.tenant, snapshot.collected_at),
+        package_id: match &period {
+            Some(p) => crate::package::period_package_id(&snapshot.tenant, p.from, p.to),
+            None => crate::package::package_id(&snapshot.tenant, snapshot.collected_at),
+        },
         tenant: TenantInfo {
             id: snapshot.tenant.id.clone(),
-            name: snapshot.tenant.name.clone(),
+            name: display(&snapshot.tenant.name),
         },
         control: control_info(config),
         as_of: snapshot.collected_at,
@@ -53,8 +57,8 @@ pub fn generate(
 fn brief(row: &UserRow) -> UserBrief {
     UserBrief {
         user_id: row.user.id.clone(),
-        user_principal_name: row.user.user_principal_name.clone(),
-        display_name: row.user.display_name.clone(),
+        user_principal_name: display(&row.user.user_principal_name),
+        display_name: display(&row.user.display_name),
         methods: row.methods().to_vec(),
         in_report: row.registration.is_some(),
     }
@@ -120,8 +124,23 @@ pub fn point_in_time(evaluation: &Evaluation) -> PointInTime {
             .take(SAMPLE_CAP)
             .map(brief)
             .collect(),
-        break_glass_accounts: evaluation.break_glass_accounts.clone(),
-        exceptions: evaluation.exceptions.clone(),
+        break_glass_accounts: evaluation
+            .break_glass_accounts
+            .iter()
+            .map(|a| BreakGlassAccount {
+                user_principal_name: display(&a.user_principal_name),
+                display_name: display(&a.display_name),
+                ..a.clone()
+            })
+            .collect(),
+        exceptions: evaluation
+            .exceptions
+            .iter()
+            .map(|e| ExceptionState {
+                display_name: e.display_name.as_deref().map(display),
+                ..e.clone()
+            })
+            .collect(),
     }
 }
 
@@ -392,13 +411,14 @@ pub fn period(facts: &PeriodFacts) -> Period {
             "The period holds no snapshot: there is no evidence that the control operated."
                 .to_string()
         }
+        ConclusionBasis::OneSnapshot => "The period holds one snapshot: that shows the control at one point in time, not that it operated over the period, which needs at least two snapshots a day or more apart.".to_string(),
+        ConclusionBasis::TooShort { seconds } => format!(
+            "The period spans {} hours: showing that the control operated over time needs a period of at least a day.",
+            hours_text(seconds)
+        ),
         ConclusionBasis::NoDeviation { snapshots } => format!(
-            "{} of the period passed and no interval between collections exceeded {max_gap} hours.",
-            if snapshots == 1 {
-                "The one snapshot".to_string()
-            } else {
-                format!("All {} snapshots", thousands(snapshots))
-            }
+            "All {} snapshots of the period passed and no interval between collections exceeded {max_gap} hours.",
+            thousands(snapshots)
         ),
         ConclusionBasis::Deviations {
             snapshots,

@@ -3,7 +3,7 @@
 //! facts, by `evaluate::findings`.
 
 use super::Finding;
-use super::words::counted;
+use super::words::{counted, thousands};
 use crate::evaluate::findings::{self as facts, Code, Detail};
 
 pub fn title(code: Code) -> &'static str {
@@ -23,6 +23,8 @@ pub fn title(code: Code) -> &'static str {
         }
         Code::StaleRegistrationReport => "Registration report rows older than allowed",
         Code::AccountEnabledMissing => "Users without the accountEnabled property",
+        Code::UserTypeMissing => "Users without the userType property",
+        Code::TextTruncated => "Names too long to show whole",
         Code::MicrosoftFlagDisagreement => {
             "Microsoft's isMfaRegistered disagrees with the method rule"
         }
@@ -62,6 +64,12 @@ pub fn what_to_do(code: Code) -> &'static str {
         }
         Code::AccountEnabledMissing => {
             "Export /users with $select including accountEnabled and userType; without it disabled users count as in scope."
+        }
+        Code::UserTypeMissing => {
+            "Export /users with $select including userType; without it a guest with no registration row counts as a member."
+        }
+        Code::TextTruncated => {
+            "Nothing to do for the figure: the report shows the start of each; population.csv and raw/ hold the text whole."
         }
         Code::MicrosoftFlagDisagreement => {
             "Informational: Microsoft counts methods the control does not (or the reverse); the control's figure follows the method rule."
@@ -140,6 +148,28 @@ pub fn detail(f: &facts::Finding) -> String {
             "users came without accountEnabled and were",
             "treated as enabled.",
         ),
+        (Code::UserTypeMissing, detail) => {
+            let from_report = match detail {
+                Detail::FromReport(n) => *n,
+                _ => 0,
+            };
+            format!(
+                "{} without userType from /users; the registration report's userType was used for {} and the rest count as members.",
+                counted(n, "user came", "users came"),
+                thousands(from_report)
+            )
+        }
+        (Code::TextTruncated, detail) => {
+            let limit = match detail {
+                Detail::MaxChars(l) => *l,
+                _ => 0,
+            };
+            counted_as(
+                "name is",
+                "names are",
+                &format!("longer than {limit} characters and shown cut in the report."),
+            )
+        }
         (Code::MicrosoftFlagDisagreement, _) => format!(
             "For {} Microsoft's isMfaRegistered differs from the method rule.",
             counted(n, "in-scope user", "in-scope users")

@@ -1,5 +1,8 @@
 //! Numbers and times in words, as the package writes them: counts with thousands separators and
-//! agreeing words, percentages floored to two decimals, hours with two decimals.
+//! agreeing words, percentages floored to two decimals, hours with two decimals, names cut for
+//! display.
+
+use crate::evaluate::findings::DISPLAY_LIMIT;
 
 /// A count with the words that agree with it: `counted(1, "user has", "users have")` is
 /// "1 user has", `counted(12000, ...)` "12,000 users have". Findings, conclusions and the PDF
@@ -34,6 +37,15 @@ pub fn percent_floor(registered: u64, in_scope: u64) -> String {
 /// Basis points as a percentage with two decimals: 9500 is `95.00`.
 pub fn basis_points_text(bp: u32) -> String {
     format!("{}.{:02}", bp / 100, bp % 100)
+}
+
+/// A name as the report shows it: whole up to [`DISPLAY_LIMIT`] characters, else its start and
+/// an ellipsis (the `text-truncated` finding says so; the CSVs keep it whole).
+pub fn display(text: &str) -> String {
+    match text.char_indices().nth(DISPLAY_LIMIT) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
 }
 
 /// Hours with two decimals, e.g. `49.50`.

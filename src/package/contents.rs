@@ -14,11 +14,37 @@ use crate::render;
 use crate::snapshot::{self, Tenant};
 use crate::store::StoredSnapshot;
 
+/// The longest tenant part of a package name: file systems limit a name to 255 bytes, and the
+/// zip, its `.sha256` and the folder inside it carry it.
+const SLUG_LIMIT: usize = 64;
+
 /// `ID-01_<tenant>_<as-of>`: the tenant's name as ASCII letters, digits and dashes (its id when
-/// nothing of the name is left), the as-of time in compact form.
+/// nothing of the name is left; at most 64 characters), the as-of time in compact form.
 pub fn package_id(tenant: &Tenant, as_of: DateTime<Utc>) -> String {
+    format!("ID-01_{}_{}", tenant_slug(tenant), compact(as_of))
+}
+
+/// `ID-01_<tenant>_<from>--<to>`: a period package, named after the period's bounds as
+/// evaluated, so it never shares a name with the point-in-time package of its as-of time.
+pub fn period_package_id(tenant: &Tenant, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    format!(
+        "ID-01_{}_{}--{}",
+        tenant_slug(tenant),
+        compact(from),
+        compact(to)
+    )
+}
+
+fn compact(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+fn tenant_slug(tenant: &Tenant) -> String {
     let mut slug = String::new();
     for c in tenant.name.chars() {
+        if slug.len() >= SLUG_LIMIT {
+            break;
+        }
         if c.is_ascii_alphanumeric() {
             slug.push(c);
         } else if !slug.ends_with('-') && !slug.is_empty() {
@@ -26,12 +52,11 @@ pub fn package_id(tenant: &Tenant, as_of: DateTime<Utc>) -> String {
         }
     }
     let slug = slug.trim_end_matches('-');
-    let slug = if slug.is_empty() {
-        tenant.id.as_str()
+    if slug.is_empty() {
+        tenant.id.clone()
     } else {
-        slug
-    };
-    format!("ID-01_{slug}_{}", as_of.format("%Y%m%dT%H%M%SZ"))
+        slug.to_string()
+    }
 }
 
 /// Everything a package is written from.
@@ -120,6 +145,18 @@ audit-events.csv   the Authentication Methods audit events of the period, each o
 population-changes.csv  joiners and leavers of the in-scope population, snapshot by snapshot
 ";
 
+/// `950 of 1000 in-scope users registered, 95.00 %`, or that no user was in scope.
+pub fn figure_in_words(p: &crate::evidence::PointInTime) -> String {
+    if p.in_scope == 0 {
+        "no user was in scope".to_string()
+    } else {
+        format!(
+            "{} of {} in-scope users registered, {} %",
+            p.registered, p.in_scope, p.percent
+        )
+    }
+}
+
 /// README.txt: what each file is, and how to verify the package.
 pub fn readme(evidence: &Evidence) -> String {
     let period = evidence
@@ -139,7 +176,7 @@ pub fn readme(evidence: &Evidence) -> String {
         "Evidence package {id}\n\
          Control ID-01 \"User MFA registration\" for tenant {name} ({tenant})\n\
          As of:         {as_of}\n\
-         Result:        {result} ({registered} of {in_scope} in-scope users registered, {percent} %; threshold {threshold} %)\n\
+         Result:        {result} ({figure}; threshold {threshold} %)\n\
          {period}\
          Produced by:   {tool} {version}\n\
          \n\
@@ -170,9 +207,7 @@ pub fn readme(evidence: &Evidence) -> String {
         tenant = evidence.tenant.id,
         as_of = crate::time::secs_text(evidence.as_of),
         result = evidence.point_in_time.result,
-        registered = evidence.point_in_time.registered,
-        in_scope = evidence.point_in_time.in_scope,
-        percent = evidence.point_in_time.percent,
+        figure = figure_in_words(&evidence.point_in_time),
         threshold = evidence.point_in_time.threshold_percent,
         bp = evidence.control.threshold_basis_points,
         period_files = if evidence.period.is_some() {

@@ -8,7 +8,9 @@
 
 mod contents;
 
-pub use self::contents::{PackageInputs, package_id, readme, write_package};
+pub use self::contents::{
+    PackageInputs, figure_in_words, package_id, period_package_id, readme, write_package,
+};
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -164,12 +166,28 @@ impl PackageBuilder {
         let partial = self.staging.path().join(&name);
         self.write_zip(&partial, &manifest.package_id)?;
         let zip_sha256 = hash_file(&partial)?;
+        let sidecar_path = out_dir.join(format!("{name}.sha256"));
+        let sidecar_text = format!("{zip_sha256}  {name}\n");
+        // A package handed over is never replaced by another one of the same name: the same
+        // bytes again are fine, different bytes are refused.
+        if let Ok(existing) = hash_file(&zip_path) {
+            let sidecar_same =
+                std::fs::read_to_string(&sidecar_path).map_or(true, |text| text == sidecar_text);
+            if existing == zip_sha256 && sidecar_same {
+                return Ok(zip_path);
+            }
+            anyhow::bail!(
+                "{} already exists with different contents (SHA-256 {existing}, this run's {zip_sha256}): \
+                 a package is never replaced; move the existing one away (archive it) or choose another --out",
+                zip_path.display()
+            );
+        }
         let sidecar = self.staging.path().join(format!("{name}.sha256"));
-        std::fs::write(&sidecar, format!("{zip_sha256}  {name}\n"))?;
+        std::fs::write(&sidecar, sidecar_text)?;
         File::open(&sidecar)?.sync_all()?;
         std::fs::rename(&partial, &zip_path)
             .with_context(|| format!("cannot move the package into {}", zip_path.display()))?;
-        std::fs::rename(&sidecar, out_dir.join(format!("{name}.sha256")))?;
+        std::fs::rename(&sidecar, &sidecar_path)?;
         sync_dir(out_dir)?;
         Ok(zip_path)
     }

@@ -59,7 +59,6 @@ pub fn write_population<W: Write>(evaluation: &Evaluation, out: W) -> Result<W> 
     for row in &evaluation.users {
         let reg = row.registration;
         let methods = row.methods().join(";");
-        let bg = row.classification() == Classification::BreakGlass;
         w.write_record([
             cell(&row.user.id).as_ref(),
             &cell(&row.user.user_principal_name),
@@ -73,11 +72,7 @@ pub fn write_population<W: Write>(evaluation: &Evaluation, out: W) -> Result<W> 
             flag(row.registered),
             flag(reg.and_then(|r| r.is_mfa_registered)),
             flag(reg.and_then(|r| r.is_mfa_capable)),
-            if bg {
-                flag(Some(row.phishing_resistant()))
-            } else {
-                ""
-            },
+            flag(Some(row.phishing_resistant())),
             &cell(
                 reg.and_then(|r| r.last_updated.as_ref())
                     .map_or("", |t| t.as_str()),
@@ -142,7 +137,6 @@ pub fn write_excluded<W: Write>(evaluation: &Evaluation, out: W) -> Result<W> {
         .iter()
         .filter(|r| r.classification() != Classification::InScope)
     {
-        let bg = row.classification() == Classification::BreakGlass;
         w.write_record([
             cell(&row.user.id).as_ref(),
             &cell(&row.user.user_principal_name),
@@ -150,11 +144,7 @@ pub fn write_excluded<W: Write>(evaluation: &Evaluation, out: W) -> Result<W> {
             row.classification().as_str(),
             &cell(&reason_text(row, evaluation)),
             &cell(&row.methods().join(";")),
-            if bg {
-                flag(Some(row.phishing_resistant()))
-            } else {
-                ""
-            },
+            flag(Some(row.phishing_resistant())),
             &cell(row.exception().map_or("", |e| e.approved_by.as_str())),
             &row.exception()
                 .map_or(String::new(), |e| e.expires.to_string()),

@@ -183,7 +183,8 @@ fn replace_unshowable(value: &mut serde_json::Value, replaced: &mut u64) {
 /// Whether `c` can be set without a `.notdef` glyph: a font covers it, or shaping drops it
 /// (white space and the invisible format characters that shaping hides).
 fn showable(c: char) -> bool {
-    c.is_ascii()
+    // Control characters (U+0000, U+0007, ...) have no glyph and are not allowed in PDF/A text.
+    (c.is_ascii() && (!c.is_ascii_control() || c == '\n'))
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'
             | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
         || world::font_covers(c)

@@ -26,6 +26,12 @@ crate::vocabulary! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConclusionBasis {
     NoSnapshot,
+    /// One snapshot shows a point in time, not operation over a period.
+    OneSnapshot,
+    /// The period is shorter than a day.
+    TooShort {
+        seconds: i64,
+    },
     /// Every snapshot passed and no gap exceeded the limit.
     NoDeviation {
         snapshots: u64,
@@ -169,7 +175,7 @@ pub(super) fn conclude(analysis: PeriodAnalysis, ledger: LedgerState) -> PeriodF
     still_unregistered.sort_by(|a, b| {
         (b.days_open, &a.user_principal_name).cmp(&(a.days_open, &b.user_principal_name))
     });
-    let (conclusion, basis) = conclusion(&series, &gaps, &deviations, &ledger);
+    let (conclusion, basis) = conclusion(&series, &gaps, &deviations, &ledger, (from, to));
     let mut audit_events: Vec<(AuditEvent, u64)> = events.into_values().collect();
     audit_events.sort_by(|a, b| {
         (a.0.activity_date_time.as_str(), &a.0.id).cmp(&(b.0.activity_date_time.as_str(), &b.0.id))
@@ -339,17 +345,34 @@ fn remediated<'e>(
     remediated
 }
 
+/// The least a period must span to show that a control operated over time.
+const MIN_PERIOD_SECONDS: i64 = 24 * 3600;
+
+/// Insufficient evidence without two snapshots in a period of at least a day; else operated
+/// effectively when nothing deviated.
 fn conclusion(
     series: &[SeriesPoint],
     gaps: &[Gap],
     deviations: &[Deviation],
     ledger: &LedgerState,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> (Conclusion, ConclusionBasis) {
     let snapshots = series.len() as u64;
+    let span = (to - from).num_seconds();
     if snapshots == 0 {
         (
             Conclusion::InsufficientEvidence,
             ConclusionBasis::NoSnapshot,
+        )
+    } else if snapshots == 1 {
+        (
+            Conclusion::InsufficientEvidence,
+            ConclusionBasis::OneSnapshot,
+        )
+    } else if span < MIN_PERIOD_SECONDS {
+        (
+            Conclusion::InsufficientEvidence,
+            ConclusionBasis::TooShort { seconds: span },
         )
     } else if deviations.is_empty() {
         (
