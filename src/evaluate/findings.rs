@@ -11,7 +11,7 @@ use super::freshness::is_stale;
 use super::tally::{Tally, microsoft_disagrees};
 use crate::config::ControlSettings;
 use crate::control::methods;
-use crate::snapshot::{Snapshot, SourceRecord};
+use crate::snapshot::{Snapshot, SourceRecord, User};
 use crate::time::secs_text;
 use chrono::{DateTime, Utc};
 
@@ -265,18 +265,28 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
                 .with(Detail::MaxAgeHours(f.settings.max_report_age_hours)),
         );
     }
-    let account_enabled_missing = f
-        .snapshot
-        .users
-        .iter()
-        .filter(|u| u.account_enabled.is_none())
-        .count() as u64;
-    if account_enabled_missing > 0 {
-        out.push(Finding::new(
-            Code::AccountEnabledMissing,
-            account_enabled_missing,
-            [],
-        ));
+    let without = |missing: fn(&User) -> bool| {
+        let count = f.snapshot.users.iter().filter(|u| missing(u)).count() as u64;
+        let examples = f.rows.iter().filter(move |r| missing(r.user)).map(upn);
+        (count, examples)
+    };
+    let (count, examples) = without(|u| u.account_enabled.is_none());
+    if count > 0 {
+        out.push(Finding::new(Code::AccountEnabledMissing, count, examples));
+    }
+    let (count, examples) = without(|u| u.user_type.is_empty());
+    if count > 0 {
+        // Where /users lacks userType, classify took the registration report's.
+        let from_report = f
+            .rows
+            .iter()
+            .filter(|r| r.user.user_type.is_empty())
+            .filter(|r| r.registration.is_some_and(|g| !g.user_type.is_empty()))
+            .count() as u64;
+        out.push(
+            Finding::new(Code::UserTypeMissing, count, examples)
+                .with(Detail::FromReport(from_report)),
+        );
     }
     let disagreements = f.tally.microsoft.disagreements;
     if disagreements > 0 {

@@ -4,6 +4,7 @@ mod cli;
 mod collect;
 mod evaluate;
 mod fake_graph;
+mod honest;
 mod package;
 mod pdf;
 mod period;
