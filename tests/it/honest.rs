@@ -58,10 +58,6 @@ fn csv_column(bytes: &[u8], column: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn evidence_of(zip: &Path) -> Value {
-    let entries = zip_entries(zip);
-    serde_json::from_slice(entry(&entries, "evidence.json")).unwrap()
-}
 
 #[test]
 fn one_snapshot_is_a_point_in_time_never_a_period_that_operated() {
