@@ -2,7 +2,7 @@
 //! kebab-case codes. Their words (title, sentence, what to do) live with the evidence document,
 //! in `evidence::findings`; codes are a contract for readers of evidence.json and never change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::accounts::BreakGlassAccount;
 use super::classify::{Classification, UserRow};
@@ -128,57 +128,113 @@ pub(crate) struct Facts<'e, 'a> {
     pub(crate) sources: &'e SourceCheck<'a>,
 }
 
+/// One check per code: the finding, when there is something to report.
+type Check = fn(&Facts) -> Option<Finding>;
+
+/// Every check, in the order of their codes (the order evidence.json lists them).
+const CHECKS: [Check; 15] = [
+    required_sources,
+    break_glass_group,
+    missing_from_report,
+    rows_without_user,
+    unknown_methods,
+    expired_exceptions,
+    exceptions_without_user,
+    break_glass_not_found,
+    break_glass_not_phishing_resistant,
+    stale_rows,
+    account_enabled_missing,
+    user_type_missing,
+    microsoft_disagreement,
+    optional_sources,
+    text_truncated,
+];
+
 /// Every finding, in the order of their codes.
 pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let in_scope = || {
-        f.rows
+    CHECKS.iter().filter_map(|check| check(f)).collect()
+}
+
+/// Counted in full; the examples are the first in order.
+fn when_any(code: Code, count: u64, examples: impl IntoIterator<Item = String>) -> Option<Finding> {
+    (count > 0).then(|| Finding::new(code, count, examples))
+}
+
+fn upn(r: &UserRow) -> String {
+    r.user.user_principal_name.clone()
+}
+
+impl Facts<'_, '_> {
+    fn in_scope(&self) -> impl Iterator<Item = &UserRow<'_>> {
+        self.rows
             .iter()
             .filter(|r| r.classification() == Classification::InScope)
-    };
-    let upn = |r: &UserRow| r.user.user_principal_name.clone();
+    }
 
-    let required = &f.sources.missing_required;
-    if !required.is_empty() {
-        let names: Vec<String> = required.iter().map(|s| s.name.to_string()).collect();
-        out.push(
-            Finding::new(
-                Code::RequiredSourceMissing,
-                required.len() as u64,
-                names.clone(),
-            )
-            .with(Detail::NotCollected(names)),
-        );
+    /// Users of /users that lack a property, and the first of them by UPN.
+    fn users_without(&self, missing: fn(&User) -> bool) -> (u64, impl Iterator<Item = String>) {
+        let count = self.snapshot.users.iter().filter(|u| missing(u)).count() as u64;
+        (
+            count,
+            self.rows.iter().filter(move |r| missing(r.user)).map(upn),
+        )
     }
-    if f.sources.group_uncollected {
-        let group = f.settings.break_glass.group_id.clone().unwrap_or_default();
-        out.push(
-            Finding::new(Code::BreakGlassGroupNotCollected, 1, [group.clone()])
-                .with(Detail::Group(group)),
-        );
+
+    fn exceptions_with(&self, status: ExceptionStatus) -> impl Iterator<Item = &ExceptionState> {
+        self.exceptions.iter().filter(move |e| e.status == status)
     }
-    let rec = &f.tally.reconciliation;
-    if rec.in_scope_missing_from_report > 0 {
-        out.push(Finding::new(
-            Code::MissingFromRegistrationReport,
-            rec.in_scope_missing_from_report,
-            in_scope().filter(|r| r.registration.is_none()).map(upn),
-        ));
+}
+
+fn required_sources(f: &Facts) -> Option<Finding> {
+    let names: Vec<String> = f
+        .sources
+        .missing_required
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    when_any(
+        Code::RequiredSourceMissing,
+        names.len() as u64,
+        names.clone(),
+    )
+    .map(|x| x.with(Detail::NotCollected(names)))
+}
+
+fn break_glass_group(f: &Facts) -> Option<Finding> {
+    let group = f.settings.break_glass.group_id.clone().unwrap_or_default();
+    f.sources.group_uncollected.then(|| {
+        Finding::new(Code::BreakGlassGroupNotCollected, 1, [group.clone()])
+            .with(Detail::Group(group))
+    })
+}
+
+fn missing_from_report(f: &Facts) -> Option<Finding> {
+    when_any(
+        Code::MissingFromRegistrationReport,
+        f.tally.reconciliation.in_scope_missing_from_report,
+        f.in_scope().filter(|r| r.registration.is_none()).map(upn),
+    )
+}
+
+fn rows_without_user(f: &Facts) -> Option<Finding> {
+    let count = f.tally.reconciliation.report_rows_without_user;
+    if count == 0 {
+        return None;
     }
-    if rec.report_rows_without_user > 0 {
-        let user_ids: std::collections::HashSet<&str> =
-            f.snapshot.users.iter().map(|u| u.id.as_str()).collect();
-        // Counted in full, but only a few examples kept: a stale export can orphan a million rows.
-        out.push(Finding::new(
-            Code::RegistrationRowWithoutUser,
-            rec.report_rows_without_user,
-            f.snapshot
-                .registrations
-                .iter()
-                .filter(|r| !user_ids.contains(r.id.as_str()))
-                .map(|r| format!("{} ({})", r.user_principal_name, r.id)),
-        ));
-    }
+    let user_ids: HashSet<&str> = f.snapshot.users.iter().map(|u| u.id.as_str()).collect();
+    // Counted in full, but only a few examples kept: a stale export can orphan a million rows.
+    when_any(
+        Code::RegistrationRowWithoutUser,
+        count,
+        f.snapshot
+            .registrations
+            .iter()
+            .filter(|r| !user_ids.contains(r.id.as_str()))
+            .map(|r| format!("{} ({})", r.user_principal_name, r.id)),
+    )
+}
+
+fn unknown_methods(f: &Facts) -> Option<Finding> {
     let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &f.snapshot.registrations {
         for m in &r.methods_registered {
@@ -187,38 +243,31 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
             }
         }
     }
-    if !unknown.is_empty() {
-        let counts: Vec<(String, u64)> = unknown
-            .into_iter()
-            .map(|(m, n)| (m.to_string(), n))
-            .collect();
-        out.push(
-            Finding::new(Code::UnknownMethod, counts.len() as u64, [])
-                .with(Detail::Methods(counts)),
-        );
-    }
-    let with_status = |status| f.exceptions.iter().filter(move |e| e.status == status);
-    let expired: Vec<String> = with_status(ExceptionStatus::Expired)
+    let counts: Vec<(String, u64)> = unknown
+        .into_iter()
+        .map(|(m, n)| (m.to_string(), n))
+        .collect();
+    when_any(Code::UnknownMethod, counts.len() as u64, []).map(|x| x.with(Detail::Methods(counts)))
+}
+
+fn expired_exceptions(f: &Facts) -> Option<Finding> {
+    let expired: Vec<String> = f
+        .exceptions_with(ExceptionStatus::Expired)
         .map(|e| format!("{} (expired {})", e.who(), e.expires))
         .collect();
-    if !expired.is_empty() {
-        out.push(Finding::new(
-            Code::ExpiredException,
-            expired.len() as u64,
-            expired,
-        ));
-    }
-    let not_found: Vec<String> = with_status(ExceptionStatus::NotFound)
+    when_any(Code::ExpiredException, expired.len() as u64, expired)
+}
+
+fn exceptions_without_user(f: &Facts) -> Option<Finding> {
+    let named: Vec<String> = f
+        .exceptions_with(ExceptionStatus::NotFound)
         .map(|e| e.who().to_string())
         .collect();
-    if !not_found.is_empty() {
-        out.push(Finding::new(
-            Code::ExceptionUserNotFound,
-            not_found.len() as u64,
-            not_found,
-        ));
-    }
-    let bg_missing: Vec<String> = f
+    when_any(Code::ExceptionUserNotFound, named.len() as u64, named)
+}
+
+fn break_glass_not_found(f: &Facts) -> Option<Finding> {
+    let missing: Vec<String> = f
         .break_glass
         .iter()
         .filter(|a| !a.found)
@@ -230,105 +279,89 @@ pub(crate) fn findings(f: &Facts) -> Vec<Finding> {
             }
         })
         .collect();
-    if !bg_missing.is_empty() {
-        out.push(Finding::new(
-            Code::BreakGlassNotFound,
-            bg_missing.len() as u64,
-            bg_missing,
-        ));
-    }
+    when_any(Code::BreakGlassNotFound, missing.len() as u64, missing)
+}
+
+fn break_glass_not_phishing_resistant(f: &Facts) -> Option<Finding> {
     let weak: Vec<String> = f
         .break_glass
         .iter()
         .filter(|a| a.found && !a.phishing_resistant)
         .map(|a| a.user_principal_name.clone())
         .collect();
-    if !weak.is_empty() {
-        out.push(Finding::new(
-            Code::BreakGlassNotPhishingResistant,
-            weak.len() as u64,
-            weak,
-        ));
-    }
-    if f.stale_rows > 0 {
-        let examples = f
-            .snapshot
-            .registrations
-            .iter()
-            .filter(|r| is_stale(r, f.as_of, f.settings))
-            .filter_map(|r| {
-                let t = r.last_updated.as_ref()?.at();
-                Some(format!("{} ({})", r.user_principal_name, secs_text(t)))
-            });
-        out.push(
-            Finding::new(Code::StaleRegistrationReport, f.stale_rows, examples)
-                .with(Detail::MaxAgeHours(f.settings.max_report_age_hours)),
-        );
-    }
-    let without = |missing: fn(&User) -> bool| {
-        let count = f.snapshot.users.iter().filter(|u| missing(u)).count() as u64;
-        let examples = f.rows.iter().filter(move |r| missing(r.user)).map(upn);
-        (count, examples)
-    };
-    let (count, examples) = without(|u| u.account_enabled.is_none());
-    if count > 0 {
-        out.push(Finding::new(Code::AccountEnabledMissing, count, examples));
-    }
-    let (count, examples) = without(|u| u.user_type.is_empty());
-    if count > 0 {
-        // Where /users lacks userType, classify took the registration report's.
-        let from_report = f
-            .rows
-            .iter()
-            .filter(|r| r.user.user_type.is_empty())
-            .filter(|r| r.registration.is_some_and(|g| !g.user_type.is_empty()))
-            .count() as u64;
-        out.push(
-            Finding::new(Code::UserTypeMissing, count, examples)
-                .with(Detail::FromReport(from_report)),
-        );
-    }
-    let disagreements = f.tally.microsoft.disagreements;
-    if disagreements > 0 {
-        out.push(Finding::new(
-            Code::MicrosoftFlagDisagreement,
-            disagreements,
-            in_scope().filter(|r| microsoft_disagrees(r)).map(upn),
-        ));
-    }
+    when_any(
+        Code::BreakGlassNotPhishingResistant,
+        weak.len() as u64,
+        weak,
+    )
+}
+
+fn stale_rows(f: &Facts) -> Option<Finding> {
+    let examples = f
+        .snapshot
+        .registrations
+        .iter()
+        .filter(|r| is_stale(r, f.as_of, f.settings))
+        .filter_map(|r| {
+            let t = r.last_updated.as_ref()?.at();
+            Some(format!("{} ({})", r.user_principal_name, secs_text(t)))
+        });
+    when_any(Code::StaleRegistrationReport, f.stale_rows, examples)
+        .map(|x| x.with(Detail::MaxAgeHours(f.settings.max_report_age_hours)))
+}
+
+fn account_enabled_missing(f: &Facts) -> Option<Finding> {
+    let (count, examples) = f.users_without(|u| u.account_enabled.is_none());
+    when_any(Code::AccountEnabledMissing, count, examples)
+}
+
+fn user_type_missing(f: &Facts) -> Option<Finding> {
+    let (count, examples) = f.users_without(|u| u.user_type.is_empty());
+    // Where /users lacks userType, classify took the registration report's.
+    let from_report = f
+        .rows
+        .iter()
+        .filter(|r| r.user.user_type.is_empty())
+        .filter(|r| r.registration.is_some_and(|g| !g.user_type.is_empty()))
+        .count() as u64;
+    when_any(Code::UserTypeMissing, count, examples)
+        .map(|x| x.with(Detail::FromReport(from_report)))
+}
+
+fn microsoft_disagreement(f: &Facts) -> Option<Finding> {
+    when_any(
+        Code::MicrosoftFlagDisagreement,
+        f.tally.microsoft.disagreements,
+        f.in_scope().filter(|r| microsoft_disagrees(r)).map(upn),
+    )
+}
+
+fn optional_sources(f: &Facts) -> Option<Finding> {
     let optional = &f.sources.missing_optional;
-    if !optional.is_empty() {
-        let listed = optional
-            .iter()
-            .map(|s| match &s.error {
-                Some(e) => format!("{}: {e}", s.name),
-                None => s.name.to_string(),
-            })
-            .collect();
-        let names = optional.iter().map(|s| s.name.to_string());
-        out.push(
-            Finding::new(Code::OptionalSourceMissing, optional.len() as u64, names)
-                .with(Detail::NotCollected(listed)),
-        );
-    }
-    let long: Vec<String> = std::iter::once(&f.snapshot.tenant.name)
-        .filter(|name| name.chars().count() > DISPLAY_LIMIT)
-        .map(|_| format!("tenant {}", f.snapshot.tenant.id))
+    let listed = optional
+        .iter()
+        .map(|s| match &s.error {
+            Some(e) => format!("{}: {e}", s.name),
+            None => s.name.to_string(),
+        })
+        .collect();
+    let names = optional.iter().map(|s| s.name.to_string());
+    when_any(Code::OptionalSourceMissing, optional.len() as u64, names)
+        .map(|x| x.with(Detail::NotCollected(listed)))
+}
+
+fn text_truncated(f: &Facts) -> Option<Finding> {
+    let long = |text: &str| text.chars().count() > DISPLAY_LIMIT;
+    let cut: Vec<String> = std::iter::once(&f.snapshot.tenant)
+        .filter(|t| long(&t.name))
+        .map(|t| format!("tenant {}", t.id))
         .chain(
             f.rows
                 .iter()
-                .filter(|r| {
-                    r.user.display_name.chars().count() > DISPLAY_LIMIT
-                        || r.user.user_principal_name.chars().count() > DISPLAY_LIMIT
-                })
+                .filter(|r| long(&r.user.display_name) || long(&r.user.user_principal_name))
                 .map(|r| format!("user {}", r.user.id)),
         )
         .collect();
-    if !long.is_empty() {
-        out.push(
-            Finding::new(Code::TextTruncated, long.len() as u64, long)
-                .with(Detail::MaxChars(DISPLAY_LIMIT)),
-        );
-    }
-    out
+    when_any(Code::TextTruncated, cut.len() as u64, cut)
+        .map(|x| x.with(Detail::MaxChars(DISPLAY_LIMIT)))
 }

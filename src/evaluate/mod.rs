@@ -71,16 +71,20 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     let freshness = freshness::freshness(snapshot, settings, as_of);
 
     let sources = &snapshot.collection.sources;
+    let group_uncollected = settings.break_glass.group_id.is_some() && group_members.is_none();
     let check = SourceCheck {
         missing_required: sources
             .iter()
             .filter(|s| s.required && s.status != "collected")
             .collect(),
+        // The break-glass group's members decide the population when a group is configured:
+        // their absence is the error finding, not an optional source the figure does not need.
         missing_optional: sources
             .iter()
             .filter(|s| !s.required && s.status == "missing")
+            .filter(|s| !(group_uncollected && s.name == snapshot::SOURCE_BREAK_GLASS))
             .collect(),
-        group_uncollected: settings.break_glass.group_id.is_some() && group_members.is_none(),
+        group_uncollected,
     };
     let findings = findings::findings(&Facts {
         snapshot,

@@ -58,7 +58,6 @@ fn csv_column(bytes: &[u8], column: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-
 #[test]
 fn one_snapshot_is_a_point_in_time_never_a_period_that_operated() {
     let dir = tempfile::tempdir().unwrap();
