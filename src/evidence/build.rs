@@ -16,7 +16,7 @@ use super::{
 use crate::config::Config;
 use crate::control::{self, methods};
 use crate::evaluate::classify::{MatchedBy, Reason};
-use crate::evaluate::period::{ConclusionBasis, DeviationKind, GapKind, PeriodFacts};
+use crate::evaluate::period::{ConclusionBasis, DeviationKind, GapKind, PeriodFacts, SeriesPoint};
 use crate::evaluate::{BreakGlassAccount, ExceptionState};
 use crate::evaluate::{Evaluation, MethodCountKey, ResultBasis, UserRow, microsoft_disagrees};
 use crate::snapshot::Snapshot;
@@ -348,65 +348,88 @@ fn config_state(snapshot: &Snapshot, evaluation: &Evaluation, config: &Config) -
 /// and the first rows of the remediation lists.
 pub fn period(facts: &PeriodFacts) -> Period {
     let max_gap = facts.max_gap_hours;
-    let series = facts
-        .series
-        .iter()
-        .map(|p| HistoryPoint {
-            sequence: p.sequence,
-            collected_at: p.collected_at,
-            in_scope: p.figure.in_scope,
-            registered: p.figure.registered,
-            percent: percent_floor(p.figure.registered, p.figure.in_scope),
-            result: p.result,
-            sha256: p.sha256.clone(),
-            joiners: p.joiners,
-            leavers: p.leavers,
-        })
-        .collect();
-    let deviations = facts
-        .deviations
-        .iter()
-        .map(|d| Deviation {
-            code: d.code(),
-            description: match &d.kind {
-                DeviationKind::BrokenLedger { link } => format!(
-                    "The evidence store's ledger is broken: {link}. History after the break cannot be relied on."
-                ),
-                DeviationKind::BelowThreshold { sequence, figure } => format!(
-                    "Snapshot {sequence}: {} % ({} of {} in scope registered), below the threshold.",
-                    percent_floor(figure.registered, figure.in_scope),
-                    figure.registered,
-                    figure.in_scope
-                ),
-                DeviationKind::InsufficientSnapshot { sequence } => {
-                    format!("Snapshot {sequence}: insufficient evidence for a result.")
-                }
-                DeviationKind::Gap { kind, seconds } => format!(
-                    "{} for {} hours, more than the {max_gap} hours allowed.",
-                    match kind {
-                        GapKind::PeriodStart => "No snapshot covers the start of the period",
-                        GapKind::PeriodEnd => "No snapshot covers the end of the period",
-                        GapKind::BetweenSnapshots => "No snapshot was collected",
-                    },
-                    hours_text(*seconds)
-                ),
+    Period {
+        from: facts.from,
+        to: facts.to,
+        snapshots: facts.series.len() as u64,
+        conclusion: facts.conclusion,
+        conclusion_reason: conclusion_reason(facts.basis, max_gap),
+        max_gap_hours: max_gap,
+        ledger: facts.ledger.clone(),
+        series: facts.series.iter().map(history_point).collect(),
+        deviations: facts
+            .deviations
+            .iter()
+            .map(|d| Deviation {
+                code: d.code(),
+                description: deviation_description(&d.kind, max_gap),
+                from: d.from,
+                to: d.to,
+            })
+            .collect(),
+        longest_failing_run: facts.longest_failing_run.clone(),
+        gaps: facts
+            .gaps
+            .iter()
+            .map(|g| Gap {
+                kind: g.kind,
+                from: g.from,
+                to: g.to,
+                hours: hours_text(g.seconds),
+                exceeds_limit: g.exceeds_limit,
+            })
+            .collect(),
+        remediation: remediation_summary(facts),
+        population_changes: PopulationChanges {
+            joiners: facts.series.iter().map(|p| p.joiners).sum(),
+            leavers: facts.series.iter().map(|p| p.leavers).sum(),
+        },
+        audit_events: audit_event_summary(facts),
+    }
+}
+
+fn history_point(p: &SeriesPoint) -> HistoryPoint {
+    HistoryPoint {
+        sequence: p.sequence,
+        collected_at: p.collected_at,
+        in_scope: p.figure.in_scope,
+        registered: p.figure.registered,
+        percent: percent_floor(p.figure.registered, p.figure.in_scope),
+        result: p.result,
+        sha256: p.sha256.clone(),
+        joiners: p.joiners,
+        leavers: p.leavers,
+    }
+}
+
+fn deviation_description(kind: &DeviationKind, max_gap: u32) -> String {
+    match kind {
+        DeviationKind::BrokenLedger { link } => format!(
+            "The evidence store's ledger is broken: {link}. History after the break cannot be relied on."
+        ),
+        DeviationKind::BelowThreshold { sequence, figure } => format!(
+            "Snapshot {sequence}: {} % ({} of {} in scope registered), below the threshold.",
+            percent_floor(figure.registered, figure.in_scope),
+            figure.registered,
+            figure.in_scope
+        ),
+        DeviationKind::InsufficientSnapshot { sequence } => {
+            format!("Snapshot {sequence}: insufficient evidence for a result.")
+        }
+        DeviationKind::Gap { kind, seconds } => format!(
+            "{} for {} hours, more than the {max_gap} hours allowed.",
+            match kind {
+                GapKind::PeriodStart => "No snapshot covers the start of the period",
+                GapKind::PeriodEnd => "No snapshot covers the end of the period",
+                GapKind::BetweenSnapshots => "No snapshot was collected",
             },
-            from: d.from,
-            to: d.to,
-        })
-        .collect();
-    let gaps = facts
-        .gaps
-        .iter()
-        .map(|g| Gap {
-            kind: g.kind,
-            from: g.from,
-            to: g.to,
-            hours: hours_text(g.seconds),
-            exceeds_limit: g.exceeds_limit,
-        })
-        .collect();
-    let conclusion_reason = match facts.basis {
+            hours_text(*seconds)
+        ),
+    }
+}
+
+fn conclusion_reason(basis: ConclusionBasis, max_gap: u32) -> String {
+    match basis {
         ConclusionBasis::NoSnapshot => {
             "The period holds no snapshot: there is no evidence that the control operated."
                 .to_string()
@@ -440,10 +463,13 @@ pub fn period(facts: &PeriodFacts) -> Period {
                 ""
             }
         ),
-    };
+    }
+}
+
+fn remediation_summary(facts: &PeriodFacts) -> RemediationSummary {
     let mut days: Vec<u64> = facts.remediated.iter().map(|r| r.days_open).collect();
     days.sort_unstable();
-    let remediation = RemediationSummary {
+    RemediationSummary {
         remediated_users: facts.remediated.len() as u64,
         with_audit_event: facts
             .remediated
@@ -460,37 +486,22 @@ pub fn period(facts: &PeriodFacts) -> Period {
             .take(SAMPLE_CAP)
             .cloned()
             .collect(),
-    };
+    }
+}
+
+fn audit_event_summary(facts: &PeriodFacts) -> AuditEventSummary {
     let mut by_activity: std::collections::BTreeMap<&str, u64> = Default::default();
     for (e, _) in &facts.audit_events {
         *by_activity.entry(e.activity.as_str()).or_default() += 1;
     }
-    Period {
-        from: facts.from,
-        to: facts.to,
-        snapshots: facts.series.len() as u64,
-        conclusion: facts.conclusion,
-        conclusion_reason,
-        max_gap_hours: max_gap,
-        ledger: facts.ledger.clone(),
-        series,
-        deviations,
-        longest_failing_run: facts.longest_failing_run.clone(),
-        gaps,
-        remediation,
-        population_changes: PopulationChanges {
-            joiners: facts.series.iter().map(|p| p.joiners).sum(),
-            leavers: facts.series.iter().map(|p| p.leavers).sum(),
-        },
-        audit_events: AuditEventSummary {
-            total: facts.audit_events.len() as u64,
-            by_activity: by_activity
-                .into_iter()
-                .map(|(activity, count)| ActivityCount {
-                    activity: activity.to_string(),
-                    count,
-                })
-                .collect(),
-        },
+    AuditEventSummary {
+        total: facts.audit_events.len() as u64,
+        by_activity: by_activity
+            .into_iter()
+            .map(|(activity, count)| ActivityCount {
+                activity: activity.to_string(),
+                count,
+            })
+            .collect(),
     }
 }
