@@ -14,6 +14,7 @@ pub mod package;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod source;
 pub mod store;
 pub mod synth;
 pub mod verify;

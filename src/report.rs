@@ -17,7 +17,8 @@ use crate::evidence::{
 };
 use crate::package::{self, Manifest, ManifestSnapshot, PackageBuilder};
 use crate::render;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::Snapshot;
+use crate::source::Source;
 use crate::store::{Store, StoredSnapshot};
 
 /// What the user asked of `report`, validated.
@@ -365,7 +366,7 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
             .sources
             .iter()
             .map(|s| SourceProvenance {
-                name: s.name.clone(),
+                name: s.name.to_string(),
                 endpoint: if s.endpoint.starts_with('/') {
                     format!("{graph}{}", s.endpoint)
                 } else {
@@ -518,8 +519,8 @@ fn write_package(
     for name in &raw_files {
         let source = as_of.raw_dir().join(name);
         pkg.add_existing(&format!("raw/{name}"), &source)?;
-        if name.starts_with(snapshot::SOURCE_AUTH_METHODS_POLICY)
-            || name.starts_with(snapshot::SOURCE_CONDITIONAL_ACCESS)
+        if name.starts_with(Source::AuthMethodsPolicy.stem())
+            || name.starts_with(Source::ConditionalAccess.stem())
         {
             pkg.add_existing(&format!("config-state/{name}"), &source)?;
         }

@@ -6,49 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::source::Source;
+
 /// Bumped whenever a stored field changes meaning or is removed.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
-
-/// The sources of a snapshot, by the file stem used in raw/ and in an import folder.
-pub const SOURCE_ORGANIZATION: &str = "organization";
-pub const SOURCE_USERS: &str = "users";
-pub const SOURCE_REGISTRATION: &str = "userRegistrationDetails";
-pub const SOURCE_BREAK_GLASS: &str = "breakGlassMembers";
-pub const SOURCE_AUDITS: &str = "directoryAudits";
-pub const SOURCE_AUTH_METHODS_POLICY: &str = "authenticationMethodsPolicy";
-pub const SOURCE_CONDITIONAL_ACCESS: &str = "conditionalAccessPolicies";
-
-/// Every source, in collection and display order, with whether a snapshot needs it.
-pub const SOURCES: [(&str, bool); 7] = [
-    (SOURCE_ORGANIZATION, true),
-    (SOURCE_USERS, true),
-    (SOURCE_REGISTRATION, true),
-    (SOURCE_BREAK_GLASS, false),
-    (SOURCE_AUDITS, false),
-    (SOURCE_AUTH_METHODS_POLICY, false),
-    (SOURCE_CONDITIONAL_ACCESS, false),
-];
-
-/// The Graph endpoint each source is read from (relative to the Graph root, e.g.
-/// `https://graph.microsoft.com`), for provenance when the data came from files.
-pub fn source_endpoint(name: &str) -> &'static str {
-    match name {
-        SOURCE_ORGANIZATION => "/v1.0/organization",
-        SOURCE_USERS => {
-            "/v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled&$top=999"
-        }
-        SOURCE_REGISTRATION => "/v1.0/reports/authenticationMethods/userRegistrationDetails",
-        SOURCE_BREAK_GLASS => {
-            "/v1.0/groups/{group-id}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true"
-        }
-        SOURCE_AUDITS => {
-            "/v1.0/auditLogs/directoryAudits?$filter=loggedByService eq 'Authentication Methods'"
-        }
-        SOURCE_AUTH_METHODS_POLICY => "/v1.0/policies/authenticationMethodsPolicy",
-        SOURCE_CONDITIONAL_ACCESS => "/v1.0/identity/conditionalAccess/policies",
-        _ => "",
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -175,7 +136,7 @@ pub struct CollectionRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceRecord {
-    pub name: String,
+    pub name: Source,
     pub endpoint: String,
     pub required: bool,
     /// `collected` | `missing` | `not-configured`

@@ -19,7 +19,8 @@ use crate::evidence::{
     Reconciliation, ReportFreshness, SAMPLE_CAP, UserBrief,
 };
 use crate::findings::{Code, EXAMPLES_CAP, counted, thousands};
-use crate::snapshot::{self, GroupMember, Registration, SOURCE_BREAK_GLASS, Snapshot, User};
+use crate::snapshot::{GroupMember, Registration, Snapshot, User};
+use crate::source::Source;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Classification {
@@ -148,7 +149,7 @@ fn break_glass_members_of<'a>(snapshot: &'a Snapshot, group: &str) -> Option<&'a
         .collection
         .sources
         .iter()
-        .find(|s| s.name == SOURCE_BREAK_GLASS)
+        .find(|s| s.name == Source::BreakGlass)
         .and_then(|s| s.endpoint.split("/groups/").nth(1))
         .and_then(|rest| rest.split('/').next())
         .filter(|id| !id.is_empty() && !id.starts_with('{'));
@@ -550,7 +551,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         .sources
         .iter()
         .filter(|s| s.required && s.status != "collected")
-        .map(|s| s.name.as_str())
+        .map(|s| s.name.stem())
         .collect();
     if !missing_required.is_empty() {
         findings.push(Code::RequiredSourceMissing.finding(
@@ -733,7 +734,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         .filter(|s| !s.required && s.status == "missing")
         .map(|s| match &s.error {
             Some(e) => format!("{}: {e}", s.name),
-            None => s.name.clone(),
+            None => s.name.to_string(),
         })
         .collect();
     if !missing_optional.is_empty() {
@@ -745,19 +746,15 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     }
 
     let required_ok = missing_required.is_empty()
-        && [
-            snapshot::SOURCE_ORGANIZATION,
-            snapshot::SOURCE_USERS,
-            snapshot::SOURCE_REGISTRATION,
-        ]
-        .iter()
-        .all(|s| {
-            snapshot
-                .collection
-                .sources
-                .iter()
-                .any(|r| r.name == *s && r.status == "collected")
-        });
+        && [Source::Organization, Source::Users, Source::Registration]
+            .iter()
+            .all(|s| {
+                snapshot
+                    .collection
+                    .sources
+                    .iter()
+                    .any(|r| r.name == *s && r.status == "collected")
+            });
     let threshold = basis_points_text(settings.threshold_basis_points);
     let percent = percent_floor(figure.registered, figure.in_scope);
     let (result, result_reason) = if !required_ok {

@@ -71,7 +71,11 @@ impl Run {
     }
 
     fn source(&self, name: &str) -> &SourceRecord {
-        self.ok().sources.iter().find(|s| s.name == name).unwrap()
+        self.ok()
+            .sources
+            .iter()
+            .find(|s| s.name.stem() == name)
+            .unwrap()
     }
 
     fn file(&self, name: &str) -> Value {
@@ -130,7 +134,7 @@ async fn collects_every_source_in_the_import_layout() {
             "User.Read.All"
         ]
     );
-    let names: Vec<&str> = record.sources.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = record.sources.iter().map(|s| s.name.stem()).collect();
     assert_eq!(
         names,
         [

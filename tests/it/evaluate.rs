@@ -4,7 +4,8 @@
 
 use mfa_evidence::config::{Config, ControlSettings};
 use mfa_evidence::evaluate::{ControlResult, Figure, decide, evaluate, percent_floor};
-use mfa_evidence::snapshot::{self, Registration, Snapshot, User};
+use mfa_evidence::snapshot::{Registration, Snapshot, User};
+use mfa_evidence::source::Source;
 
 use crate::util::{
     assert_contains, assert_same, disabled, guest, member, reg, side_by_side, snapshot,
@@ -293,7 +294,7 @@ fn classification_rules_and_their_order() {
                     &["bg1"],
                 );
                 for s in &mut snap.collection.sources {
-                    if s.name == snapshot::SOURCE_BREAK_GLASS {
+                    if s.name == Source::BreakGlass {
                         s.endpoint = "/v1.0/groups/g-old/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true".into();
                     }
                 }
@@ -561,7 +562,7 @@ fn classification_rules_and_their_order() {
             snap: {
                 let mut s = snap_of(vec![with_reg(member("a"), APP)]);
                 for src in &mut s.collection.sources {
-                    if src.name == snapshot::SOURCE_REGISTRATION {
+                    if src.name == Source::Registration {
                         src.status = "missing".to_string();
                     }
                 }
@@ -580,9 +581,7 @@ fn classification_rules_and_their_order() {
             name: "a required source absent from the record gives insufficient evidence",
             snap: {
                 let mut s = snap_of(vec![with_reg(member("a"), APP)]);
-                s.collection
-                    .sources
-                    .retain(|src| src.name != snapshot::SOURCE_USERS);
+                s.collection.sources.retain(|src| src.name != Source::Users);
                 s
             },
             settings: settings(""),

@@ -10,8 +10,9 @@ use mfa_evidence::evaluate::period::{PeriodAnalysis, PeriodTables, SnapshotInfo}
 use mfa_evidence::evidence::{LedgerState, Period};
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::snapshot::{
-    AuditEvent, CollectionRecord, Registration, SOURCES, Snapshot, SourceRecord, Tenant, User,
+    AuditEvent, CollectionRecord, Registration, Snapshot, SourceRecord, Tenant, User,
 };
+use mfa_evidence::source::Source;
 use mfa_evidence::store::Store;
 use mfa_evidence::synth;
 
@@ -33,12 +34,12 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
             collected_by: "test".into(),
             graph_endpoint: None,
             token_roles: vec![],
-            sources: SOURCES
-                .iter()
-                .map(|(name, required)| SourceRecord {
-                    name: name.to_string(),
+            sources: Source::ALL
+                .into_iter()
+                .map(|name| SourceRecord {
+                    name,
                     endpoint: String::new(),
-                    required: *required,
+                    required: name.required(),
                     status: "collected".into(),
                     error: None,
                     pages: 1,

@@ -12,9 +12,9 @@ use std::process::{Command, Output};
 use chrono::{DateTime, TimeZone, Utc};
 use mfa_evidence::collect::import::{Imported, import_dir};
 use mfa_evidence::snapshot::{
-    self, CollectionRecord, GroupMember, Registration, SOURCES, Snapshot, SourceRecord, Tenant,
-    User,
+    self, CollectionRecord, GroupMember, Registration, Snapshot, SourceRecord, Tenant, User,
 };
+use mfa_evidence::source::Source;
 use serde_json::{Value, json};
 
 /// The as-of time of the fixtures: 2026-10-31T06:00:00Z.
@@ -91,20 +91,20 @@ pub fn collection() -> CollectionRecord {
         collected_by: mfa_evidence::tool_id(),
         graph_endpoint: None,
         token_roles: Vec::new(),
-        sources: SOURCES
-            .iter()
-            .map(|(name, required)| SourceRecord {
-                name: name.to_string(),
-                endpoint: snapshot::source_endpoint(name).to_string(),
-                required: *required,
-                status: if *required {
+        sources: Source::ALL
+            .into_iter()
+            .map(|name| SourceRecord {
+                name,
+                endpoint: name.endpoint(),
+                required: name.required(),
+                status: if name.required() {
                     "collected"
                 } else {
                     "not-configured"
                 }
                 .to_string(),
                 error: None,
-                pages: u64::from(*required),
+                pages: u64::from(name.required()),
                 items: 0,
                 requests: Vec::new(),
             })
@@ -145,7 +145,7 @@ pub fn with_group_members(mut snap: Snapshot, names: &[&str]) -> Snapshot {
             .collect(),
     );
     for s in &mut snap.collection.sources {
-        if s.name == snapshot::SOURCE_BREAK_GLASS {
+        if s.name == Source::BreakGlass {
             s.status = "collected".to_string();
         }
     }

@@ -15,8 +15,8 @@ use tracing::debug;
 use super::NetworkPolicy;
 use super::auth::{TokenSource, transport_error};
 use super::progress::SourceBar;
-use super::sources::SourceSpec;
 use crate::snapshot::RequestRecord;
+use crate::source::Source;
 
 /// Refuses to send credentials anywhere but https, or http to a loopback address (tests, proxies
 /// on the same host). Checked before any request, for the login and Graph roots and every nextLink.
@@ -182,11 +182,11 @@ impl Graph {
         }
     }
 
-    /// GETs `url` for `spec`, retrying throttling and transient faults. Every attempt is appended
+    /// GETs `url` of `source`, retrying throttling and transient faults. Every attempt is appended
     /// to `requests`; on success the body is returned and the last record is the one that succeeded.
     pub(crate) async fn get(
         &self,
-        spec: &SourceSpec,
+        source: Source,
         url: &Url,
         requests: &mut Vec<RequestRecord>,
         bar: &SourceBar,
@@ -221,7 +221,7 @@ impl Graph {
                 .get(url.clone())
                 .bearer_auth(&*token.value)
                 .timeout(self.policy.request_timeout);
-            if spec.consistency_eventual {
+            if source.info().consistency_eventual {
                 request = request.header("ConsistencyLevel", "eventual");
             }
             let sent = request.send().await;
@@ -254,7 +254,7 @@ impl Graph {
                 file: None,
             });
             debug!(
-                source = spec.name,
+                source = source.stem(),
                 url = %url,
                 status = if complete { status.as_u16() } else { 0 },
                 request_id = request_id.as_deref().unwrap_or(""),
@@ -278,7 +278,7 @@ impl Graph {
                     self.tokens.renew_after_401(&token).await?;
                     continue;
                 }
-                Ok(body) => return Err(graph_error(spec, status, &body, request_id)),
+                Ok(body) => return Err(graph_error(source, status, &body, request_id)),
             };
             attempt += 1;
             let delay = wait_hint.unwrap_or_else(|| backoff_delay(&self.policy, attempt));
@@ -298,7 +298,7 @@ impl Graph {
                     elapsed.as_secs()
                 );
             }
-            debug!(source = spec.name, fault = %what, delay_ms = delay.as_millis() as u64, "retrying");
+            debug!(source = source.stem(), fault = %what, delay_ms = delay.as_millis() as u64, "retrying");
             bar.throttled(delay);
             self.pause(delay).await?;
         }
@@ -315,7 +315,7 @@ fn url_path(url: &Url) -> String {
 
 /// Graph's error body: `{"error":{"code","message","innerError":{"request-id","date"}}}`.
 fn graph_error(
-    spec: &SourceSpec,
+    source: Source,
     status: StatusCode,
     body: &[u8],
     header_request_id: Option<String>,
@@ -351,7 +351,7 @@ fn graph_error(
     } else if status == StatusCode::FORBIDDEN {
         out.push_str(&format!(
             ": grant the application permission {} and admin consent",
-            spec.permission
+            source.permission()
         ));
     } else if status == StatusCode::UNAUTHORIZED {
         out.push_str(": the token was refused twice; check the app registration and the tenant id");
