@@ -358,7 +358,7 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
         .unwrap_or("https://graph.microsoft.com");
     Provenance {
         snapshot: snapshot_ref(stored),
-        source_kind: snapshot.collection.source_kind.clone(),
+        source_kind: snapshot.collection.source_kind.to_string(),
         collected_by: snapshot.collection.collected_by.clone(),
         token_roles: snapshot.collection.token_roles.clone(),
         sources: snapshot
@@ -373,7 +373,7 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
                     s.endpoint.clone()
                 },
                 required: s.required,
-                status: s.status.clone(),
+                status: s.status.to_string(),
                 error: s.error.clone(),
                 pages: s.pages,
                 items: s.items,

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::Source;
+use crate::source::{Source, SourceKind, SourceStatus};
 
 /// Bumped whenever a stored field changes meaning or is removed.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
@@ -121,8 +121,7 @@ pub struct ConditionalAccessPolicy {
 /// files it found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionRecord {
-    /// `graph` | `import` | `sample`
-    pub source_kind: String,
+    pub source_kind: SourceKind,
     /// `mfa-evidence <version>` of the collecting tool.
     pub collected_by: String,
     /// The Graph root the requests went to, when collected live.
@@ -139,8 +138,7 @@ pub struct SourceRecord {
     pub name: Source,
     pub endpoint: String,
     pub required: bool,
-    /// `collected` | `missing` | `not-configured`
-    pub status: String,
+    pub status: SourceStatus,
     #[serde(default)]
     pub error: Option<String>,
     pub pages: u64,
@@ -163,4 +161,84 @@ pub struct RequestRecord {
     /// The raw/ file the body was written to, e.g. `users-0003.json`.
     #[serde(default)]
     pub file: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A collection record as the versions with string-typed names, statuses and kinds wrote it
+    /// into `provenance.json` and `snapshot.json`.
+    const STORED: &str = r#"{
+  "source_kind": "graph",
+  "collected_by": "mfa-evidence 0.1.0",
+  "graph_endpoint": "https://graph.microsoft.com",
+  "token_roles": [
+    "User.Read.All"
+  ],
+  "sources": [
+    {
+      "name": "users",
+      "endpoint": "/v1.0/users?$top=999",
+      "required": true,
+      "status": "collected",
+      "error": null,
+      "pages": 1,
+      "items": 2,
+      "requests": [
+        {
+          "url": "https://graph.microsoft.com/v1.0/users?$top=999",
+          "time": "2026-10-31T06:00:00.123Z",
+          "status": 200,
+          "request_id": "r-1",
+          "duration_ms": 80,
+          "items": 2,
+          "file": "users-0001.json"
+        }
+      ]
+    },
+    {
+      "name": "breakGlassMembers",
+      "endpoint": "/v1.0/groups/{group-id}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true",
+      "required": false,
+      "status": "not-configured",
+      "error": null,
+      "pages": 0,
+      "items": 0,
+      "requests": []
+    },
+    {
+      "name": "conditionalAccessPolicies",
+      "endpoint": "/v1.0/identity/conditionalAccess/policies",
+      "required": false,
+      "status": "missing",
+      "error": "Graph answered HTTP 403",
+      "pages": 0,
+      "items": 0,
+      "requests": []
+    }
+  ]
+}"#;
+
+    #[test]
+    fn stored_records_read_back_to_the_same_values_and_bytes() {
+        let record: CollectionRecord = serde_json::from_str(STORED).unwrap();
+        assert_eq!(record.source_kind, SourceKind::Graph);
+        let sources: Vec<(Source, SourceStatus)> =
+            record.sources.iter().map(|s| (s.name, s.status)).collect();
+        assert_eq!(
+            sources,
+            [
+                (Source::Users, SourceStatus::Collected),
+                (Source::BreakGlass, SourceStatus::NotConfigured),
+                (Source::ConditionalAccess, SourceStatus::Missing),
+            ]
+        );
+        assert_eq!(serde_json::to_string_pretty(&record).unwrap(), STORED);
+        for kind in ["import", "sample"] {
+            let text = STORED.replace("\"graph\"", &format!("\"{kind}\""));
+            let record: CollectionRecord = serde_json::from_str(&text).unwrap();
+            assert_eq!(record.source_kind.as_str(), kind);
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //! names, how it pages, and the `@odata.context` its pages carry. Every stage (collector, import,
 //! store, evaluation, synthetic tenants) reads this table rather than spelling the sources itself.
 //!
-//! Also the words provenance uses about sources: [`SourceStatus`] and [`SourceKind`]. Their serde
-//! spellings are stored in snapshots and shown in `evidence.json`, so they never change.
+//! Also the words provenance uses about sources: [`SourceStatus`] (what became of a source) and
+//! [`SourceKind`] (how a snapshot was obtained). Their spellings are stored in snapshots and shown
+//! in `evidence.json`, so they never change; new words may be added.
 //!
 //! This module is the bottom layer: it depends on nothing else of the crate.
 
@@ -244,6 +245,64 @@ impl fmt::Display for Source {
     }
 }
 
+/// What became of a source in one collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceStatus {
+    /// Read in full.
+    Collected,
+    /// Asked for but not read (the record's error says why), or absent from an export folder.
+    Missing,
+    /// Not asked for: the config does not name what it needs (the break-glass group).
+    NotConfigured,
+}
+
+impl SourceStatus {
+    /// As stored and shown: `collected`, `missing`, `not-configured`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SourceStatus::Collected => "collected",
+            SourceStatus::Missing => "missing",
+            SourceStatus::NotConfigured => "not-configured",
+        }
+    }
+}
+
+impl fmt::Display for SourceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// How a snapshot's data was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// Collected live from Microsoft Graph by this tool.
+    Graph,
+    /// Imported from a folder of Graph response bodies.
+    Import,
+    /// The synthetic sample tenant.
+    Sample,
+}
+
+impl SourceKind {
+    /// As stored and shown: `graph`, `import`, `sample`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Graph => "graph",
+            SourceKind::Import => "import",
+            SourceKind::Sample => "sample",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +327,37 @@ mod tests {
             assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), source);
         }
         assert_eq!(format!("{:<10}|", Source::Users), "users     |");
+    }
+
+    #[test]
+    fn statuses_and_kinds_keep_their_stored_spellings() {
+        for (status, text) in [
+            (SourceStatus::Collected, "collected"),
+            (SourceStatus::Missing, "missing"),
+            (SourceStatus::NotConfigured, "not-configured"),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{text}\"")
+            );
+            assert_eq!(
+                serde_json::from_str::<SourceStatus>(&format!("\"{text}\"")).unwrap(),
+                status
+            );
+            assert_eq!(status.to_string(), text);
+        }
+        for (kind, text) in [
+            (SourceKind::Graph, "graph"),
+            (SourceKind::Import, "import"),
+            (SourceKind::Sample, "sample"),
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{text}\""));
+            assert_eq!(
+                serde_json::from_str::<SourceKind>(&format!("\"{text}\"")).unwrap(),
+                kind
+            );
+            assert_eq!(kind.to_string(), text);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::wire::{
     WireOrganization, WireRegistration, WireUser,
 };
 use crate::snapshot::{self, CollectionRecord, Snapshot, SourceRecord, Tenant};
-use crate::source::Source;
+use crate::source::{Source, SourceKind, SourceStatus};
 
 pub const PROVENANCE_FILE: &str = "provenance.json";
 
@@ -285,7 +285,7 @@ fn check_provenance(
 ) -> Result<()> {
     for source in Source::ALL {
         let entry = record.sources.iter().find(|s| s.name == source);
-        if source.required() && entry.is_none_or(|s| s.status != "collected") {
+        if source.required() && entry.is_none_or(|s| s.status != SourceStatus::Collected) {
             bail!(
                 "{}: provenance.json does not record {source} as collected: this collection is incomplete and cannot be stored",
                 dir.display()
@@ -323,11 +323,10 @@ fn record_from_files(
                 endpoint: source.endpoint(),
                 required: source.required(),
                 status: if page_count > 0 {
-                    "collected"
+                    SourceStatus::Collected
                 } else {
-                    "missing"
-                }
-                .to_string(),
+                    SourceStatus::Missing
+                },
                 error: (page_count == 0).then(|| "not present in the export folder".to_string()),
                 pages: page_count,
                 items: items.get(&source).copied().unwrap_or(0),
@@ -336,7 +335,7 @@ fn record_from_files(
         })
         .collect();
     CollectionRecord {
-        source_kind: "import".to_string(),
+        source_kind: SourceKind::Import,
         collected_by: crate::tool_id(),
         graph_endpoint: None,
         token_roles: Vec::new(),

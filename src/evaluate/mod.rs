@@ -20,7 +20,7 @@ use crate::evidence::{
 };
 use crate::findings::{Code, EXAMPLES_CAP, counted, thousands};
 use crate::snapshot::{GroupMember, Registration, Snapshot, User};
-use crate::source::Source;
+use crate::source::{Source, SourceStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Classification {
@@ -550,7 +550,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         .collection
         .sources
         .iter()
-        .filter(|s| s.required && s.status != "collected")
+        .filter(|s| s.required && s.status != SourceStatus::Collected)
         .map(|s| s.name.stem())
         .collect();
     if !missing_required.is_empty() {
@@ -731,7 +731,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         .collection
         .sources
         .iter()
-        .filter(|s| !s.required && s.status == "missing")
+        .filter(|s| !s.required && s.status == SourceStatus::Missing)
         .map(|s| match &s.error {
             Some(e) => format!("{}: {e}", s.name),
             None => s.name.to_string(),
@@ -753,7 +753,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
                     .collection
                     .sources
                     .iter()
-                    .any(|r| r.name == *s && r.status == "collected")
+                    .any(|r| r.name == *s && r.status == SourceStatus::Collected)
             });
     let threshold = basis_points_text(settings.threshold_basis_points);
     let percent = percent_floor(figure.registered, figure.in_scope);

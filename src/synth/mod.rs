@@ -30,7 +30,7 @@ use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::snapshot::{CollectionRecord, SourceRecord};
-use crate::source::Source;
+use crate::source::{Source, SourceKind, SourceStatus};
 
 /// A burst of joiners, all created within `days` days from `start`.
 #[derive(Debug, Clone, PartialEq)]
@@ -909,7 +909,7 @@ pub(crate) fn write_provenance(
                     .endpoint()
                     .replace(crate::source::GROUP_ID, break_glass_group),
                 required: source.required(),
-                status: "collected".to_string(),
+                status: SourceStatus::Collected,
                 error: None,
                 pages: *pages,
                 items: *items,
@@ -918,7 +918,7 @@ pub(crate) fn write_provenance(
         })
         .collect::<Result<_>>()?;
     let record = CollectionRecord {
-        source_kind: "sample".to_string(),
+        source_kind: SourceKind::Sample,
         collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).to_string(),
         graph_endpoint: None,
         token_roles: Vec::new(),

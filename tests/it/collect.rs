@@ -11,6 +11,7 @@ use chrono::{TimeZone, Utc};
 use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, NetworkPolicy, collect};
 use mfa_evidence::config::Config;
 use mfa_evidence::snapshot::{CollectionRecord, SourceRecord};
+use mfa_evidence::source::{SourceKind, SourceStatus};
 use serde_json::Value;
 
 use crate::fake_graph::{CLIENT_ID, FakeGraph, Fault, GROUP_ID, Scenario, TENANT};
@@ -119,7 +120,7 @@ fn files(dir: &Path) -> Vec<String> {
 async fn collects_every_source_in_the_import_layout() {
     let r = run(Scenario::default()).await;
     let record = r.ok();
-    assert_eq!(record.source_kind, "graph");
+    assert_eq!(record.source_kind, SourceKind::Graph);
     assert_eq!(
         record.collected_by,
         concat!("mfa-evidence ", env!("CARGO_PKG_VERSION"))
@@ -148,7 +149,7 @@ async fn collects_every_source_in_the_import_layout() {
         ]
     );
     for s in &record.sources {
-        assert_eq!(s.status, "collected", "{s:?}");
+        assert_eq!(s.status, SourceStatus::Collected, "{s:?}");
         assert_eq!(s.pages, 1);
         let req = &s.requests[0];
         assert_eq!(req.status, 200);
@@ -285,7 +286,10 @@ async fn throttling_without_retry_after_and_503_504_back_off() {
         statuses(r.source("userRegistrationDetails")),
         [429, 503, 504, 200]
     );
-    assert_eq!(r.source("userRegistrationDetails").status, "collected");
+    assert_eq!(
+        r.source("userRegistrationDetails").status,
+        SourceStatus::Collected
+    );
 }
 
 #[tokio::test]
@@ -449,20 +453,20 @@ async fn an_optional_source_failing_is_recorded_missing() {
         .insert("directoryAudits".into(), Fault::Status(500));
     let r = run(scenario).await;
     let ca = r.source("conditionalAccessPolicies");
-    assert_eq!(ca.status, "missing");
+    assert_eq!(ca.status, SourceStatus::Missing);
     assert!(
         ca.error.as_deref().unwrap().contains("Policy.Read.All"),
         "{ca:?}"
     );
     assert_eq!(ca.pages, 0);
     let audits = r.source("directoryAudits");
-    assert_eq!(audits.status, "missing");
+    assert_eq!(audits.status, SourceStatus::Missing);
     let e = audits.error.as_deref().unwrap();
     assert!(
         e.contains("HTTP 500 UnknownError") && e.contains("request-id"),
         "{e}"
     );
-    assert_eq!(r.source("users").status, "collected");
+    assert_eq!(r.source("users").status, SourceStatus::Collected);
     assert!(
         !r.dir
             .path()
@@ -498,7 +502,7 @@ async fn break_glass_is_not_configured_without_a_group() {
     )
     .await;
     let bg = r.source("breakGlassMembers");
-    assert_eq!(bg.status, "not-configured");
+    assert_eq!(bg.status, SourceStatus::NotConfigured);
     assert!(bg.requests.is_empty());
     assert!(r.fake.seen_for("breakGlassMembers").is_empty());
 }
@@ -797,7 +801,7 @@ async fn the_collect_command_stores_a_snapshot_that_reports() {
     let ledger = store.ledger(TENANT).unwrap();
     assert_eq!(ledger.len(), 1);
     let snapshot = ledger[0].load().unwrap();
-    assert_eq!(snapshot.collection.source_kind, "graph");
+    assert_eq!(snapshot.collection.source_kind, SourceKind::Graph);
     assert_eq!(snapshot.users.len(), 5);
     assert!(ledger[0].raw_dir().join("provenance.json").is_file());
     assert_eq!(store.verify(TENANT).unwrap().broken, None);

@@ -5,7 +5,7 @@
 use mfa_evidence::config::{Config, ControlSettings};
 use mfa_evidence::evaluate::{ControlResult, Figure, decide, evaluate, percent_floor};
 use mfa_evidence::snapshot::{Registration, Snapshot, User};
-use mfa_evidence::source::Source;
+use mfa_evidence::source::{Source, SourceStatus};
 
 use crate::util::{
     assert_contains, assert_same, disabled, guest, member, reg, side_by_side, snapshot,
@@ -563,7 +563,7 @@ fn classification_rules_and_their_order() {
                 let mut s = snap_of(vec![with_reg(member("a"), APP)]);
                 for src in &mut s.collection.sources {
                     if src.name == Source::Registration {
-                        src.status = "missing".to_string();
+                        src.status = SourceStatus::Missing;
                     }
                 }
                 s

@@ -12,7 +12,7 @@ use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::snapshot::{
     AuditEvent, CollectionRecord, Registration, Snapshot, SourceRecord, Tenant, User,
 };
-use mfa_evidence::source::Source;
+use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use mfa_evidence::store::Store;
 use mfa_evidence::synth;
 
@@ -30,7 +30,7 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
         },
         collected_at: at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         collection: CollectionRecord {
-            source_kind: "import".into(),
+            source_kind: SourceKind::Import,
             collected_by: "test".into(),
             graph_endpoint: None,
             token_roles: vec![],
@@ -40,7 +40,7 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
                     name,
                     endpoint: String::new(),
                     required: name.required(),
-                    status: "collected".into(),
+                    status: SourceStatus::Collected,
                     error: None,
                     pages: 1,
                     items: 0,

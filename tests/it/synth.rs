@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mfa_evidence::config::Config;
 use mfa_evidence::evaluate::methods;
 use mfa_evidence::snapshot::CollectionRecord;
-use mfa_evidence::source::Source;
+use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use mfa_evidence::synth::{self, TenantSpec};
 use serde_json::Value;
 
@@ -290,12 +290,12 @@ fn a_tenant_is_graph_shaped() {
 
     // The summary, the provenance and the matching config agree with the files.
     let record = provenance(dir);
-    assert_eq!(record.source_kind, "sample");
+    assert_eq!(record.source_kind, SourceKind::Sample);
     assert!(
         record
             .sources
             .iter()
-            .all(|s| s.status == "collected" && s.requests.is_empty())
+            .all(|s| s.status == SourceStatus::Collected && s.requests.is_empty())
     );
     for (name, pages_n, items_n) in &s.pages {
         let src = record

@@ -14,7 +14,7 @@ use mfa_evidence::collect::import::{Imported, import_dir};
 use mfa_evidence::snapshot::{
     self, CollectionRecord, GroupMember, Registration, Snapshot, SourceRecord, Tenant, User,
 };
-use mfa_evidence::source::Source;
+use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use serde_json::{Value, json};
 
 /// The as-of time of the fixtures: 2026-10-31T06:00:00Z.
@@ -87,7 +87,7 @@ pub fn reg(name: &str, methods: &[&str]) -> Registration {
 /// A collection record with every required source collected and no optional one configured.
 pub fn collection() -> CollectionRecord {
     CollectionRecord {
-        source_kind: "import".to_string(),
+        source_kind: SourceKind::Import,
         collected_by: mfa_evidence::tool_id(),
         graph_endpoint: None,
         token_roles: Vec::new(),
@@ -98,11 +98,10 @@ pub fn collection() -> CollectionRecord {
                 endpoint: name.endpoint(),
                 required: name.required(),
                 status: if name.required() {
-                    "collected"
+                    SourceStatus::Collected
                 } else {
-                    "not-configured"
-                }
-                .to_string(),
+                    SourceStatus::NotConfigured
+                },
                 error: None,
                 pages: u64::from(name.required()),
                 items: 0,
@@ -146,7 +145,7 @@ pub fn with_group_members(mut snap: Snapshot, names: &[&str]) -> Snapshot {
     );
     for s in &mut snap.collection.sources {
         if s.name == Source::BreakGlass {
-            s.status = "collected".to_string();
+            s.status = SourceStatus::Collected;
         }
     }
     snap

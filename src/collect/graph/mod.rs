@@ -31,7 +31,7 @@ use self::progress::{Progress, SourceBar};
 use self::sources::{collect_source, not_configured};
 use crate::config::Config;
 use crate::snapshot::{CollectionRecord, SourceRecord};
-use crate::source::{Pacing, Source};
+use crate::source::{Pacing, Source, SourceKind, SourceStatus};
 
 /// How a collection runs.
 #[derive(Debug, Clone)]
@@ -227,7 +227,7 @@ pub async fn collect(
                 return not_configured(source);
             };
             let record = collect_source(graph, source, min_interval, url.clone(), dest, bar).await;
-            if record.required && record.status != "collected" {
+            if record.required && record.status != SourceStatus::Collected {
                 graph.cancel();
             }
             record
@@ -256,7 +256,7 @@ pub async fn collect(
     // Report the required source that failed first-hand, not one stopped because of it.
     let failed = sources
         .iter()
-        .filter(|s| s.required && s.status != "collected")
+        .filter(|s| s.required && s.status != SourceStatus::Collected)
         .min_by_key(|s| s.error.as_deref().is_some_and(|e| e.starts_with("stopped")));
     if let Some(s) = failed {
         bail!(
@@ -267,7 +267,7 @@ pub async fn collect(
     }
 
     let record = CollectionRecord {
-        source_kind: "graph".into(),
+        source_kind: SourceKind::Graph,
         collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).into(),
         graph_endpoint: Some(graph_root.as_str().trim_end_matches('/').to_string()),
         token_roles,

@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 use super::http::Graph;
 use super::progress::SourceBar;
 use crate::snapshot::SourceRecord;
-use crate::source::{Paging, Source};
+use crate::source::{Paging, Source, SourceStatus};
 
 /// A collection page, reduced to what paging needs; the items are counted, not kept.
 #[derive(Deserialize)]
@@ -30,7 +30,7 @@ pub(crate) fn not_configured(source: Source) -> SourceRecord {
         name: source,
         endpoint: source.endpoint(),
         required: source.required(),
-        status: "not-configured".into(),
+        status: SourceStatus::NotConfigured,
         error: None,
         pages: 0,
         items: 0,
@@ -53,7 +53,7 @@ pub(crate) async fn collect_source(
         name: source,
         endpoint: relative(&first),
         required: source.required(),
-        status: "collected".into(),
+        status: SourceStatus::Collected,
         error: None,
         pages: 0,
         items: 0,
@@ -62,7 +62,7 @@ pub(crate) async fn collect_source(
     match page_through(graph, source, min_interval, first, dest, bar, &mut record).await {
         Ok(()) => bar.finish(&format!("{} pages, {} items", record.pages, record.items)),
         Err(e) => {
-            record.status = "missing".into();
+            record.status = SourceStatus::Missing;
             record.error = Some(format!("{e:#}"));
             bar.finish("failed");
         }
