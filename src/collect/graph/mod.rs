@@ -12,6 +12,7 @@
 mod auth;
 mod http;
 mod progress;
+mod retry;
 mod sources;
 
 use std::io::IsTerminal;
@@ -24,6 +25,7 @@ use reqwest::Url;
 use tracing::debug;
 
 pub use auth::AuthEnv;
+pub use retry::NetworkPolicy;
 
 use self::auth::{Credential, TokenSource, token_roles};
 use self::http::{Graph, ProxyEnv, check_token_url};
@@ -57,38 +59,6 @@ impl CollectOptions {
             now,
             progress: true,
             network: NetworkPolicy::default(),
-        }
-    }
-}
-
-/// Retry and pacing settings. Tests shrink the delays; production keeps the defaults.
-#[derive(Debug, Clone)]
-pub struct NetworkPolicy {
-    /// First back-off wait for a 429 without Retry-After, a 503/504 or a dropped connection;
-    /// doubled on every retry, with jitter.
-    pub base_delay: Duration,
-    /// Longest single back-off wait.
-    pub max_delay: Duration,
-    /// Retries of one request before the source fails.
-    pub max_retries: u32,
-    /// Longest time one request may take across its retries, from its first attempt: the
-    /// attempts (timeouts included) and the waits between them.
-    pub max_wait: Duration,
-    /// Time limit of one request, body included.
-    pub request_timeout: Duration,
-    /// Least time between two conditional access requests (Graph allows 1 request/s).
-    pub conditional_access_interval: Duration,
-}
-
-impl Default for NetworkPolicy {
-    fn default() -> Self {
-        NetworkPolicy {
-            base_delay: Duration::from_secs(3),
-            max_delay: Duration::from_secs(180),
-            max_retries: 10,
-            max_wait: Duration::from_secs(15 * 60),
-            request_timeout: Duration::from_secs(120),
-            conditional_access_interval: Duration::from_secs(1),
         }
     }
 }
