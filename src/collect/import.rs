@@ -20,7 +20,8 @@ use super::wire::{
 use crate::snapshot::{self, CollectionRecord, Snapshot, SourceRecord, Tenant};
 use crate::source::{Source, SourceKind, SourceStatus};
 
-pub const PROVENANCE_FILE: &str = "provenance.json";
+/// The collector's record beside the pages.
+pub(crate) const PROVENANCE_FILE: &str = "provenance.json";
 
 /// A parsed export: the snapshot, and the files it was read from (to be kept byte for byte).
 pub struct Imported {

@@ -31,6 +31,7 @@ use self::auth::{Credential, TokenSource, token_roles};
 use self::http::{Graph, ProxyEnv, check_token_url};
 use self::progress::{Progress, SourceBar};
 use self::sources::{collect_source, not_configured};
+use super::import::PROVENANCE_FILE;
 use crate::config::Config;
 use crate::snapshot::{CollectionRecord, SourceRecord};
 use crate::source::{Pacing, Source, SourceKind, SourceStatus};
@@ -243,7 +244,7 @@ pub async fn collect(
         token_roles,
         sources,
     };
-    let path = dest.join("provenance.json");
+    let path = dest.join(PROVENANCE_FILE);
     let mut json = serde_json::to_vec_pretty(&record).context("cannot serialise the provenance")?;
     json.push(b'\n');
     tokio::fs::write(&path, json)
