@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use mfa_evidence::collect;
 use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, NetworkPolicy, collect};
 use mfa_evidence::config::Config;
 use mfa_evidence::snapshot::{CollectionRecord, SourceRecord};
 use mfa_evidence::source::{SourceKind, SourceStatus};
+use mfa_evidence::store::Store;
 use serde_json::Value;
 
-use crate::fake_graph::{CLIENT_ID, FakeGraph, Fault, GROUP_ID, Scenario, TENANT};
+use crate::fake_graph::{CLIENT_ID, FakeGraph, Fault, GROUP_ID, Scenario, TENANT, TENANT_DOMAIN};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/certs");
 
@@ -758,6 +760,61 @@ async fn no_secret_or_token_reaches_a_file_or_a_log_line() {
             assert!(!text.contains(needle.as_str()), "{needle} in {name}");
         }
     }
+}
+
+/// The `collect` job as a library call: two runs into one store. The first names the tenant by
+/// its domain, so the store cannot be matched before collecting and the audit window is the 30
+/// days before `now`; the second names the GUID and reads from a day before the first snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_collect_job_stores_snapshots_and_reads_audits_since_the_previous_one() {
+    let fake = FakeGraph::start(Scenario::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&fake);
+    config.store_path = dir.path().join("store");
+    config.tenant.id = Some(TENANT_DOMAIN.into());
+    let mut request = collect::CollectRequest {
+        now: Utc.with_ymd_and_hms(2030, 1, 31, 6, 0, 0).unwrap(),
+        device_code: false,
+        progress: false,
+        env: secret_env("fake-secret"),
+    };
+    let job = |config: Config, request: collect::CollectRequest| {
+        tokio::task::spawn_blocking(move || collect::run(&config, &request))
+    };
+    let first = job(config.clone(), request.clone()).await.unwrap().unwrap();
+    assert_eq!(first.entry.sequence, 1);
+    assert_eq!(first.entry.tenant_id, TENANT);
+    let audits = r#"$filter=loggedByService%20eq%20%27Authentication%20Methods%27%20and%20activityDateTime%20ge%20"#;
+    let q = &fake.seen_for("directoryAudits")[0].path_and_query;
+    assert!(q.ends_with(&format!("{audits}2030-01-01T06:00:00Z")), "{q}");
+
+    // Snapshot times are whole seconds, and a store takes only a later one.
+    let next_second = first.collected_at().unwrap() + chrono::Duration::seconds(1);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the next collection must be a second later"
+    )]
+    let wait = (next_second - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(20)).await;
+    config.tenant.id = Some(TENANT.into());
+    request.now += chrono::Duration::hours(1);
+    let second = job(config.clone(), request).await.unwrap().unwrap();
+    assert_eq!(second.entry.sequence, 2);
+    let since = (first.collected_at().unwrap() - chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let q = &fake.seen_for("directoryAudits")[1].path_and_query;
+    assert!(q.ends_with(&format!("{audits}{since}")), "{q}");
+
+    let store = Store::new(&config.store_path);
+    assert_eq!(store.ledger(TENANT).unwrap().len(), 2);
+    let snapshot = second.load().unwrap();
+    assert_eq!(snapshot.collection.source_kind, SourceKind::Graph);
+    assert_eq!(snapshot.users.len(), 5);
+    assert_eq!(store.verify(TENANT).unwrap().broken, None);
+    // The collection folders inside the store are gone.
+    let names: Vec<String> = files(store.root());
+    assert_eq!(names, [TENANT], "{names:?}");
 }
 
 /// `mfa-evidence collect` as a scheduler runs it: the built binary against the fake server.
