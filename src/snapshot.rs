@@ -4,12 +4,23 @@
 //! once by the store beside the raw Graph responses it was parsed from, and never changed after.
 //! Collections are sorted so that the same inputs serialise to the same bytes.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::source::{Source, SourceKind, SourceStatus};
 
 /// Bumped whenever a stored field changes meaning or is removed.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+
+/// A snapshot as a source hands it to the store: parsed, with the files it was read from, which
+/// the store keeps byte for byte beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    pub snapshot: Snapshot,
+    /// Every page file and provenance.json, sorted by name.
+    pub files: Vec<PathBuf>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {

@@ -22,8 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::collect::import::Imported;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Imported, Snapshot};
 
 const LEDGER_FILE: &str = "ledger.jsonl";
 const LOCK_FILE: &str = ".lock";

@@ -17,18 +17,11 @@ use super::wire::{
     Page, WireAudit, WireAuthMethodsPolicy, WireConditionalAccessPolicy, WireMember,
     WireOrganization, WireRegistration, WireUser,
 };
-use crate::snapshot::{self, CollectionRecord, Snapshot, SourceRecord, Tenant};
+use crate::snapshot::{self, CollectionRecord, Imported, Snapshot, SourceRecord, Tenant};
 use crate::source::{Source, SourceKind, SourceStatus};
 
 /// The collector's record beside the pages.
 pub(crate) const PROVENANCE_FILE: &str = "provenance.json";
-
-/// A parsed export: the snapshot, and the files it was read from (to be kept byte for byte).
-pub struct Imported {
-    pub snapshot: Snapshot,
-    /// Every page file and provenance.json, sorted by name.
-    pub files: Vec<PathBuf>,
-}
 
 /// Which source and page a file name stands for.
 fn parse_file_name(name: &str) -> Option<(Source, u32)> {

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::{DateTime, TimeZone, Utc};
-use mfa_evidence::collect::import::{Imported, import_dir};
+use mfa_evidence::collect::import::import_dir;
 use mfa_evidence::snapshot::{
-    self, CollectionRecord, GroupMember, Registration, Snapshot, SourceRecord, Tenant, User,
+    self, CollectionRecord, GroupMember, Imported, Registration, Snapshot, SourceRecord, Tenant,
+    User,
 };
 use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use serde_json::{Value, json};
