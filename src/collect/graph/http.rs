@@ -1,6 +1,6 @@
 //! One Graph GET at a time, done right: the token only to the Graph host, throttling and faults
-//! retried with the waits Graph asks for, errors turned into messages that say what to do, and a
-//! [`RequestRecord`] for every attempt.
+//! retried with the waits Graph asks for (the policy in `retry.rs`), errors turned into messages
+//! that say what to do, and a [`RequestRecord`] for every attempt. Also the proxy variables.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
