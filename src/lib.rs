@@ -1,8 +1,10 @@
 //! mfa-evidence: SOC 2 evidence for control ID-01 (user MFA registration) from Microsoft Entra ID.
 //!
 //! The stages, one module each, data flowing one way (see ARCHITECTURE.md):
-//! `collect` (Graph, offline exports, the sample tenant) -> `snapshot` -> `store` (ledger) ->
-//! `evaluate` -> `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`.
+//! `collect` (live Graph, offline exports) -> `snapshot` -> `store` (ledger) -> `evaluate` ->
+//! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`. Below them all,
+//! `source` is the table of the Graph sources. `demo` and `synth` feed the sample tenant in
+//! through the same import.
 
 pub mod collect;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod package;
 pub mod render;
 pub mod report;
 pub mod snapshot;
+pub mod source;
 pub mod store;
 pub mod synth;
 pub mod time;

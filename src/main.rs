@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
+use mfa_evidence::collect::graph::AuthEnv;
 use mfa_evidence::config::Config;
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::Store;
@@ -176,9 +177,19 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Collect { device_code } => {
-            // Progress lines and -v log lines would both write to stderr and garble each other.
-            let progress = cli.verbose == 0;
-            let stored = collect_live(&config, device_code, progress)?;
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "a live collection runs now; its default audit window ends now"
+            )]
+            let now = Utc::now();
+            let request = collect::CollectRequest {
+                now,
+                device_code,
+                // Progress lines and -v log lines would both write to stderr and garble each other.
+                progress: cli.verbose == 0,
+                env: AuthEnv::from_process_env(),
+            };
+            let stored = collect::run(&config, &request)?;
             println!(
                 "stored snapshot {} ({}) collected at {}; sha256 {}",
                 stored.entry.sequence,
@@ -296,78 +307,6 @@ fn default_samples_dir() -> PathBuf {
     } else {
         PathBuf::from("samples")
     }
-}
-
-/// Collects into a folder inside the store (same file system, removed whatever happens), then
-/// stores it like an import: a collection that fails stores nothing.
-fn collect_live(
-    config: &Config,
-    device_code: bool,
-    progress: bool,
-) -> Result<mfa_evidence::store::StoredSnapshot> {
-    use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, collect};
-    let store = Store::new(&config.store_path);
-    let created_root = !store.root().exists();
-    std::fs::create_dir_all(store.root()).with_context(|| {
-        format!(
-            "cannot create the store {}: check [store] path",
-            store.root().display()
-        )
-    })?;
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "a live collection happens now; its time becomes the snapshot's as-of time"
-    )]
-    let mut options = CollectOptions::new(Utc::now());
-    options.device_code = device_code;
-    options.progress = progress;
-    let env = AuthEnv::from_process_env();
-    // Audit events since the previous snapshot of the same tenant, overlapping by a day, so none
-    // falls between runs. The store keys tenants by the GUID Graph returns; the tenant collected
-    // is [tenant] id, else AZURE_TENANT_ID (as in `collect`). Only a GUID can be matched before
-    // collecting: a domain name, or a GUID with no history, gets the full 30 days (Graph's
-    // retention, so nothing is lost), never another tenant's time, which could skip events.
-    let tenant = config.tenant.id.as_deref().or(env.tenant_id.as_deref());
-    let previous = match tenant.filter(|t| is_guid(t)) {
-        Some(id) => store
-            .tenants()?
-            .into_iter()
-            .find(|t| t.eq_ignore_ascii_case(id)),
-        None => None,
-    };
-    if let Some(tenant) = previous
-        && let Some(last) = store.ledger(&tenant)?.last()
-    {
-        options.audit_since = Some(last.entry.collected_at - chrono::Duration::days(1));
-    }
-    let folder = tempfile::Builder::new()
-        .prefix(".collect-")
-        .tempdir_in(store.root())
-        .context("cannot create a collection folder in the store")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let collected = runtime.block_on(collect(config, &env, &options, folder.path()));
-    if let Err(e) = collected {
-        drop(folder);
-        if created_root {
-            // A failed first collection leaves no empty store behind.
-            let _ = std::fs::remove_dir(store.root());
-        }
-        return Err(e);
-    }
-    let imported = collect::import::import_dir(folder.path(), None)?;
-    store.add(&imported)
-}
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits: a directory (tenant) id, not a domain.
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn print_outcome(outcome: &report::ReportOutcome) {

@@ -4,53 +4,24 @@
 //! once by the store beside the raw Graph responses it was parsed from, and never changed after.
 //! Collections are sorted so that the same inputs serialise to the same bytes.
 
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::source::{Source, SourceKind, SourceStatus};
 use crate::time::GraphTime;
 
 /// Bumped whenever a stored field changes meaning or is removed.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 
-/// The sources of a snapshot, by the file stem used in raw/ and in an import folder.
-pub const SOURCE_ORGANIZATION: &str = "organization";
-pub const SOURCE_USERS: &str = "users";
-pub const SOURCE_REGISTRATION: &str = "userRegistrationDetails";
-pub const SOURCE_BREAK_GLASS: &str = "breakGlassMembers";
-pub const SOURCE_AUDITS: &str = "directoryAudits";
-pub const SOURCE_AUTH_METHODS_POLICY: &str = "authenticationMethodsPolicy";
-pub const SOURCE_CONDITIONAL_ACCESS: &str = "conditionalAccessPolicies";
-
-/// Every source, in collection and display order, with whether a snapshot needs it.
-pub const SOURCES: [(&str, bool); 7] = [
-    (SOURCE_ORGANIZATION, true),
-    (SOURCE_USERS, true),
-    (SOURCE_REGISTRATION, true),
-    (SOURCE_BREAK_GLASS, false),
-    (SOURCE_AUDITS, false),
-    (SOURCE_AUTH_METHODS_POLICY, false),
-    (SOURCE_CONDITIONAL_ACCESS, false),
-];
-
-/// The Graph endpoint each source is read from (relative to the Graph root, e.g.
-/// `https://graph.microsoft.com`), for provenance when the data came from files.
-pub fn source_endpoint(name: &str) -> &'static str {
-    match name {
-        SOURCE_ORGANIZATION => "/v1.0/organization",
-        SOURCE_USERS => {
-            "/v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled&$top=999"
-        }
-        SOURCE_REGISTRATION => "/v1.0/reports/authenticationMethods/userRegistrationDetails",
-        SOURCE_BREAK_GLASS => {
-            "/v1.0/groups/{group-id}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true"
-        }
-        SOURCE_AUDITS => {
-            "/v1.0/auditLogs/directoryAudits?$filter=loggedByService eq 'Authentication Methods'"
-        }
-        SOURCE_AUTH_METHODS_POLICY => "/v1.0/policies/authenticationMethodsPolicy",
-        SOURCE_CONDITIONAL_ACCESS => "/v1.0/identity/conditionalAccess/policies",
-        _ => "",
-    }
+/// A snapshot as a source hands it to the store: parsed, with the files it was read from, which
+/// the store keeps byte for byte beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    pub snapshot: Snapshot,
+    /// Every page file and provenance.json, sorted by name.
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,8 +135,7 @@ pub struct ConditionalAccessPolicy {
 /// files it found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionRecord {
-    /// `graph` | `import` | `sample`
-    pub source_kind: String,
+    pub source_kind: SourceKind,
     /// `mfa-evidence <version>` of the collecting tool.
     pub collected_by: String,
     /// The Graph root the requests went to, when collected live.
@@ -179,11 +149,10 @@ pub struct CollectionRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceRecord {
-    pub name: String,
+    pub name: Source,
     pub endpoint: String,
     pub required: bool,
-    /// `collected` | `missing` | `not-configured`
-    pub status: String,
+    pub status: SourceStatus,
     #[serde(default)]
     pub error: Option<String>,
     pub pages: u64,
@@ -206,4 +175,84 @@ pub struct RequestRecord {
     /// The raw/ file the body was written to, e.g. `users-0003.json`.
     #[serde(default)]
     pub file: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A collection record as the versions with string-typed names, statuses and kinds wrote it
+    /// into `provenance.json` and `snapshot.json`.
+    const STORED: &str = r#"{
+  "source_kind": "graph",
+  "collected_by": "mfa-evidence 0.1.0",
+  "graph_endpoint": "https://graph.microsoft.com",
+  "token_roles": [
+    "User.Read.All"
+  ],
+  "sources": [
+    {
+      "name": "users",
+      "endpoint": "/v1.0/users?$top=999",
+      "required": true,
+      "status": "collected",
+      "error": null,
+      "pages": 1,
+      "items": 2,
+      "requests": [
+        {
+          "url": "https://graph.microsoft.com/v1.0/users?$top=999",
+          "time": "2026-10-31T06:00:00.123Z",
+          "status": 200,
+          "request_id": "r-1",
+          "duration_ms": 80,
+          "items": 2,
+          "file": "users-0001.json"
+        }
+      ]
+    },
+    {
+      "name": "breakGlassMembers",
+      "endpoint": "/v1.0/groups/{group-id}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true",
+      "required": false,
+      "status": "not-configured",
+      "error": null,
+      "pages": 0,
+      "items": 0,
+      "requests": []
+    },
+    {
+      "name": "conditionalAccessPolicies",
+      "endpoint": "/v1.0/identity/conditionalAccess/policies",
+      "required": false,
+      "status": "missing",
+      "error": "Graph answered HTTP 403",
+      "pages": 0,
+      "items": 0,
+      "requests": []
+    }
+  ]
+}"#;
+
+    #[test]
+    fn stored_records_read_back_to_the_same_values_and_bytes() {
+        let record: CollectionRecord = serde_json::from_str(STORED).unwrap();
+        assert_eq!(record.source_kind, SourceKind::Graph);
+        let sources: Vec<(Source, SourceStatus)> =
+            record.sources.iter().map(|s| (s.name, s.status)).collect();
+        assert_eq!(
+            sources,
+            [
+                (Source::Users, SourceStatus::Collected),
+                (Source::BreakGlass, SourceStatus::NotConfigured),
+                (Source::ConditionalAccess, SourceStatus::Missing),
+            ]
+        );
+        assert_eq!(serde_json::to_string_pretty(&record).unwrap(), STORED);
+        for kind in ["import", "sample"] {
+            let text = STORED.replace("\"graph\"", &format!("\"{kind}\""));
+            let record: CollectionRecord = serde_json::from_str(&text).unwrap();
+            assert_eq!(record.source_kind.as_str(), kind);
+        }
+    }
 }

@@ -21,10 +21,9 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::collect::import::Imported;
 use crate::digest::{HashingWriter, SUMS_FILE, Sha256Sums, copy_hashed, hash_file, sha256_hex};
 use crate::files::{list_files, sync_dir};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Imported, Snapshot};
 use crate::time::secs_text;
 
 const LEDGER_FILE: &str = "ledger.jsonl";

@@ -3,10 +3,10 @@
 //! uses it too, so anything stored can be imported again.
 //!
 //! Layout: `<source>.json`, or `<source>-0001.json`, `<source>-0002.json`, ... for a source of
-//! several pages, with the source names of [`crate::snapshot::SOURCES`], plus an optional
+//! several pages, with the file stems of [`crate::source::Source`], plus an optional
 //! `provenance.json` (a [`CollectionRecord`] written by the collector).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -17,33 +17,28 @@ use super::wire::{
     Page, WireAudit, WireAuthMethodsPolicy, WireConditionalAccessPolicy, WireMember,
     WireOrganization, WireRegistration, WireUser,
 };
-use crate::snapshot::{self, CollectionRecord, SOURCES, Snapshot, SourceRecord, Tenant};
+use crate::snapshot::{self, CollectionRecord, Imported, Snapshot, SourceRecord, Tenant};
+use crate::source::{Source, SourceKind, SourceStatus};
 
-pub const PROVENANCE_FILE: &str = "provenance.json";
-
-/// A parsed export: the snapshot, and the files it was read from (to be kept byte for byte).
-pub struct Imported {
-    pub snapshot: Snapshot,
-    /// Every page file and provenance.json, sorted by name.
-    pub files: Vec<PathBuf>,
-}
+/// The collector's record beside the pages.
+pub(crate) const PROVENANCE_FILE: &str = "provenance.json";
 
 /// Which source and page a file name stands for.
-fn parse_file_name(name: &str) -> Option<(&'static str, u32)> {
+fn parse_file_name(name: &str) -> Option<(Source, u32)> {
     let stem = name.strip_suffix(".json")?;
-    SOURCES.iter().find_map(|(source, _)| {
-        if stem == *source {
-            return Some((*source, 0));
+    Source::ALL.into_iter().find_map(|source| {
+        if stem == source.stem() {
+            return Some((source, 0));
         }
-        let page = stem.strip_prefix(source)?.strip_prefix('-')?;
+        let page = stem.strip_prefix(source.stem())?.strip_prefix('-')?;
         if page.is_empty() || !page.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        page.parse().ok().map(|n| (*source, n))
+        page.parse().ok().map(|n| (source, n))
     })
 }
 
-fn page_name(source: &str, page: u32) -> String {
+fn page_name(source: Source, page: u32) -> String {
     format!("{source}-{page:04}.json")
 }
 
@@ -56,7 +51,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             dir.display()
         )
     })?;
-    let mut pages: BTreeMap<&'static str, Vec<(u32, PathBuf)>> = BTreeMap::new();
+    let mut pages: BTreeMap<Source, Vec<(u32, PathBuf)>> = BTreeMap::new();
     let mut provenance_path = None;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
@@ -73,7 +68,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             None if name.ends_with(".json") => bail!(
                 "{}: unexpected file name {name:?}: name Graph pages after their source ({}), e.g. users.json or users-0001.json",
                 dir.display(),
-                SOURCES.map(|(s, _)| s).join(", ")
+                Source::ALL.map(Source::stem).join(", ")
             ),
             None => tracing::warn!("ignoring {name} in {}: not a Graph page", dir.display()),
         }
@@ -97,19 +92,19 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             bail!(
                 "{}: {} is missing (the pages go on to {}): the export is incomplete; export every page",
                 dir.display(),
-                page_name(source, i as u32 + 1),
+                page_name(*source, i as u32 + 1),
                 list.last()
-                    .map(|(p, _)| page_name(source, *p))
+                    .map(|(p, _)| page_name(*source, *p))
                     .unwrap_or_default()
             );
         }
     }
-    for (source, required) in SOURCES {
-        if required && !pages.contains_key(source) {
+    for source in Source::ALL {
+        if source.required() && !pages.contains_key(&source) {
             bail!(
                 "{}: no {source} data ({source}.json or {source}-0001.json): export {} from Graph into this folder",
                 dir.display(),
-                snapshot::source_endpoint(source)
+                source.endpoint()
             );
         }
     }
@@ -119,81 +114,84 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
         None => None,
     };
 
-    let org: Vec<WireOrganization> = read_pages(dir, &pages, snapshot::SOURCE_ORGANIZATION)?.0;
+    let org: Vec<WireOrganization> = read_pages(dir, &pages, Source::Organization)?;
     let org = org.into_iter().next().with_context(|| {
         format!(
-            "{}: the organization page lists no organization: re-export /v1.0/organization",
-            dir.display()
+            "{}: the organization page lists no organization: re-export {}",
+            dir.display(),
+            Source::Organization.endpoint()
         )
     })?;
-    let (users, users_pages) = read_pages::<WireUser>(dir, &pages, snapshot::SOURCE_USERS)?;
+    let users = read_pages::<WireUser>(dir, &pages, Source::Users)?;
     let mut users: Vec<snapshot::User> = users.into_iter().map(Into::into).collect();
     users.sort_by(|a, b| a.id.cmp(&b.id));
     users.dedup_by(|a, b| a.id == b.id);
-    let (registrations, reg_pages) =
-        read_pages::<WireRegistration>(dir, &pages, snapshot::SOURCE_REGISTRATION)?;
+    let registrations = read_pages::<WireRegistration>(dir, &pages, Source::Registration)?;
     let mut registrations: Vec<snapshot::Registration> =
         registrations.into_iter().map(Into::into).collect();
     registrations.sort_by(|a, b| a.id.cmp(&b.id));
     registrations.dedup_by(|a, b| a.id == b.id);
 
     let break_glass_members =
-        optional_pages::<WireMember>(dir, &pages, snapshot::SOURCE_BREAK_GLASS)?.map(
-            |(list, _)| {
-                let mut list: Vec<snapshot::GroupMember> =
-                    list.into_iter().map(Into::into).collect();
-                list.sort_by(|a, b| a.id.cmp(&b.id));
-                list.dedup_by(|a, b| a.id == b.id);
-                list
-            },
-        );
-    let audit_events =
-        optional_pages::<WireAudit>(dir, &pages, snapshot::SOURCE_AUDITS)?.map(|(list, _)| {
-            let mut list: Vec<snapshot::AuditEvent> = list.into_iter().map(Into::into).collect();
-            list.sort_by(|a, b| {
-                (a.activity_date_time.as_str(), &a.id).cmp(&(b.activity_date_time.as_str(), &b.id))
-            });
+        optional_pages::<WireMember>(dir, &pages, Source::BreakGlass)?.map(|list| {
+            let mut list: Vec<snapshot::GroupMember> = list.into_iter().map(Into::into).collect();
+            list.sort_by(|a, b| a.id.cmp(&b.id));
             list.dedup_by(|a, b| a.id == b.id);
             list
         });
-    let auth_methods_policy = match pages.get(snapshot::SOURCE_AUTH_METHODS_POLICY) {
+    let audit_events = optional_pages::<WireAudit>(dir, &pages, Source::Audits)?.map(|list| {
+        let mut list: Vec<snapshot::AuditEvent> = list.into_iter().map(Into::into).collect();
+        list.sort_by(|a, b| {
+            (a.activity_date_time.as_str(), &a.id).cmp(&(b.activity_date_time.as_str(), &b.id))
+        });
+        list.dedup_by(|a, b| a.id == b.id);
+        list
+    });
+    let auth_methods_policy = match pages.get(&Source::AuthMethodsPolicy) {
         Some(list) => {
             let policy: WireAuthMethodsPolicy = read_json(&list[0].1)?;
             Some(policy.into())
         }
         None => None,
     };
-    let conditional_access = optional_pages::<WireConditionalAccessPolicy>(
-        dir,
-        &pages,
-        snapshot::SOURCE_CONDITIONAL_ACCESS,
-    )?
-    .map(|(list, _)| {
-        let mut list: Vec<snapshot::ConditionalAccessPolicy> =
-            list.into_iter().map(Into::into).collect();
-        list.sort_by(|a, b| a.id.cmp(&b.id));
-        list
-    });
+    let conditional_access =
+        optional_pages::<WireConditionalAccessPolicy>(dir, &pages, Source::ConditionalAccess)?.map(
+            |list| {
+                let mut list: Vec<snapshot::ConditionalAccessPolicy> =
+                    list.into_iter().map(Into::into).collect();
+                list.sort_by(|a, b| a.id.cmp(&b.id));
+                list
+            },
+        );
 
-    let counts: BTreeMap<&str, (u64, u64)> = BTreeMap::from([
-        (snapshot::SOURCE_USERS, (users_pages, users.len() as u64)),
+    // Items per source present, duplicates across pages dropped; one object counts one.
+    let items: BTreeMap<Source, u64> = [
+        (Source::Organization, Some(1)),
+        (Source::Users, Some(users.len())),
+        (Source::Registration, Some(registrations.len())),
         (
-            snapshot::SOURCE_REGISTRATION,
-            (reg_pages, registrations.len() as u64),
+            Source::BreakGlass,
+            break_glass_members.as_ref().map(Vec::len),
         ),
-    ]);
+        (Source::Audits, audit_events.as_ref().map(Vec::len)),
+        (
+            Source::AuthMethodsPolicy,
+            auth_methods_policy.as_ref().map(|_| 1),
+        ),
+        (
+            Source::ConditionalAccess,
+            conditional_access.as_ref().map(Vec::len),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(source, n)| Some((source, n? as u64)))
+    .collect();
     let collection = match provenance {
         Some(record) => {
-            check_provenance(dir, &record, &counts)?;
+            check_provenance(dir, &record, &items)?;
             record
         }
-        None => record_from_files(
-            &pages,
-            &counts,
-            &break_glass_members,
-            &audit_events,
-            &conditional_access,
-        ),
+        None => record_from_files(&pages, &items),
     };
 
     let collected_at = match collected_at {
@@ -241,13 +239,13 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
-/// Reads every page of a source, in order. Returns the items and the page count.
+/// Reads every page of a source, in order.
 fn read_pages<T: DeserializeOwned>(
     dir: &Path,
-    pages: &BTreeMap<&'static str, Vec<(u32, PathBuf)>>,
-    source: &str,
-) -> Result<(Vec<T>, u64)> {
-    let list = &pages[source];
+    pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
+    source: Source,
+) -> Result<Vec<T>> {
+    let list = &pages[&source];
     let mut items = Vec::new();
     for (i, (_, path)) in list.iter().enumerate() {
         let page: Page<T> = read_json(path)?;
@@ -261,15 +259,15 @@ fn read_pages<T: DeserializeOwned>(
             );
         }
     }
-    Ok((items, list.len() as u64))
+    Ok(items)
 }
 
 fn optional_pages<T: DeserializeOwned>(
     dir: &Path,
-    pages: &BTreeMap<&'static str, Vec<(u32, PathBuf)>>,
-    source: &str,
-) -> Result<Option<(Vec<T>, u64)>> {
-    if pages.contains_key(source) {
+    pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
+    source: Source,
+) -> Result<Option<Vec<T>>> {
+    if pages.contains_key(&source) {
         read_pages(dir, pages, source).map(Some)
     } else {
         Ok(None)
@@ -280,75 +278,61 @@ fn optional_pages<T: DeserializeOwned>(
 fn check_provenance(
     dir: &Path,
     record: &CollectionRecord,
-    counts: &BTreeMap<&str, (u64, u64)>,
+    items: &BTreeMap<Source, u64>,
 ) -> Result<()> {
-    for (source, required) in SOURCES {
+    for source in Source::ALL {
         let entry = record.sources.iter().find(|s| s.name == source);
-        if required && entry.is_none_or(|s| s.status != "collected") {
+        if source.required() && entry.is_none_or(|s| s.status != SourceStatus::Collected) {
             bail!(
                 "{}: provenance.json does not record {source} as collected: this collection is incomplete and cannot be stored",
                 dir.display()
             );
         }
     }
-    for (source, (_, items)) in counts {
-        if let Some(entry) = record.sources.iter().find(|s| s.name == *source)
-            && entry.items != *items
+    // The population's sources. Duplicates across pages are dropped, so only more items than
+    // recorded is wrong.
+    for source in [Source::Users, Source::Registration] {
+        if let Some(entry) = record.sources.iter().find(|s| s.name == source)
+            && let Some(&items) = items.get(&source)
+            && items > entry.items
         {
-            // Duplicates across pages are dropped, so only more items than recorded is wrong.
-            if *items > entry.items {
-                bail!(
-                    "{}: provenance.json records {} {source} items but the pages hold {items}: the folder was changed after collection",
-                    dir.display(),
-                    entry.items
-                );
-            }
+            bail!(
+                "{}: provenance.json records {} {source} items but the pages hold {items}: the folder was changed after collection",
+                dir.display(),
+                entry.items
+            );
         }
     }
     Ok(())
 }
 
+/// The record of a folder without provenance.json: what the files hold.
 fn record_from_files(
-    pages: &BTreeMap<&'static str, Vec<(u32, PathBuf)>>,
-    counts: &BTreeMap<&str, (u64, u64)>,
-    break_glass: &Option<Vec<snapshot::GroupMember>>,
-    audits: &Option<Vec<snapshot::AuditEvent>>,
-    conditional_access: &Option<Vec<snapshot::ConditionalAccessPolicy>>,
+    pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
+    items: &BTreeMap<Source, u64>,
 ) -> CollectionRecord {
-    let sources = SOURCES
-        .iter()
-        .map(|(name, required)| {
-            let page_count = pages.get(name).map_or(0, |l| l.len() as u64);
-            let items = match *name {
-                snapshot::SOURCE_BREAK_GLASS => break_glass.as_ref().map_or(0, |l| l.len() as u64),
-                snapshot::SOURCE_AUDITS => audits.as_ref().map_or(0, |l| l.len() as u64),
-                snapshot::SOURCE_CONDITIONAL_ACCESS => {
-                    conditional_access.as_ref().map_or(0, |l| l.len() as u64)
-                }
-                snapshot::SOURCE_ORGANIZATION | snapshot::SOURCE_AUTH_METHODS_POLICY => {
-                    page_count.min(1)
-                }
-                other => counts.get(other).map_or(0, |c| c.1),
-            };
+    let sources = Source::ALL
+        .into_iter()
+        .map(|source| {
+            let page_count = pages.get(&source).map_or(0, |l| l.len() as u64);
             SourceRecord {
-                name: name.to_string(),
-                endpoint: snapshot::source_endpoint(name).to_string(),
-                required: *required,
+                name: source,
+                endpoint: source.endpoint(),
+                required: source.required(),
                 status: if page_count > 0 {
-                    "collected"
+                    SourceStatus::Collected
                 } else {
-                    "missing"
-                }
-                .to_string(),
+                    SourceStatus::Missing
+                },
                 error: (page_count == 0).then(|| "not present in the export folder".to_string()),
                 pages: page_count,
-                items,
+                items: items.get(&source).copied().unwrap_or(0),
                 requests: Vec::new(),
             }
         })
         .collect();
     CollectionRecord {
-        source_kind: "import".to_string(),
+        source_kind: SourceKind::Import,
         collected_by: crate::tool_id(),
         graph_endpoint: None,
         token_roles: Vec::new(),
@@ -366,25 +350,17 @@ fn latest_request_time(record: &CollectionRecord) -> Option<DateTime<Utc>> {
         .max()
 }
 
-/// The distinct sources present in a folder (for messages and tests).
-pub fn sources_present(files: &[PathBuf]) -> BTreeSet<&'static str> {
-    files
-        .iter()
-        .filter_map(|p| parse_file_name(&p.file_name()?.to_string_lossy()).map(|(s, _)| s))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn file_names() {
-        assert_eq!(parse_file_name("users.json"), Some(("users", 0)));
-        assert_eq!(parse_file_name("users-0002.json"), Some(("users", 2)));
+        assert_eq!(parse_file_name("users.json"), Some((Source::Users, 0)));
+        assert_eq!(parse_file_name("users-0002.json"), Some((Source::Users, 2)));
         assert_eq!(
             parse_file_name("userRegistrationDetails-0001.json"),
-            Some(("userRegistrationDetails", 1))
+            Some((Source::Registration, 1))
         );
         assert_eq!(parse_file_name("user.json"), None);
         assert_eq!(parse_file_name("users-x.json"), None);

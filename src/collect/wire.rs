@@ -22,37 +22,37 @@ where
 
 /// One response body of a collection: `{"value": [...], "@odata.nextLink": "..."}`.
 #[derive(Deserialize)]
-pub struct Page<T> {
+pub(super) struct Page<T> {
     #[serde(default = "Vec::new")]
-    pub value: Vec<T>,
+    pub(super) value: Vec<T>,
     #[serde(rename = "@odata.nextLink", default)]
-    pub next_link: Option<String>,
+    pub(super) next_link: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireOrganization {
-    pub id: String,
+pub(super) struct WireOrganization {
+    pub(super) id: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub display_name: String,
+    pub(super) display_name: String,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireUser {
-    pub id: String,
+pub(super) struct WireUser {
+    pub(super) id: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub user_principal_name: String,
+    pub(super) user_principal_name: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub display_name: String,
+    pub(super) display_name: String,
     #[serde(default)]
-    pub account_enabled: Option<bool>,
+    pub(super) account_enabled: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    pub user_type: String,
+    pub(super) user_type: String,
     #[serde(default)]
-    pub created_date_time: Option<GraphTime>,
+    pub(super) created_date_time: Option<GraphTime>,
     #[serde(default)]
-    pub on_premises_sync_enabled: Option<bool>,
+    pub(super) on_premises_sync_enabled: Option<bool>,
 }
 
 impl From<WireUser> for User {
@@ -71,26 +71,26 @@ impl From<WireUser> for User {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireRegistration {
-    pub id: String,
+pub(super) struct WireRegistration {
+    pub(super) id: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub user_principal_name: String,
+    pub(super) user_principal_name: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub user_display_name: String,
+    pub(super) user_display_name: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub user_type: String,
+    pub(super) user_type: String,
     #[serde(default)]
-    pub is_admin: Option<bool>,
+    pub(super) is_admin: Option<bool>,
     #[serde(default)]
-    pub is_mfa_registered: Option<bool>,
+    pub(super) is_mfa_registered: Option<bool>,
     #[serde(default)]
-    pub is_mfa_capable: Option<bool>,
+    pub(super) is_mfa_capable: Option<bool>,
     #[serde(default)]
-    pub is_passwordless_capable: Option<bool>,
+    pub(super) is_passwordless_capable: Option<bool>,
     #[serde(default)]
-    pub last_updated_date_time: Option<GraphTime>,
+    pub(super) last_updated_date_time: Option<GraphTime>,
     #[serde(default, deserialize_with = "nullable")]
-    pub methods_registered: Vec<String>,
+    pub(super) methods_registered: Vec<String>,
 }
 
 impl From<WireRegistration> for Registration {
@@ -112,10 +112,10 @@ impl From<WireRegistration> for Registration {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireMember {
-    pub id: String,
+pub(super) struct WireMember {
+    pub(super) id: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub user_principal_name: String,
+    pub(super) user_principal_name: String,
 }
 
 impl From<WireMember> for GroupMember {
@@ -129,53 +129,53 @@ impl From<WireMember> for GroupMember {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireAudit {
-    pub id: String,
-    pub activity_date_time: GraphTime,
+pub(super) struct WireAudit {
+    pub(super) id: String,
+    pub(super) activity_date_time: GraphTime,
     #[serde(default, deserialize_with = "nullable")]
-    pub activity_display_name: String,
+    pub(super) activity_display_name: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub result: String,
+    pub(super) result: String,
     #[serde(default)]
-    pub initiated_by: Option<WireInitiatedBy>,
+    pub(super) initiated_by: Option<WireInitiatedBy>,
     #[serde(default, deserialize_with = "nullable")]
-    pub target_resources: Vec<WireTarget>,
+    pub(super) target_resources: Vec<WireTarget>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireInitiatedBy {
+pub(super) struct WireInitiatedBy {
     #[serde(default)]
-    pub user: Option<WireIdentity>,
+    pub(super) user: Option<WireIdentity>,
     #[serde(default)]
-    pub app: Option<WireApp>,
+    pub(super) app: Option<WireApp>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireIdentity {
+pub(super) struct WireIdentity {
     #[serde(default)]
-    pub user_principal_name: Option<String>,
+    pub(super) user_principal_name: Option<String>,
     #[serde(default)]
-    pub id: Option<String>,
+    pub(super) id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireApp {
+pub(super) struct WireApp {
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub(super) display_name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireTarget {
+pub(super) struct WireTarget {
     #[serde(default)]
-    pub id: Option<String>,
+    pub(super) id: Option<String>,
     #[serde(default, rename = "type")]
-    pub kind: Option<String>,
+    pub(super) kind: Option<String>,
     #[serde(default)]
-    pub user_principal_name: Option<String>,
+    pub(super) user_principal_name: Option<String>,
 }
 
 impl From<WireAudit> for AuditEvent {
@@ -208,33 +208,33 @@ impl From<WireAudit> for AuditEvent {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireAuthMethodsPolicy {
+pub(super) struct WireAuthMethodsPolicy {
     #[serde(default)]
-    pub policy_migration_state: Option<String>,
+    pub(super) policy_migration_state: Option<String>,
     #[serde(default)]
-    pub registration_enforcement: Option<WireRegistrationEnforcement>,
+    pub(super) registration_enforcement: Option<WireRegistrationEnforcement>,
     #[serde(default, deserialize_with = "nullable")]
-    pub authentication_method_configurations: Vec<WireMethodConfiguration>,
+    pub(super) authentication_method_configurations: Vec<WireMethodConfiguration>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireRegistrationEnforcement {
+pub(super) struct WireRegistrationEnforcement {
     #[serde(default)]
-    pub authentication_methods_registration_campaign: Option<WireCampaign>,
+    pub(super) authentication_methods_registration_campaign: Option<WireCampaign>,
 }
 
 #[derive(Deserialize)]
-pub struct WireCampaign {
+pub(super) struct WireCampaign {
     #[serde(default)]
-    pub state: Option<String>,
+    pub(super) state: Option<String>,
 }
 
 #[derive(Deserialize)]
-pub struct WireMethodConfiguration {
-    pub id: String,
+pub(super) struct WireMethodConfiguration {
+    pub(super) id: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub state: String,
+    pub(super) state: String,
 }
 
 impl From<WireAuthMethodsPolicy> for AuthMethodsPolicy {
@@ -261,52 +261,52 @@ impl From<WireAuthMethodsPolicy> for AuthMethodsPolicy {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WireConditionalAccessPolicy {
-    pub id: String,
+pub(super) struct WireConditionalAccessPolicy {
+    pub(super) id: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub display_name: String,
+    pub(super) display_name: String,
     #[serde(default, deserialize_with = "nullable")]
-    pub state: String,
+    pub(super) state: String,
     #[serde(default)]
-    pub conditions: Option<WireConditions>,
+    pub(super) conditions: Option<WireConditions>,
     #[serde(default)]
-    pub grant_controls: Option<WireGrantControls>,
+    pub(super) grant_controls: Option<WireGrantControls>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireConditions {
+pub(super) struct WireConditions {
     #[serde(default)]
-    pub users: Option<WireUserConditions>,
+    pub(super) users: Option<WireUserConditions>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireUserConditions {
+pub(super) struct WireUserConditions {
     #[serde(default, deserialize_with = "nullable")]
-    pub include_users: Vec<String>,
+    pub(super) include_users: Vec<String>,
     #[serde(default, deserialize_with = "nullable")]
-    pub exclude_users: Vec<String>,
+    pub(super) exclude_users: Vec<String>,
     #[serde(default, deserialize_with = "nullable")]
-    pub exclude_groups: Vec<String>,
+    pub(super) exclude_groups: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireGrantControls {
+pub(super) struct WireGrantControls {
     #[serde(default, deserialize_with = "nullable")]
-    pub built_in_controls: Vec<String>,
+    pub(super) built_in_controls: Vec<String>,
     #[serde(default)]
-    pub authentication_strength: Option<WireAuthStrength>,
+    pub(super) authentication_strength: Option<WireAuthStrength>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct WireAuthStrength {
+pub(super) struct WireAuthStrength {
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub(super) display_name: Option<String>,
     #[serde(default)]
-    pub id: Option<String>,
+    pub(super) id: Option<String>,
 }
 
 impl From<WireConditionalAccessPolicy> for ConditionalAccessPolicy {

@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::{ControlSettings, Exception};
 use crate::control::methods;
-use crate::snapshot::{self, GroupMember, Registration, Snapshot, User};
+use crate::snapshot::{GroupMember, Registration, Snapshot, User};
+use crate::source::Source;
 use chrono::NaiveDate;
 
 crate::vocabulary! {
@@ -109,7 +110,7 @@ pub(crate) fn break_glass_group<'a>(
         .collection
         .sources
         .iter()
-        .find(|s| s.name == snapshot::SOURCE_BREAK_GLASS)
+        .find(|s| s.name == Source::BreakGlass)
         .and_then(|s| s.endpoint.split("/groups/").nth(1))
         .and_then(|rest| rest.split('/').next())
         .filter(|id| !id.is_empty() && !id.starts_with('{'));

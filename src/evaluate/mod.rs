@@ -29,7 +29,8 @@ pub use self::tally::{MethodCountKey, MicrosoftCounts, Reconciliation, Tally};
 
 use self::findings::{Facts, SourceCheck};
 use crate::config::ControlSettings;
-use crate::snapshot::{self, Snapshot};
+use crate::snapshot::Snapshot;
+use crate::source::{Source, SourceStatus};
 
 /// The point-in-time evaluation of a snapshot.
 #[derive(Debug, Clone)]
@@ -55,11 +56,8 @@ impl Evaluation<'_> {
 }
 
 /// The sources a result needs: organization, users and the registration report.
-const REQUIRED_FOR_RESULT: [&str; 3] = [
-    snapshot::SOURCE_ORGANIZATION,
-    snapshot::SOURCE_USERS,
-    snapshot::SOURCE_REGISTRATION,
-];
+const REQUIRED_FOR_RESULT: [Source; 3] =
+    [Source::Organization, Source::Users, Source::Registration];
 
 pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Evaluation<'a> {
     let as_of = snapshot.collected_at;
@@ -75,14 +73,14 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     let check = SourceCheck {
         missing_required: sources
             .iter()
-            .filter(|s| s.required && s.status != "collected")
+            .filter(|s| s.required && s.status != SourceStatus::Collected)
             .collect(),
         // The break-glass group's members decide the population when a group is configured:
         // their absence is the error finding, not an optional source the figure does not need.
         missing_optional: sources
             .iter()
-            .filter(|s| !s.required && s.status == "missing")
-            .filter(|s| !(group_uncollected && s.name == snapshot::SOURCE_BREAK_GLASS))
+            .filter(|s| !s.required && s.status == SourceStatus::Missing)
+            .filter(|s| !(group_uncollected && s.name == Source::BreakGlass))
             .collect(),
         group_uncollected,
     };
@@ -101,7 +99,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         && REQUIRED_FOR_RESULT.iter().all(|name| {
             sources
                 .iter()
-                .any(|r| r.name == *name && r.status == "collected")
+                .any(|r| r.name == *name && r.status == SourceStatus::Collected)
         });
     let (result, basis) = decide::outcome(
         required_collected,

@@ -259,7 +259,7 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
     let freshness = &evaluation.freshness;
     Provenance {
         snapshot: snapshot_ref(stored),
-        source_kind: snapshot.collection.source_kind.clone(),
+        source_kind: snapshot.collection.source_kind,
         collected_by: snapshot.collection.collected_by.clone(),
         token_roles: snapshot.collection.token_roles.clone(),
         sources: snapshot
@@ -267,14 +267,14 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
             .sources
             .iter()
             .map(|s| SourceProvenance {
-                name: s.name.clone(),
+                name: s.name,
                 endpoint: if s.endpoint.starts_with('/') {
                     format!("{graph}{}", s.endpoint)
                 } else {
                     s.endpoint.clone()
                 },
                 required: s.required,
-                status: s.status.clone(),
+                status: s.status,
                 error: s.error.clone(),
                 pages: s.pages,
                 items: s.items,

@@ -23,6 +23,7 @@ pub use crate::evaluate::{
     BreakGlassAccount, Classification, Code, ControlResult, ExceptionState, ExceptionStatus,
     MatchedBy, MethodCountKey, Reconciliation, Severity,
 };
+pub use crate::source::{Source, SourceKind, SourceStatus};
 
 /// Bumped whenever a field changes meaning or is removed.
 pub const EVIDENCE_SCHEMA_VERSION: u32 = 1;
@@ -179,8 +180,7 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     pub snapshot: SnapshotRef,
-    /// `graph` | `import` | `sample`
-    pub source_kind: String,
+    pub source_kind: SourceKind,
     /// Version of the tool that collected the snapshot (may differ from the one reporting).
     pub collected_by: String,
     /// Application permissions the token carried (`roles`), when collected live.
@@ -202,13 +202,10 @@ pub struct SnapshotRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceProvenance {
-    /// `organization` | `users` | `userRegistrationDetails` | `breakGlassMembers` |
-    /// `directoryAudits` | `authenticationMethodsPolicy` | `conditionalAccessPolicies`
-    pub name: String,
+    pub name: Source,
     pub endpoint: String,
     pub required: bool,
-    /// `collected` | `missing` | `not-configured`
-    pub status: String,
+    pub status: SourceStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub pages: u64,

@@ -11,7 +11,8 @@ use crate::evaluate::Evaluation;
 use crate::evaluate::period::PeriodFacts;
 use crate::evidence::Evidence;
 use crate::render;
-use crate::snapshot::{self, Tenant};
+use crate::snapshot::Tenant;
+use crate::source::Source;
 use crate::store::StoredSnapshot;
 
 /// The longest tenant part of a package name: file systems limit a name to 255 bytes, and the
@@ -112,8 +113,8 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
     for name in &raw_files {
         let source = as_of.raw_dir().join(name);
         pkg.add_existing(&format!("raw/{name}"), &source)?;
-        if name.starts_with(snapshot::SOURCE_AUTH_METHODS_POLICY)
-            || name.starts_with(snapshot::SOURCE_CONDITIONAL_ACCESS)
+        if name.starts_with(Source::AuthMethodsPolicy.stem())
+            || name.starts_with(Source::ConditionalAccess.stem())
         {
             pkg.add_existing(&format!("config-state/{name}"), &source)?;
         }

@@ -22,10 +22,7 @@ use super::{
     parse_ticks, token_seed, write_audit, write_file, write_provenance, write_registration,
     write_tenant, write_user,
 };
-use crate::snapshot::{
-    SOURCE_AUDITS, SOURCE_AUTH_METHODS_POLICY, SOURCE_BREAK_GLASS, SOURCE_CONDITIONAL_ACCESS,
-    SOURCE_ORGANIZATION, SOURCE_REGISTRATION, SOURCE_USERS,
-};
+use crate::source::Source;
 
 /// One collection of the demo history: the import folder and its collection time.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +96,7 @@ pub fn write_samples(dir: &Path) -> Result<TenantSummary> {
     let counts = model.write_day(sample_collected_at().timestamp(), dir)?;
     summary.audit_events = counts
         .iter()
-        .find(|(s, _, _)| s == SOURCE_AUDITS)
+        .find(|(s, _, _)| s == Source::Audits.stem())
         .map_or(0, |(_, _, items)| *items);
     summary.pages = counts;
     Ok(summary)
@@ -134,8 +131,8 @@ pub(super) fn remove_pages(dir: &Path) -> Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let paged = crate::snapshot::SOURCES.iter().any(|(source, _)| {
-            name.strip_prefix(source)
+        let paged = Source::ALL.iter().any(|source| {
+            name.strip_prefix(source.stem())
                 .and_then(|rest| rest.strip_prefix('-'))
                 .and_then(|rest| rest.strip_suffix(".json"))
                 .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -176,7 +173,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Value> {
 }
 
 /// The `value` items of every page of a source, in page order.
-fn read_items(dir: &Path, source: &str) -> Result<Vec<Value>> {
+fn read_items(dir: &Path, source: Source) -> Result<Vec<Value>> {
     let mut items = Vec::new();
     for n in 1.. {
         let path = dir.join(page_file(source, n));
@@ -208,7 +205,7 @@ fn text(v: &Value, key: &str) -> Result<String> {
 
 impl Final {
     fn read(dir: &Path) -> Result<Final> {
-        let org_path = dir.join(page_file(SOURCE_ORGANIZATION, 1));
+        let org_path = dir.join(page_file(Source::Organization, 1));
         let organization = read(&org_path)?;
         let org = parse(&org_path, &organization)?;
         let org0 = &org["value"][0];
@@ -227,21 +224,21 @@ impl Final {
         let break_glass_group = provenance
             .sources
             .iter()
-            .find(|s| s.name == SOURCE_BREAK_GLASS)
+            .find(|s| s.name == Source::BreakGlass)
             .and_then(|s| s.endpoint.split("/groups/").nth(1))
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_default()
             .to_string();
-        let users = read_items(dir, SOURCE_USERS)?;
+        let users = read_items(dir, Source::Users)?;
         let mut rows = HashMap::new();
-        for row in read_items(dir, SOURCE_REGISTRATION)? {
+        for row in read_items(dir, Source::Registration)? {
             rows.insert(text(&row, "id")?, row);
         }
-        let break_glass = read_items(dir, SOURCE_BREAK_GLASS)?
+        let break_glass = read_items(dir, Source::BreakGlass)?
             .iter()
             .map(|m| text(m, "id"))
             .collect::<Result<_>>()?;
-        let ca_path = dir.join(page_file(SOURCE_CONDITIONAL_ACCESS, 1));
+        let ca_path = dir.join(page_file(Source::ConditionalAccess, 1));
         let conditional_access = read(&ca_path)?;
         let policies = parse(&ca_path, &conditional_access)?["value"]
             .as_array()
@@ -264,8 +261,8 @@ impl Final {
             rows,
             break_glass,
             organization,
-            break_glass_page: read(&dir.join(page_file(SOURCE_BREAK_GLASS, 1)))?,
-            methods_policy: read(&dir.join(page_file(SOURCE_AUTH_METHODS_POLICY, 1)))?,
+            break_glass_page: read(&dir.join(page_file(Source::BreakGlass, 1)))?,
+            methods_policy: read(&dir.join(page_file(Source::AuthMethodsPolicy, 1)))?,
             conditional_access,
             policies,
         })
@@ -843,12 +840,12 @@ impl Model {
         let tokens = token_seed(&self.tenant_id, t);
         let mut counts = Vec::new();
         write_file(
-            &dir.join(page_file(SOURCE_ORGANIZATION, 1)),
+            &dir.join(page_file(Source::Organization, 1)),
             &self.organization,
         )?;
-        counts.push((SOURCE_ORGANIZATION.to_string(), 1, 1));
+        counts.push((Source::Organization.to_string(), 1, 1));
 
-        let mut pages = PageWriter::new(dir, SOURCE_USERS, self.users_per_page, tokens);
+        let mut pages = PageWriter::new(dir, Source::Users, self.users_per_page, tokens);
         for u in self.users.iter().filter(|u| u.exists(t)) {
             let enabled = u.enabled(t);
             pages.push(|out| match &u.item {
@@ -864,9 +861,9 @@ impl Model {
             })?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((SOURCE_USERS.to_string(), p, n));
+        counts.push((Source::Users.to_string(), p, n));
 
-        let mut pages = PageWriter::new(dir, SOURCE_REGISTRATION, self.users_per_page, tokens);
+        let mut pages = PageWriter::new(dir, Source::Registration, self.users_per_page, tokens);
         for u in self.users.iter() {
             if !u.exists(t) || !u.enabled(t) || u.never_reported {
                 continue;
@@ -890,15 +887,15 @@ impl Model {
             })?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((SOURCE_REGISTRATION.to_string(), p, n));
+        counts.push((Source::Registration.to_string(), p, n));
 
         write_file(
-            &dir.join(page_file(SOURCE_BREAK_GLASS, 1)),
+            &dir.join(page_file(Source::BreakGlass, 1)),
             &self.break_glass_page,
         )?;
-        counts.push((SOURCE_BREAK_GLASS.to_string(), 1, self.break_glass_members));
+        counts.push((Source::BreakGlass.to_string(), 1, self.break_glass_members));
 
-        let mut pages = PageWriter::new(dir, SOURCE_AUDITS, self.audits_per_page, tokens);
+        let mut pages = PageWriter::new(dir, Source::Audits, self.audits_per_page, tokens);
         for e in self
             .events
             .iter()
@@ -917,18 +914,18 @@ impl Model {
             })?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((SOURCE_AUDITS.to_string(), p, n));
+        counts.push((Source::Audits.to_string(), p, n));
 
         write_file(
-            &dir.join(page_file(SOURCE_AUTH_METHODS_POLICY, 1)),
+            &dir.join(page_file(Source::AuthMethodsPolicy, 1)),
             &self.methods_policy,
         )?;
-        counts.push((SOURCE_AUTH_METHODS_POLICY.to_string(), 1, 1));
+        counts.push((Source::AuthMethodsPolicy.to_string(), 1, 1));
         write_file(
-            &dir.join(page_file(SOURCE_CONDITIONAL_ACCESS, 1)),
+            &dir.join(page_file(Source::ConditionalAccess, 1)),
             &self.conditional_access,
         )?;
-        counts.push((SOURCE_CONDITIONAL_ACCESS.to_string(), 1, self.policies));
+        counts.push((Source::ConditionalAccess.to_string(), 1, self.policies));
 
         write_provenance(dir, &self.break_glass_group, &counts)?;
         Ok(counts)

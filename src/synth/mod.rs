@@ -29,11 +29,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
-use crate::snapshot::{
-    self, CollectionRecord, SOURCE_AUDITS, SOURCE_AUTH_METHODS_POLICY, SOURCE_BREAK_GLASS,
-    SOURCE_CONDITIONAL_ACCESS, SOURCE_ORGANIZATION, SOURCE_REGISTRATION, SOURCE_USERS,
-    SourceRecord,
-};
+use crate::snapshot::{CollectionRecord, SourceRecord};
+use crate::source::{Source, SourceKind, SourceStatus};
 
 /// A burst of joiners, all created within `days` days from `start`.
 #[derive(Debug, Clone, PartialEq)]
@@ -765,40 +762,28 @@ pub(crate) fn write_audit(
 
 const GRAPH: &str = "https://graph.microsoft.com";
 
-pub(crate) fn context_of(source: &str) -> String {
-    let fragment = match source {
-        SOURCE_ORGANIZATION => "organization",
-        SOURCE_USERS => {
-            "users(id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled)"
-        }
-        SOURCE_REGISTRATION => "reports/authenticationMethods/userRegistrationDetails",
-        SOURCE_BREAK_GLASS => "users(id,userPrincipalName)",
-        SOURCE_AUDITS => "auditLogs/directoryAudits",
-        SOURCE_AUTH_METHODS_POLICY => "authenticationMethodsPolicy",
-        SOURCE_CONDITIONAL_ACCESS => "identity/conditionalAccess/policies",
-        _ => "",
-    };
-    format!("{GRAPH}/v1.0/$metadata#{fragment}")
+pub(crate) fn context_of(source: Source) -> String {
+    format!("{GRAPH}/v1.0/$metadata#{}", source.info().odata_context)
 }
 
 /// The request URL of a source's first page, with `$top` where the source pages.
-fn first_url(source: &str, page_size: usize) -> String {
+fn first_url(source: Source, page_size: usize) -> String {
     match source {
-        SOURCE_USERS => format!(
+        Source::Users => format!(
             "{GRAPH}/v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled&$top={page_size}"
         ),
-        SOURCE_REGISTRATION => format!(
+        Source::Registration => format!(
             "{GRAPH}/v1.0/reports/authenticationMethods/userRegistrationDetails?$top={page_size}"
         ),
-        SOURCE_AUDITS => format!(
+        Source::Audits => format!(
             "{GRAPH}/v1.0/auditLogs/directoryAudits?$filter=loggedByService%20eq%20%27Authentication%20Methods%27&$top={page_size}"
         ),
-        other => format!("{GRAPH}{}", snapshot::source_endpoint(other)),
+        other => format!("{GRAPH}{}", other.endpoint()),
     }
 }
 
 /// The file of a source's page `n` (from 1).
-pub fn page_file(source: &str, n: u64) -> String {
+pub fn page_file(source: Source, n: u64) -> String {
     format!("{source}-{n:04}.json")
 }
 
@@ -807,7 +792,7 @@ pub fn page_file(source: &str, n: u64) -> String {
 /// successor; memory is one page.
 pub(crate) struct PageWriter<'a> {
     dir: &'a Path,
-    source: &'static str,
+    source: Source,
     context: String,
     first_url: String,
     token_seed: u64,
@@ -822,7 +807,7 @@ impl<'a> PageWriter<'a> {
     /// `token_seed` makes the `$skiptoken`s: derive it from the tenant and collection time.
     pub(crate) fn new(
         dir: &'a Path,
-        source: &'static str,
+        source: Source,
         page_size: usize,
         token_seed: u64,
     ) -> PageWriter<'a> {
@@ -831,7 +816,7 @@ impl<'a> PageWriter<'a> {
             source,
             context: context_of(source),
             first_url: first_url(source, page_size),
-            token_seed: mix3(token_seed, hash_str(source), 0),
+            token_seed: mix3(token_seed, hash_str(source.stem()), 0),
             page_size,
             buf: Vec::with_capacity(page_size * 700),
             in_page: 0,
@@ -916,24 +901,24 @@ pub(crate) fn write_provenance(
     let sources = counts
         .iter()
         .map(|(name, pages, items)| {
-            let required = snapshot::SOURCES
-                .iter()
-                .find(|(n, _)| n == name)
-                .is_some_and(|(_, r)| *r);
-            SourceRecord {
-                name: name.clone(),
-                endpoint: snapshot::source_endpoint(name).replace("{group-id}", break_glass_group),
-                required,
-                status: "collected".to_string(),
+            let source =
+                Source::from_stem(name).with_context(|| format!("{name} is not a source"))?;
+            Ok(SourceRecord {
+                name: source,
+                endpoint: source
+                    .endpoint()
+                    .replace(crate::source::GROUP_ID, break_glass_group),
+                required: source.required(),
+                status: SourceStatus::Collected,
                 error: None,
                 pages: *pages,
                 items: *items,
                 requests: Vec::new(),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let record = CollectionRecord {
-        source_kind: "sample".to_string(),
+        source_kind: SourceKind::Sample,
         collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).to_string(),
         graph_endpoint: None,
         token_roles: Vec::new(),
@@ -954,7 +939,7 @@ pub(crate) fn initial_domain(domain: &str) -> String {
 
 fn organization_json(tenant_id: &str, name: &str, domain: &str, created: i64) -> Vec<u8> {
     let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_ORGANIZATION),
+        "@odata.context": context_of(Source::Organization),
         "value": [{
             "id": tenant_id,
             "deletedDateTime": null,
@@ -983,7 +968,7 @@ fn methods_policy_json(modified: i64) -> Vec<u8> {
         })
     };
     let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_AUTH_METHODS_POLICY),
+        "@odata.context": context_of(Source::AuthMethodsPolicy),
         "id": "authenticationMethodsPolicy",
         "displayName": "Authentication Methods Policy",
         "description": "The tenant-wide policy that controls which authentication methods are allowed in the tenant, authentication method registration requirements, and self-service password reset settings",
@@ -1090,7 +1075,7 @@ fn conditional_access_json(seed: u64, break_glass_group: &str, created: i64) -> 
     let bg = [break_glass_group];
     let global_admin = ["62e90394-69f5-4237-9190-012177145e10"];
     let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_CONDITIONAL_ACCESS),
+        "@odata.context": context_of(Source::ConditionalAccess),
         "value": [
             policy(1, "CA001: Require multifactor authentication for all users", "enabled",
                    users(&["All"], &[], &bg), &["all"], mfa.clone()),
@@ -1115,7 +1100,7 @@ fn break_glass_json(members: &[(String, String)]) -> Vec<u8> {
         })
         .collect();
     let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_BREAK_GLASS),
+        "@odata.context": context_of(Source::BreakGlass),
         "@odata.count": members.len(),
         "value": value
     });
@@ -1446,14 +1431,14 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
     };
 
     write_file(
-        &dir.join(page_file(SOURCE_ORGANIZATION, 1)),
+        &dir.join(page_file(Source::Organization, 1)),
         &organization_json(&tenant_id, &spec.tenant_name, &spec.domain, tenant_created),
     )?;
-    summary.pages.push((SOURCE_ORGANIZATION.to_string(), 1, 1));
+    summary.pages.push((Source::Organization.to_string(), 1, 1));
 
     // Pass 1: /users, and the index of audit events.
     let mut walker = Walker::new(spec);
-    let mut users = PageWriter::new(dir, SOURCE_USERS, spec.users_per_page, tokens);
+    let mut users = PageWriter::new(dir, Source::Users, spec.users_per_page, tokens);
     let mut events: Vec<(i64, u32, u32, Activity, &'static str)> = Vec::new();
     let mut helpdesk: Option<Person> = None;
     for i in 0..spec.users {
@@ -1521,12 +1506,14 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
         }
     }
     let (pages, items) = users.finish()?;
-    summary.pages.push((SOURCE_USERS.to_string(), pages, items));
+    summary
+        .pages
+        .push((Source::Users.to_string(), pages, items));
     let helpdesk = helpdesk.expect("the helpdesk account is always generated");
 
     // Pass 2: the registration report, in the same order, without disabled users.
     let mut walker = Walker::new(spec);
-    let mut rows = PageWriter::new(dir, SOURCE_REGISTRATION, spec.users_per_page, tokens);
+    let mut rows = PageWriter::new(dir, Source::Registration, spec.users_per_page, tokens);
     for i in 0..spec.users {
         let core = walker.next(i);
         let Some(methods) = core.methods else {
@@ -1542,7 +1529,7 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
     summary.registration_rows = items;
     summary
         .pages
-        .push((SOURCE_REGISTRATION.to_string(), pages, items));
+        .push((Source::Registration.to_string(), pages, items));
 
     // The break-glass group.
     let members: Vec<(String, String)> = summary
@@ -1551,16 +1538,16 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
         .map(|a| (a.id.clone(), a.user_principal_name.clone()))
         .collect();
     write_file(
-        &dir.join(page_file(SOURCE_BREAK_GLASS, 1)),
+        &dir.join(page_file(Source::BreakGlass, 1)),
         &break_glass_json(&members),
     )?;
     summary
         .pages
-        .push((SOURCE_BREAK_GLASS.to_string(), 1, members.len() as u64));
+        .push((Source::BreakGlass.to_string(), 1, members.len() as u64));
 
     // Audit events, newest first as Graph returns them.
     events.sort_by_key(|e| std::cmp::Reverse((e.0, e.1, e.2)));
-    let mut audits = PageWriter::new(dir, SOURCE_AUDITS, spec.audits_per_page, tokens);
+    let mut audits = PageWriter::new(dir, Source::Audits, spec.audits_per_page, tokens);
     let walker = Walker::new(spec);
     for (t, ticks, i, activity, m) in events {
         // Events are only generated for members, whose identity needs no walk.
@@ -1589,22 +1576,22 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
     summary.audit_events = items;
     summary
         .pages
-        .push((SOURCE_AUDITS.to_string(), pages, items));
+        .push((Source::Audits.to_string(), pages, items));
 
     write_file(
-        &dir.join(page_file(SOURCE_AUTH_METHODS_POLICY, 1)),
+        &dir.join(page_file(Source::AuthMethodsPolicy, 1)),
         &methods_policy_json(now - 200 * DAY),
     )?;
     summary
         .pages
-        .push((SOURCE_AUTH_METHODS_POLICY.to_string(), 1, 1));
+        .push((Source::AuthMethodsPolicy.to_string(), 1, 1));
     write_file(
-        &dir.join(page_file(SOURCE_CONDITIONAL_ACCESS, 1)),
+        &dir.join(page_file(Source::ConditionalAccess, 1)),
         &conditional_access_json(spec.seed, &group_id, tenant_created + 400 * DAY),
     )?;
     summary
         .pages
-        .push((SOURCE_CONDITIONAL_ACCESS.to_string(), 1, 5));
+        .push((Source::ConditionalAccess.to_string(), 1, 5));
 
     write_provenance(dir, &group_id, &summary.pages)?;
     Ok(summary)

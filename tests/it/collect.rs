@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use mfa_evidence::collect;
 use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, NetworkPolicy, collect};
 use mfa_evidence::config::Config;
 use mfa_evidence::snapshot::{CollectionRecord, SourceRecord};
+use mfa_evidence::source::{SourceKind, SourceStatus};
+use mfa_evidence::store::Store;
 use serde_json::Value;
 
-use crate::fake_graph::{CLIENT_ID, FakeGraph, Fault, GROUP_ID, Scenario, TENANT};
+use crate::fake_graph::{CLIENT_ID, FakeGraph, Fault, GROUP_ID, Scenario, TENANT, TENANT_DOMAIN};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/certs");
 
@@ -71,7 +74,11 @@ impl Run {
     }
 
     fn source(&self, name: &str) -> &SourceRecord {
-        self.ok().sources.iter().find(|s| s.name == name).unwrap()
+        self.ok()
+            .sources
+            .iter()
+            .find(|s| s.name.stem() == name)
+            .unwrap()
     }
 
     fn file(&self, name: &str) -> Value {
@@ -115,7 +122,7 @@ fn files(dir: &Path) -> Vec<String> {
 async fn collects_every_source_in_the_import_layout() {
     let r = run(Scenario::default()).await;
     let record = r.ok();
-    assert_eq!(record.source_kind, "graph");
+    assert_eq!(record.source_kind, SourceKind::Graph);
     assert_eq!(
         record.collected_by,
         concat!("mfa-evidence ", env!("CARGO_PKG_VERSION"))
@@ -130,7 +137,7 @@ async fn collects_every_source_in_the_import_layout() {
             "User.Read.All"
         ]
     );
-    let names: Vec<&str> = record.sources.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = record.sources.iter().map(|s| s.name.stem()).collect();
     assert_eq!(
         names,
         [
@@ -144,7 +151,7 @@ async fn collects_every_source_in_the_import_layout() {
         ]
     );
     for s in &record.sources {
-        assert_eq!(s.status, "collected", "{s:?}");
+        assert_eq!(s.status, SourceStatus::Collected, "{s:?}");
         assert_eq!(s.pages, 1);
         let req = &s.requests[0];
         assert_eq!(req.status, 200);
@@ -281,7 +288,10 @@ async fn throttling_without_retry_after_and_503_504_back_off() {
         statuses(r.source("userRegistrationDetails")),
         [429, 503, 504, 200]
     );
-    assert_eq!(r.source("userRegistrationDetails").status, "collected");
+    assert_eq!(
+        r.source("userRegistrationDetails").status,
+        SourceStatus::Collected
+    );
 }
 
 #[tokio::test]
@@ -445,20 +455,20 @@ async fn an_optional_source_failing_is_recorded_missing() {
         .insert("directoryAudits".into(), Fault::Status(500));
     let r = run(scenario).await;
     let ca = r.source("conditionalAccessPolicies");
-    assert_eq!(ca.status, "missing");
+    assert_eq!(ca.status, SourceStatus::Missing);
     assert!(
         ca.error.as_deref().unwrap().contains("Policy.Read.All"),
         "{ca:?}"
     );
     assert_eq!(ca.pages, 0);
     let audits = r.source("directoryAudits");
-    assert_eq!(audits.status, "missing");
+    assert_eq!(audits.status, SourceStatus::Missing);
     let e = audits.error.as_deref().unwrap();
     assert!(
         e.contains("HTTP 500 UnknownError") && e.contains("request-id"),
         "{e}"
     );
-    assert_eq!(r.source("users").status, "collected");
+    assert_eq!(r.source("users").status, SourceStatus::Collected);
     assert!(
         !r.dir
             .path()
@@ -494,7 +504,7 @@ async fn break_glass_is_not_configured_without_a_group() {
     )
     .await;
     let bg = r.source("breakGlassMembers");
-    assert_eq!(bg.status, "not-configured");
+    assert_eq!(bg.status, SourceStatus::NotConfigured);
     assert!(bg.requests.is_empty());
     assert!(r.fake.seen_for("breakGlassMembers").is_empty());
 }
@@ -752,6 +762,61 @@ async fn no_secret_or_token_reaches_a_file_or_a_log_line() {
     }
 }
 
+/// The `collect` job as a library call: two runs into one store. The first names the tenant by
+/// its domain, so the store cannot be matched before collecting and the audit window is the 30
+/// days before `now`; the second names the GUID and reads from a day before the first snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_collect_job_stores_snapshots_and_reads_audits_since_the_previous_one() {
+    let fake = FakeGraph::start(Scenario::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&fake);
+    config.store_path = dir.path().join("store");
+    config.tenant.id = Some(TENANT_DOMAIN.into());
+    let mut request = collect::CollectRequest {
+        now: Utc.with_ymd_and_hms(2030, 1, 31, 6, 0, 0).unwrap(),
+        device_code: false,
+        progress: false,
+        env: secret_env("fake-secret"),
+    };
+    let job = |config: Config, request: collect::CollectRequest| {
+        tokio::task::spawn_blocking(move || collect::run(&config, &request))
+    };
+    let first = job(config.clone(), request.clone()).await.unwrap().unwrap();
+    assert_eq!(first.entry.sequence, 1);
+    assert_eq!(first.entry.tenant_id, TENANT);
+    let audits = r#"$filter=loggedByService%20eq%20%27Authentication%20Methods%27%20and%20activityDateTime%20ge%20"#;
+    let q = &fake.seen_for("directoryAudits")[0].path_and_query;
+    assert!(q.ends_with(&format!("{audits}2030-01-01T06:00:00Z")), "{q}");
+
+    // Snapshot times are whole seconds, and a store takes only a later one.
+    let next_second = first.entry.collected_at + chrono::Duration::seconds(1);
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the next collection must be a second later"
+    )]
+    let wait = (next_second - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(20)).await;
+    config.tenant.id = Some(TENANT.into());
+    request.now += chrono::Duration::hours(1);
+    let second = job(config.clone(), request).await.unwrap().unwrap();
+    assert_eq!(second.entry.sequence, 2);
+    let since = (first.entry.collected_at - chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let q = &fake.seen_for("directoryAudits")[1].path_and_query;
+    assert!(q.ends_with(&format!("{audits}{since}")), "{q}");
+
+    let store = Store::new(&config.store_path);
+    assert_eq!(store.ledger(TENANT).unwrap().len(), 2);
+    let snapshot = second.load().unwrap();
+    assert_eq!(snapshot.collection.source_kind, SourceKind::Graph);
+    assert_eq!(snapshot.users.len(), 5);
+    assert_eq!(store.verify(TENANT).unwrap().broken, None);
+    // The collection folders inside the store are gone.
+    let names: Vec<String> = files(store.root());
+    assert_eq!(names, [TENANT], "{names:?}");
+}
+
 /// `mfa-evidence collect` as a scheduler runs it: the built binary against the fake server.
 fn collect_with_binary(url: &str, dir: &Path, secret: &str) -> std::process::Output {
     let config = dir.join("mfa-evidence.toml");
@@ -793,7 +858,7 @@ async fn the_collect_command_stores_a_snapshot_that_reports() {
     let ledger = store.ledger(TENANT).unwrap();
     assert_eq!(ledger.len(), 1);
     let snapshot = ledger[0].load().unwrap();
-    assert_eq!(snapshot.collection.source_kind, "graph");
+    assert_eq!(snapshot.collection.source_kind, SourceKind::Graph);
     assert_eq!(snapshot.users.len(), 5);
     assert!(ledger[0].raw_dir().join("provenance.json").is_file());
     assert_eq!(store.verify(TENANT).unwrap().broken, None);

@@ -6,7 +6,8 @@ use mfa_evidence::config::{Config, ControlSettings, Exception};
 use mfa_evidence::evaluate::{self, Classification, ControlResult, Figure, decide};
 use mfa_evidence::evidence::words::percent_floor;
 use mfa_evidence::evidence::{self, Finding, PointInTime};
-use mfa_evidence::snapshot::{self, Registration, Snapshot, User};
+use mfa_evidence::snapshot::{Registration, Snapshot, User};
+use mfa_evidence::source::{Source, SourceStatus};
 use mfa_evidence::time::{GraphTime, secs_text};
 
 use crate::util::{
@@ -351,7 +352,7 @@ fn classification_rules_and_their_order() {
                     &["bg1"],
                 );
                 for s in &mut snap.collection.sources {
-                    if s.name == snapshot::SOURCE_BREAK_GLASS {
+                    if s.name == Source::BreakGlass {
                         s.endpoint = "/v1.0/groups/g-old/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true".into();
                     }
                 }
@@ -619,8 +620,8 @@ fn classification_rules_and_their_order() {
             snap: {
                 let mut s = snap_of(vec![with_reg(member("a"), APP)]);
                 for src in &mut s.collection.sources {
-                    if src.name == snapshot::SOURCE_REGISTRATION {
-                        src.status = "missing".to_string();
+                    if src.name == Source::Registration {
+                        src.status = SourceStatus::Missing;
                     }
                 }
                 s
@@ -638,9 +639,7 @@ fn classification_rules_and_their_order() {
             name: "a required source absent from the record gives insufficient evidence",
             snap: {
                 let mut s = snap_of(vec![with_reg(member("a"), APP)]);
-                s.collection
-                    .sources
-                    .retain(|src| src.name != snapshot::SOURCE_USERS);
+                s.collection.sources.retain(|src| src.name != Source::Users);
                 s
             },
             settings: settings(""),

@@ -10,8 +10,9 @@ use mfa_evidence::evaluate::period::{LedgerState, PeriodAnalysis, PeriodFacts, S
 use mfa_evidence::evidence::{self, Period};
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::snapshot::{
-    AuditEvent, CollectionRecord, Registration, SOURCES, Snapshot, SourceRecord, Tenant, User,
+    AuditEvent, CollectionRecord, Registration, Snapshot, SourceRecord, Tenant, User,
 };
+use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use mfa_evidence::store::Store;
 use mfa_evidence::synth;
 use mfa_evidence::time::{GraphTime, secs_text};
@@ -30,17 +31,17 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
         },
         collected_at: at,
         collection: CollectionRecord {
-            source_kind: "import".into(),
+            source_kind: SourceKind::Import,
             collected_by: "test".into(),
             graph_endpoint: None,
             token_roles: vec![],
-            sources: SOURCES
-                .iter()
-                .map(|(name, required)| SourceRecord {
-                    name: name.to_string(),
+            sources: Source::ALL
+                .into_iter()
+                .map(|name| SourceRecord {
+                    name,
                     endpoint: String::new(),
-                    required: *required,
-                    status: "collected".into(),
+                    required: name.required(),
+                    status: SourceStatus::Collected,
                     error: None,
                     pages: 1,
                     items: 0,

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mfa_evidence::config::Config;
 use mfa_evidence::control::methods;
-use mfa_evidence::snapshot::{self, CollectionRecord};
+use mfa_evidence::snapshot::CollectionRecord;
+use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use mfa_evidence::synth::{self, TenantSpec};
 use serde_json::Value;
 
@@ -126,9 +127,9 @@ impl Figure {
 
 fn figure(dir: &Path, config: &Config, as_of: NaiveDate) -> Figure {
     let qualifying = methods::default_qualifying();
-    let (users, _) = items(dir, snapshot::SOURCE_USERS);
-    let (rows, _) = items(dir, snapshot::SOURCE_REGISTRATION);
-    let (members, _) = items(dir, snapshot::SOURCE_BREAK_GLASS);
+    let (users, _) = items(dir, Source::Users.stem());
+    let (rows, _) = items(dir, Source::Registration.stem());
+    let (members, _) = items(dir, Source::BreakGlass.stem());
     let break_glass: HashSet<&str> = members.iter().map(|m| m["id"].as_str().unwrap()).collect();
     let registered: HashSet<&str> = rows
         .iter()
@@ -197,12 +198,12 @@ fn a_tenant_is_graph_shaped() {
     let spec = TenantSpec::new(2000, 42, collected());
     let s = synth::write_tenant(&spec, dir).unwrap();
 
-    let (users, user_pages) = items(dir, snapshot::SOURCE_USERS);
-    let (rows, row_pages) = items(dir, snapshot::SOURCE_REGISTRATION);
-    let (audits, _) = items(dir, snapshot::SOURCE_AUDITS);
-    let (members, _) = items(dir, snapshot::SOURCE_BREAK_GLASS);
+    let (users, user_pages) = items(dir, Source::Users.stem());
+    let (rows, row_pages) = items(dir, Source::Registration.stem());
+    let (audits, _) = items(dir, Source::Audits.stem());
+    let (members, _) = items(dir, Source::BreakGlass.stem());
     assert_eq!(user_pages, 3, "999 + 999 + 2");
-    assert_eq!(pages(dir, snapshot::SOURCE_USERS).len(), 3);
+    assert_eq!(pages(dir, Source::Users.stem()).len(), 3);
     assert!(row_pages >= 2);
     assert_eq!(users.len() as u64, s.users);
     assert_eq!(users.len(), 2000);
@@ -289,18 +290,26 @@ fn a_tenant_is_graph_shaped() {
 
     // The summary, the provenance and the matching config agree with the files.
     let record = provenance(dir);
-    assert_eq!(record.source_kind, "sample");
+    assert_eq!(record.source_kind, SourceKind::Sample);
     assert!(
         record
             .sources
             .iter()
-            .all(|s| s.status == "collected" && s.requests.is_empty())
+            .all(|s| s.status == SourceStatus::Collected && s.requests.is_empty())
     );
     for (name, pages_n, items_n) in &s.pages {
-        let src = record.sources.iter().find(|r| &r.name == name).unwrap();
+        let src = record
+            .sources
+            .iter()
+            .find(|r| r.name.stem() == name)
+            .unwrap();
         assert_eq!((src.pages, src.items), (*pages_n, *items_n), "{name}");
     }
-    let users_src = record.sources.iter().find(|r| r.name == "users").unwrap();
+    let users_src = record
+        .sources
+        .iter()
+        .find(|r| r.name.stem() == "users")
+        .unwrap();
     assert_eq!((users_src.pages, users_src.items), (3, 2000));
     let config = Config::from_toml(&synth::config_toml(&s)).unwrap();
     assert_eq!(
@@ -348,7 +357,7 @@ fn tiny_and_empty_pages() {
     spec.users_per_page = 4;
     spec.audits_per_page = 1;
     let s = synth::write_tenant(&spec, tmp.path()).unwrap();
-    let (users, n) = items(tmp.path(), snapshot::SOURCE_USERS);
+    let (users, n) = items(tmp.path(), Source::Users.stem());
     assert_eq!((users.len(), n), (16, 4));
     assert_eq!(s.break_glass.len(), 2);
     assert!(synth::write_tenant(&TenantSpec::new(15, 3, collected()), tmp.path()).is_err());
@@ -487,7 +496,7 @@ fn demo_history() {
 
     // Audit windows overlap: an event keeps its id from one day to the next.
     let ids = |d: &synth::HistoryDay| -> HashSet<String> {
-        items(&d.dir, snapshot::SOURCE_AUDITS)
+        items(&d.dir, Source::Audits.stem())
             .0
             .iter()
             .map(|a| a["id"].as_str().unwrap().to_string())
@@ -509,14 +518,14 @@ fn demo_history() {
     let mut disabled_then_gone = false;
     let mut previous_disabled: HashSet<String> = HashSet::new();
     for d in &days {
-        for a in items(&d.dir, snapshot::SOURCE_AUDITS).0 {
+        for a in items(&d.dir, Source::Audits.stem()).0 {
             if seen.insert(a["id"].as_str().unwrap().to_string()) {
                 *activities
                     .entry(a["activityDisplayName"].as_str().unwrap().to_string())
                     .or_default() += 1;
             }
         }
-        let (users, _) = items(&d.dir, snapshot::SOURCE_USERS);
+        let (users, _) = items(&d.dir, Source::Users.stem());
         let present: HashSet<String> = users
             .iter()
             .map(|u| u["id"].as_str().unwrap().to_string())
@@ -530,7 +539,7 @@ fn demo_history() {
             .map(|u| u["id"].as_str().unwrap().to_string())
             .collect();
         // Disabled users never have a registration row.
-        let (rows, _) = items(&d.dir, snapshot::SOURCE_REGISTRATION);
+        let (rows, _) = items(&d.dir, Source::Registration.stem());
         for r in &rows {
             assert!(!previous_disabled.contains(r["id"].as_str().unwrap()));
         }

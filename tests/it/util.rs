@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::{DateTime, TimeZone, Utc};
-use mfa_evidence::collect::import::{Imported, import_dir};
+use mfa_evidence::collect::import::import_dir;
 use mfa_evidence::snapshot::{
-    self, CollectionRecord, GroupMember, Registration, SOURCES, Snapshot, SourceRecord, Tenant,
+    self, CollectionRecord, GroupMember, Imported, Registration, Snapshot, SourceRecord, Tenant,
     User,
 };
+use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use mfa_evidence::time::GraphTime;
 use serde_json::{Value, json};
 
@@ -88,24 +89,23 @@ pub fn reg(name: &str, methods: &[&str]) -> Registration {
 /// A collection record with every required source collected and no optional one configured.
 pub fn collection() -> CollectionRecord {
     CollectionRecord {
-        source_kind: "import".to_string(),
+        source_kind: SourceKind::Import,
         collected_by: mfa_evidence::tool_id(),
         graph_endpoint: None,
         token_roles: Vec::new(),
-        sources: SOURCES
-            .iter()
-            .map(|(name, required)| SourceRecord {
-                name: name.to_string(),
-                endpoint: snapshot::source_endpoint(name).to_string(),
-                required: *required,
-                status: if *required {
-                    "collected"
+        sources: Source::ALL
+            .into_iter()
+            .map(|name| SourceRecord {
+                name,
+                endpoint: name.endpoint(),
+                required: name.required(),
+                status: if name.required() {
+                    SourceStatus::Collected
                 } else {
-                    "not-configured"
-                }
-                .to_string(),
+                    SourceStatus::NotConfigured
+                },
                 error: None,
-                pages: u64::from(*required),
+                pages: u64::from(name.required()),
                 items: 0,
                 requests: Vec::new(),
             })
@@ -146,8 +146,8 @@ pub fn with_group_members(mut snap: Snapshot, names: &[&str]) -> Snapshot {
             .collect(),
     );
     for s in &mut snap.collection.sources {
-        if s.name == snapshot::SOURCE_BREAK_GLASS {
-            s.status = "collected".to_string();
+        if s.name == Source::BreakGlass {
+            s.status = SourceStatus::Collected;
         }
     }
     snap

@@ -21,8 +21,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tracing::debug;
 
-use super::NetworkPolicy;
-use super::http::{backoff_delay, retry_after};
+use super::retry::{Attempt, NetworkPolicy, is_transient, retry, retry_after, transport_error};
 
 /// Secrets and ids from the environment, under the names Azure tooling already uses.
 ///
@@ -410,57 +409,63 @@ impl TokenSource {
         }
     }
 
-    /// POSTs a form and returns the status with the JSON body (an empty object if not JSON).
-    /// Retries are bounded in number and in the time since the first attempt.
+    /// POSTs a form and returns the status with the JSON body (an empty object if not JSON),
+    /// with Graph's retry policy: throttling, 503/504 and transport faults are repeated, bounded
+    /// in number and in the time since the first attempt.
     async fn post(&self, url: &Url, form: &[(&str, &str)]) -> Result<(reqwest::StatusCode, Value)> {
-        let mut attempt = 0u32;
-        let first_attempt = Instant::now();
-        loop {
-            let started = Instant::now();
-            let sent = self
-                .client
-                .post(url.clone())
-                .timeout(self.policy.request_timeout)
-                .form(form)
-                .send()
-                .await;
-            let fault = match sent {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let header_wait = retry_after(resp.headers());
-                    match resp.bytes().await {
-                        Ok(bytes)
-                            if !(status.as_u16() == 429
-                                || status.as_u16() == 503
-                                || status.as_u16() == 504) =>
-                        {
-                            debug!(url = %url, status = status.as_u16(), duration_ms = started.elapsed().as_millis() as u64, "token endpoint");
-                            let value =
-                                serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
-                            return Ok((status, value));
-                        }
-                        Ok(_) => (format!("HTTP {status}"), header_wait),
-                        Err(e) => (transport_error(&e), None),
+        retry(
+            &self.policy,
+            async || {
+                let started = Instant::now();
+                let sent = self
+                    .client
+                    .post(url.clone())
+                    .timeout(self.policy.request_timeout)
+                    .form(form)
+                    .send()
+                    .await;
+                let resp = match sent {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        return Ok(Attempt::Retry {
+                            fault: transport_error(&e),
+                            retry_after: None,
+                        });
                     }
-                }
-                Err(e) => (transport_error(&e), None),
-            };
-            attempt += 1;
-            let delay = fault
-                .1
-                .unwrap_or_else(|| backoff_delay(&self.policy, attempt));
-            let elapsed = first_attempt.elapsed();
-            if attempt > self.policy.max_retries || elapsed + delay > self.policy.max_wait {
-                bail!(
+                };
+                let status = resp.status();
+                let header_wait = retry_after(resp.headers());
+                Ok(match resp.bytes().await {
+                    Ok(bytes) if !is_transient(status) => {
+                        debug!(url = %url, status = status.as_u16(), duration_ms = started.elapsed().as_millis() as u64, "token endpoint");
+                        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+                        Attempt::Done((status, value))
+                    }
+                    Ok(_) => Attempt::Retry {
+                        fault: format!("HTTP {status}"),
+                        retry_after: header_wait,
+                    },
+                    Err(e) => Attempt::Retry {
+                        fault: transport_error(&e),
+                        retry_after: None,
+                    },
+                })
+            },
+            async |fault, delay| {
+                debug!(url = %url, fault = %fault, delay_ms = delay.as_millis() as u64, "token endpoint retry");
+                tokio::time::sleep(delay).await;
+                Ok(())
+            },
+            |gave_up| {
+                anyhow!(
                     "the token endpoint {url} kept failing ({}) after {} attempts over {}s: check the network and the login endpoint",
-                    fault.0,
-                    attempt,
-                    elapsed.as_secs()
-                );
-            }
-            debug!(url = %url, fault = %fault.0, delay_ms = delay.as_millis() as u64, "token endpoint retry");
-            tokio::time::sleep(delay).await;
-        }
+                    gave_up.fault,
+                    gave_up.attempts,
+                    gave_up.elapsed.as_secs()
+                )
+            },
+        )
+        .await
     }
 
     /// RFC 8628: show the user a code, then poll until they have signed in.
@@ -586,19 +591,6 @@ fn number(v: Option<&Value>) -> Option<u64> {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
-    }
-}
-
-/// A transport error's kind, without its URL or any header.
-pub(crate) fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else if e.is_body() || e.is_decode() {
-        "connection dropped while reading the response".into()
-    } else {
-        "connection error".into()
     }
 }
 

@@ -1,22 +1,22 @@
 //! One Graph GET at a time, done right: the token only to the Graph host, throttling and faults
-//! retried with the waits Graph asks for, errors turned into messages that say what to do, and a
-//! [`RequestRecord`] for every attempt.
+//! retried with the waits Graph asks for (the policy in `retry.rs`), errors turned into messages
+//! that say what to do, and a [`RequestRecord`] for every attempt. Also the proxy variables.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use chrono::{SecondsFormat, Utc};
-use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tracing::debug;
 
-use super::NetworkPolicy;
-use super::auth::{TokenSource, transport_error};
+use super::auth::TokenSource;
 use super::progress::SourceBar;
-use super::sources::SourceSpec;
+use super::retry::{Attempt, NetworkPolicy, is_transient, retry, retry_after, transport_error};
 use crate::snapshot::RequestRecord;
+use crate::source::Source;
 
 /// Refuses to send credentials anywhere but https, or http to a loopback address (tests, proxies
 /// on the same host). Checked before any request, for the login and Graph roots and every nextLink.
@@ -130,22 +130,6 @@ fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// Exponential back-off with equal jitter: attempt 1 waits about `base`, doubling up to `max_delay`.
-pub(crate) fn backoff_delay(policy: &NetworkPolicy, attempt: u32) -> Duration {
-    let exp = policy
-        .base_delay
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-    let full = exp.min(policy.max_delay);
-    let half = full / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
-/// `Retry-After: <seconds>`; the HTTP-date form is not used by Graph and falls back to back-off.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 /// The Graph client shared by every source.
 pub(crate) struct Graph {
     pub(crate) client: reqwest::Client,
@@ -161,6 +145,15 @@ pub(crate) struct Graph {
 enum Fault {
     Status(StatusCode, Option<String>),
     Transport(String),
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Status(s, _) => write!(f, "HTTP {}", s.as_u16()),
+            Fault::Transport(kind) => f.write_str(kind),
+        }
+    }
 }
 
 impl Graph {
@@ -182,11 +175,11 @@ impl Graph {
         }
     }
 
-    /// GETs `url` for `spec`, retrying throttling and transient faults. Every attempt is appended
+    /// GETs `url` of `source`, retrying throttling and transient faults. Every attempt is appended
     /// to `requests`; on success the body is returned and the last record is the one that succeeded.
     pub(crate) async fn get(
         &self,
-        spec: &SourceSpec,
+        source: Source,
         url: &Url,
         requests: &mut Vec<RequestRecord>,
         bar: &SourceBar,
@@ -199,11 +192,45 @@ impl Graph {
             );
         }
         check_token_url(url, "the Graph endpoint")?;
-        let mut attempt = 0u32;
-        // The bound is on the time since the first attempt (attempts that time out count, not
-        // only the waits between them), and on the number of attempts.
-        let first_attempt = Instant::now();
         let mut renewed_after_401 = false;
+        retry(
+            &self.policy,
+            async || {
+                self.attempt(source, url, requests, &mut renewed_after_401)
+                    .await
+            },
+            async |fault, delay| {
+                debug!(source = source.stem(), fault = %fault, delay_ms = delay.as_millis() as u64, "retrying");
+                bar.throttled(delay);
+                self.pause(delay).await
+            },
+            |gave_up| {
+                let rid = match &gave_up.fault {
+                    Fault::Status(_, Some(id)) => format!(", last request-id {id}"),
+                    _ => String::new(),
+                };
+                anyhow!(
+                    "{}: Graph kept failing ({}) after {} attempts over {}s{rid}: try again later",
+                    url_path(url),
+                    gave_up.fault,
+                    gave_up.attempts,
+                    gave_up.elapsed.as_secs()
+                )
+            },
+        )
+        .await
+    }
+
+    /// One attempt, recorded in `requests`. A 401 renews the token and repeats the request once
+    /// per GET, within the same attempt: the token may have expired or been revoked between our
+    /// check and Graph's.
+    async fn attempt(
+        &self,
+        source: Source,
+        url: &Url,
+        requests: &mut Vec<RequestRecord>,
+        renewed_after_401: &mut bool,
+    ) -> Result<Attempt<Vec<u8>, Fault>> {
         loop {
             if self.cancelled.load(Ordering::Relaxed) {
                 bail!("stopped: a required source failed");
@@ -221,7 +248,7 @@ impl Graph {
                 .get(url.clone())
                 .bearer_auth(&*token.value)
                 .timeout(self.policy.request_timeout);
-            if spec.consistency_eventual {
+            if source.info().consistency_eventual {
                 request = request.header("ConsistencyLevel", "eventual");
             }
             let sent = request.send().await;
@@ -254,53 +281,30 @@ impl Graph {
                 file: None,
             });
             debug!(
-                source = spec.name,
+                source = source.stem(),
                 url = %url,
                 status = if complete { status.as_u16() } else { 0 },
                 request_id = request_id.as_deref().unwrap_or(""),
                 duration_ms,
                 "graph request"
             );
-            let fault = match body {
-                Err(kind) => Fault::Transport(kind),
-                Ok(body) if status.is_success() => return Ok(Vec::from(body)),
-                Ok(_)
-                    if status == StatusCode::TOO_MANY_REQUESTS
-                        || status == StatusCode::SERVICE_UNAVAILABLE
-                        || status == StatusCode::GATEWAY_TIMEOUT =>
-                {
-                    Fault::Status(status, request_id)
-                }
-                Ok(_) if status == StatusCode::UNAUTHORIZED && !renewed_after_401 => {
-                    // The token may have expired or been revoked between our check and Graph's:
-                    // renew once and repeat the request.
-                    renewed_after_401 = true;
+            return Ok(match body {
+                Err(kind) => Attempt::Retry {
+                    fault: Fault::Transport(kind),
+                    retry_after: None,
+                },
+                Ok(body) if status.is_success() => Attempt::Done(Vec::from(body)),
+                Ok(_) if is_transient(status) => Attempt::Retry {
+                    fault: Fault::Status(status, request_id),
+                    retry_after: wait_hint,
+                },
+                Ok(_) if status == StatusCode::UNAUTHORIZED && !*renewed_after_401 => {
+                    *renewed_after_401 = true;
                     self.tokens.renew_after_401(&token).await?;
                     continue;
                 }
-                Ok(body) => return Err(graph_error(spec, status, &body, request_id)),
-            };
-            attempt += 1;
-            let delay = wait_hint.unwrap_or_else(|| backoff_delay(&self.policy, attempt));
-            let what = match &fault {
-                Fault::Status(s, _) => format!("HTTP {}", s.as_u16()),
-                Fault::Transport(kind) => kind.clone(),
-            };
-            let elapsed = first_attempt.elapsed();
-            if attempt > self.policy.max_retries || elapsed + delay > self.policy.max_wait {
-                let rid = match &fault {
-                    Fault::Status(_, Some(id)) => format!(", last request-id {id}"),
-                    _ => String::new(),
-                };
-                bail!(
-                    "{}: Graph kept failing ({what}) after {attempt} attempts over {}s{rid}: try again later",
-                    url_path(url),
-                    elapsed.as_secs()
-                );
-            }
-            debug!(source = spec.name, fault = %what, delay_ms = delay.as_millis() as u64, "retrying");
-            bar.throttled(delay);
-            self.pause(delay).await?;
+                Ok(body) => return Err(graph_error(source, status, &body, request_id)),
+            });
         }
     }
 }
@@ -315,7 +319,7 @@ fn url_path(url: &Url) -> String {
 
 /// Graph's error body: `{"error":{"code","message","innerError":{"request-id","date"}}}`.
 fn graph_error(
-    spec: &SourceSpec,
+    source: Source,
     status: StatusCode,
     body: &[u8],
     header_request_id: Option<String>,
@@ -351,7 +355,7 @@ fn graph_error(
     } else if status == StatusCode::FORBIDDEN {
         out.push_str(&format!(
             ": grant the application permission {} and admin consent",
-            spec.permission
+            source.permission()
         ));
     } else if status == StatusCode::UNAUTHORIZED {
         out.push_str(": the token was refused twice; check the app registration and the tenant id");
@@ -461,28 +465,5 @@ mod tests {
             &url("https://graph.microsoft.com.evil.example/v1.0"),
             &root
         ));
-    }
-
-    #[test]
-    fn back_off_doubles_with_jitter_up_to_the_cap() {
-        let policy = NetworkPolicy::default();
-        for attempt in 1..=12 {
-            let full = (policy.base_delay * 2u32.pow(attempt - 1)).min(policy.max_delay);
-            let d = backoff_delay(&policy, attempt);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
-    }
-
-    #[test]
-    fn retry_after_is_read_in_seconds() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            "retry-after",
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after(&h), None);
     }
 }

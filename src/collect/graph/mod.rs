@@ -1,4 +1,4 @@
-//! Live collection from Microsoft Graph (issue 5).
+//! Live collection from Microsoft Graph.
 //!
 //! [`collect`] reads every source of a snapshot into a folder in the import layout, one file per
 //! page exactly as Graph returned it (`users-0001.json`, ...), plus `provenance.json` (a
@@ -12,6 +12,7 @@
 mod auth;
 mod http;
 mod progress;
+mod retry;
 mod sources;
 
 use std::io::IsTerminal;
@@ -24,13 +25,16 @@ use reqwest::Url;
 use tracing::debug;
 
 pub use auth::AuthEnv;
+pub use retry::NetworkPolicy;
 
 use self::auth::{Credential, TokenSource, token_roles};
 use self::http::{Graph, ProxyEnv, check_token_url};
 use self::progress::{Progress, SourceBar};
-use self::sources::{collect_source, not_configured, spec};
+use self::sources::{collect_source, not_configured};
+use super::import::PROVENANCE_FILE;
 use crate::config::Config;
-use crate::snapshot::{self, CollectionRecord, SourceRecord};
+use crate::snapshot::{CollectionRecord, SourceRecord};
+use crate::source::{Pacing, Source, SourceKind, SourceStatus};
 
 /// How a collection runs.
 #[derive(Debug, Clone)]
@@ -56,38 +60,6 @@ impl CollectOptions {
             now,
             progress: true,
             network: NetworkPolicy::default(),
-        }
-    }
-}
-
-/// Retry and pacing settings. Tests shrink the delays; production keeps the defaults.
-#[derive(Debug, Clone)]
-pub struct NetworkPolicy {
-    /// First back-off wait for a 429 without Retry-After, a 503/504 or a dropped connection;
-    /// doubled on every retry, with jitter.
-    pub base_delay: Duration,
-    /// Longest single back-off wait.
-    pub max_delay: Duration,
-    /// Retries of one request before the source fails.
-    pub max_retries: u32,
-    /// Longest time one request may take across its retries, from its first attempt: the
-    /// attempts (timeouts included) and the waits between them.
-    pub max_wait: Duration,
-    /// Time limit of one request, body included.
-    pub request_timeout: Duration,
-    /// Least time between two conditional access requests (Graph allows 1 request/s).
-    pub conditional_access_interval: Duration,
-}
-
-impl Default for NetworkPolicy {
-    fn default() -> Self {
-        NetworkPolicy {
-            base_delay: Duration::from_secs(3),
-            max_delay: Duration::from_secs(180),
-            max_retries: 10,
-            max_wait: Duration::from_secs(15 * 60),
-            request_timeout: Duration::from_secs(120),
-            conditional_access_interval: Duration::from_secs(1),
         }
     }
 }
@@ -192,48 +164,41 @@ pub async fn collect(
     let since = options
         .audit_since
         .unwrap_or(options.now - chrono::Duration::days(30))
-        .format("%Y-%m-%dT%H:%M:%SZ");
-    let url = |path: &str| -> Result<Url> {
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let group = config
+        .control
+        .break_glass
+        .group_id
+        .as_deref()
+        .map(percent_encode_segment);
+    let first_url = |source: Source| -> Result<Url> {
+        let path = source.first_request(group.as_deref().unwrap_or_default(), &since);
         Url::parse(&format!("{base}{path}"))
             .with_context(|| format!("cannot build the URL {base}{path}"))
     };
-    let users_url = url(snapshot::source_endpoint(snapshot::SOURCE_USERS))?;
-    let org_url = url("/v1.0/organization")?;
-    let reg_url = url("/v1.0/reports/authenticationMethods/userRegistrationDetails?$top=999")?;
-    let audits_url = url(&format!(
-        "/v1.0/auditLogs/directoryAudits?$filter=loggedByService%20eq%20%27Authentication%20Methods%27%20and%20activityDateTime%20ge%20{since}"
-    ))?;
-    let policy_url = url("/v1.0/policies/authenticationMethodsPolicy")?;
-    let ca_url = url("/v1.0/identity/conditionalAccess/policies")?;
-    let break_glass_url = match &config.control.break_glass.group_id {
-        Some(id) => Some(url(&format!(
-            "/v1.0/groups/{}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true",
-            percent_encode_segment(id)
-        ))?),
-        None => None,
-    };
-
     let progress = Progress::new(options.progress && std::io::stderr().is_terminal());
-    // One line per source, in display order, whatever order they start in.
-    let bars: Vec<(&str, SourceBar)> = snapshot::SOURCES
-        .iter()
-        .filter(|(name, _)| *name != snapshot::SOURCE_BREAK_GLASS || break_glass_url.is_some())
-        .map(|(name, _)| (*name, progress.bar(name)))
-        .collect();
-    let run = |name: &'static str, first: Url| {
-        let graph = &graph;
-        let bar = &bars
-            .iter()
-            .find(|(n, _)| *n == name)
-            .expect("a bar for every collected source")
-            .1;
-        let mut spec = spec(name);
-        if name == snapshot::SOURCE_CONDITIONAL_ACCESS {
-            spec.min_interval = options.network.conditional_access_interval;
+    // One progress line per source read, in display order, whatever order they start in.
+    // Break-glass members are read only when the config names the group.
+    let mut planned: Vec<(Source, Url, SourceBar)> = Vec::with_capacity(Source::ALL.len());
+    for source in Source::ALL {
+        if source != Source::BreakGlass || group.is_some() {
+            planned.push((source, first_url(source)?, progress.bar(source.stem())));
         }
+    }
+    let run = |source: Source| {
+        let graph = &graph;
+        let planned = planned.iter().find(|(s, _, _)| *s == source);
+        let min_interval = match source.info().pacing {
+            Pacing::Free => Duration::ZERO,
+            Pacing::OnePerSecond => options.network.conditional_access_interval,
+        };
         async move {
-            let record = collect_source(graph, &spec, first, dest, bar).await;
-            if record.required && record.status != "collected" {
+            let Some((_, url, bar)) = planned else {
+                return not_configured(source);
+            };
+            let record = collect_source(graph, source, min_interval, url.clone(), dest, bar).await;
+            if record.required && record.status != SourceStatus::Collected {
                 graph.cancel();
             }
             record
@@ -243,40 +208,26 @@ pub async fn collect(
     // Directory reads, the policies and the reports draw on separate throttling budgets, so they
     // run side by side; the registration report and the audit log share the reports budget
     // (about 5 requests per 10 s), so they run one after the other.
-    let break_glass = async {
-        match break_glass_url {
-            Some(u) => run(snapshot::SOURCE_BREAK_GLASS, u).await,
-            None => not_configured(
-                &spec(snapshot::SOURCE_BREAK_GLASS),
-                snapshot::source_endpoint(snapshot::SOURCE_BREAK_GLASS),
-            ),
-        }
-    };
     let reports = async {
-        let reg = run(snapshot::SOURCE_REGISTRATION, reg_url).await;
-        let audits = run(snapshot::SOURCE_AUDITS, audits_url).await;
+        let reg = run(Source::Registration).await;
+        let audits = run(Source::Audits).await;
         (reg, audits)
     };
     let (org, users, bg, policy, ca, (reg, audits)) = tokio::join!(
-        run(snapshot::SOURCE_ORGANIZATION, org_url),
-        run(snapshot::SOURCE_USERS, users_url),
-        break_glass,
-        run(snapshot::SOURCE_AUTH_METHODS_POLICY, policy_url),
-        run(snapshot::SOURCE_CONDITIONAL_ACCESS, ca_url),
+        run(Source::Organization),
+        run(Source::Users),
+        run(Source::BreakGlass),
+        run(Source::AuthMethodsPolicy),
+        run(Source::ConditionalAccess),
         reports,
     );
-    let mut by_name = vec![org, users, reg, bg, audits, policy, ca];
-    let mut sources: Vec<SourceRecord> = Vec::with_capacity(by_name.len());
-    for (name, _) in snapshot::SOURCES {
-        if let Some(i) = by_name.iter().position(|r| r.name == name) {
-            sources.push(by_name.swap_remove(i));
-        }
-    }
+    // In display order.
+    let sources: Vec<SourceRecord> = vec![org, users, reg, bg, audits, policy, ca];
 
     // Report the required source that failed first-hand, not one stopped because of it.
     let failed = sources
         .iter()
-        .filter(|s| s.required && s.status != "collected")
+        .filter(|s| s.required && s.status != SourceStatus::Collected)
         .min_by_key(|s| s.error.as_deref().is_some_and(|e| e.starts_with("stopped")));
     if let Some(s) = failed {
         bail!(
@@ -287,13 +238,13 @@ pub async fn collect(
     }
 
     let record = CollectionRecord {
-        source_kind: "graph".into(),
+        source_kind: SourceKind::Graph,
         collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).into(),
         graph_endpoint: Some(graph_root.as_str().trim_end_matches('/').to_string()),
         token_roles,
         sources,
     };
-    let path = dest.join("provenance.json");
+    let path = dest.join(PROVENANCE_FILE);
     let mut json = serde_json::to_vec_pretty(&record).context("cannot serialise the provenance")?;
     json.push(b'\n');
     tokio::fs::write(&path, json)

@@ -1,5 +1,6 @@
-//! The seven sources: where each is read from, what permission it needs, and the paging loop that
-//! writes every page to disk as it arrives, byte for byte.
+//! Reading one source: the paging loop that writes every page to disk as it arrives, byte for
+//! byte, and the source's record. Where a source is read from and how it pages is the table in
+//! [`crate::source`].
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -12,47 +13,8 @@ use serde::de::IgnoredAny;
 
 use super::http::Graph;
 use super::progress::SourceBar;
-use crate::snapshot::{self, SourceRecord};
-
-/// How to read one source.
-pub(crate) struct SourceSpec {
-    pub(crate) name: &'static str,
-    pub(crate) required: bool,
-    /// What a 403 asks the admin to grant.
-    pub(crate) permission: &'static str,
-    /// Advanced queries (`$count`, casts) need `ConsistencyLevel: eventual`.
-    pub(crate) consistency_eventual: bool,
-    /// The answer is one object, not a collection page.
-    pub(crate) single_object: bool,
-    /// Least time between two requests of this source (conditional access: 1 request/s).
-    pub(crate) min_interval: Duration,
-}
-
-pub(crate) fn spec(name: &'static str) -> SourceSpec {
-    let required = snapshot::SOURCES
-        .iter()
-        .any(|(n, required)| *n == name && *required);
-    let permission = match name {
-        snapshot::SOURCE_ORGANIZATION => "Organization.Read.All (or Directory.Read.All)",
-        snapshot::SOURCE_USERS => "User.Read.All",
-        snapshot::SOURCE_REGISTRATION => "AuditLog.Read.All",
-        snapshot::SOURCE_BREAK_GLASS => "GroupMember.Read.All",
-        snapshot::SOURCE_AUDITS => "AuditLog.Read.All and Directory.Read.All",
-        snapshot::SOURCE_AUTH_METHODS_POLICY => {
-            "Policy.Read.AuthenticationMethod (or Policy.Read.All)"
-        }
-        snapshot::SOURCE_CONDITIONAL_ACCESS => "Policy.Read.All",
-        _ => "the permission this endpoint documents",
-    };
-    SourceSpec {
-        name,
-        required,
-        permission,
-        consistency_eventual: name == snapshot::SOURCE_BREAK_GLASS,
-        single_object: name == snapshot::SOURCE_AUTH_METHODS_POLICY,
-        min_interval: Duration::ZERO,
-    }
-}
+use crate::snapshot::SourceRecord;
+use crate::source::{Paging, Source, SourceStatus};
 
 /// A collection page, reduced to what paging needs; the items are counted, not kept.
 #[derive(Deserialize)]
@@ -63,12 +25,12 @@ struct Page {
 }
 
 /// A record for a source that was not asked for.
-pub(crate) fn not_configured(spec: &SourceSpec, endpoint: &str) -> SourceRecord {
+pub(crate) fn not_configured(source: Source) -> SourceRecord {
     SourceRecord {
-        name: spec.name.to_string(),
-        endpoint: endpoint.to_string(),
-        required: spec.required,
-        status: "not-configured".into(),
+        name: source,
+        endpoint: source.endpoint(),
+        required: source.required(),
+        status: SourceStatus::NotConfigured,
         error: None,
         pages: 0,
         items: 0,
@@ -76,29 +38,31 @@ pub(crate) fn not_configured(spec: &SourceSpec, endpoint: &str) -> SourceRecord 
     }
 }
 
-/// Reads every page of a source into `dest/<source>-NNNN.json`. Never fails: a failure is the
-/// record's status `missing` with its error, and the caller decides what that means.
+/// Reads every page of a source into `dest/<source>-NNNN.json`, starting at `first`, at most one
+/// request per `min_interval`. Never fails: a failure is the record's status `missing` with its
+/// error, and the caller decides what that means.
 pub(crate) async fn collect_source(
     graph: &Graph,
-    spec: &SourceSpec,
+    source: Source,
+    min_interval: Duration,
     first: Url,
     dest: &Path,
     bar: &SourceBar,
 ) -> SourceRecord {
     let mut record = SourceRecord {
-        name: spec.name.to_string(),
+        name: source,
         endpoint: relative(&first),
-        required: spec.required,
-        status: "collected".into(),
+        required: source.required(),
+        status: SourceStatus::Collected,
         error: None,
         pages: 0,
         items: 0,
         requests: Vec::new(),
     };
-    match page_through(graph, spec, first, dest, bar, &mut record).await {
+    match page_through(graph, source, min_interval, first, dest, bar, &mut record).await {
         Ok(()) => bar.finish(&format!("{} pages, {} items", record.pages, record.items)),
         Err(e) => {
-            record.status = "missing".into();
+            record.status = SourceStatus::Missing;
             record.error = Some(format!("{e:#}"));
             bar.finish("failed");
         }
@@ -108,7 +72,8 @@ pub(crate) async fn collect_source(
 
 async fn page_through(
     graph: &Graph,
-    spec: &SourceSpec,
+    source: Source,
+    min_interval: Duration,
     first: Url,
     dest: &Path,
     bar: &SourceBar,
@@ -125,12 +90,12 @@ async fn page_through(
             );
         }
         if let Some(last) = last_start {
-            tokio::time::sleep_until(last + spec.min_interval).await;
+            tokio::time::sleep_until(last + min_interval).await;
         }
         last_start = Some(tokio::time::Instant::now());
-        let body = graph.get(spec, &url, &mut record.requests, bar).await?;
+        let body = graph.get(source, &url, &mut record.requests, bar).await?;
         let page_no = record.pages + 1;
-        let (items, next) = if spec.single_object {
+        let (items, next) = if source.info().paging == Paging::SingleObject {
             serde_json::from_slice::<IgnoredAny>(&body)
                 .map_err(|e| anyhow!("the answer from {} is not JSON: {e}", relative(&url)))?;
             (1, None)
@@ -146,7 +111,7 @@ async fn page_through(
             })?;
             (value.len() as u64, page.next_link)
         };
-        let file = format!("{}-{page_no:04}.json", spec.name);
+        let file = format!("{source}-{page_no:04}.json");
         let path = dest.join(&file);
         tokio::fs::write(&path, &body)
             .await
@@ -170,7 +135,7 @@ async fn page_through(
     }
 }
 
-/// Path and query of a Graph URL, as in [`snapshot::source_endpoint`].
+/// Path and query of a Graph URL, as in [`Source::endpoint`].
 pub(crate) fn relative(url: &Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{q}", url.path()),

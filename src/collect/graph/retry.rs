@@ -1,0 +1,242 @@
+//! The retry policy shared by token requests and Graph GETs: which answers are worth repeating,
+//! how long to wait before the next attempt (the server's `Retry-After`, else exponential back-off
+//! with jitter), and the bound on attempts and on the time since the first attempt.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+/// Retry and pacing settings. Tests shrink the delays; production keeps the defaults.
+#[derive(Debug, Clone)]
+pub struct NetworkPolicy {
+    /// First back-off wait for a 429 without Retry-After, a 503/504 or a dropped connection;
+    /// doubled on every retry, with jitter.
+    pub base_delay: Duration,
+    /// Longest single back-off wait.
+    pub max_delay: Duration,
+    /// Retries of one request before the source fails.
+    pub max_retries: u32,
+    /// Longest time one request may take across its retries, from its first attempt: the
+    /// attempts (timeouts included) and the waits between them.
+    pub max_wait: Duration,
+    /// Time limit of one request, body included.
+    pub request_timeout: Duration,
+    /// Least time between two conditional access requests (Graph allows 1 request/s).
+    pub conditional_access_interval: Duration,
+}
+
+impl Default for NetworkPolicy {
+    fn default() -> Self {
+        NetworkPolicy {
+            base_delay: Duration::from_secs(3),
+            max_delay: Duration::from_secs(180),
+            max_retries: 10,
+            max_wait: Duration::from_secs(15 * 60),
+            request_timeout: Duration::from_secs(120),
+            conditional_access_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Throttling (429) and the transient faults of a busy service (503, 504) are repeated; any
+/// other answer is final.
+pub(crate) fn is_transient(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::SERVICE_UNAVAILABLE
+        || status == StatusCode::GATEWAY_TIMEOUT
+}
+
+/// Exponential back-off with equal jitter: attempt 1 waits about `base`, doubling up to `max_delay`.
+pub(crate) fn backoff_delay(policy: &NetworkPolicy, attempt: u32) -> Duration {
+    let exp = policy
+        .base_delay
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+    let full = exp.min(policy.max_delay);
+    let half = full / 2;
+    half + half.mul_f64(fastrand::f64())
+}
+
+/// `Retry-After: <seconds>`; the HTTP-date form is not used by Graph and falls back to back-off.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// A transport error's kind, without its URL or any header. Every one is worth repeating.
+pub(crate) fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_body() || e.is_decode() {
+        "connection dropped while reading the response".into()
+    } else {
+        "connection error".into()
+    }
+}
+
+/// The outcome of one attempt.
+pub(crate) enum Attempt<T, F> {
+    /// A final answer.
+    Done(T),
+    /// A fault worth repeating, and the wait the server asked for.
+    Retry {
+        fault: F,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The bound was reached: the last fault, the attempts made and the time since the first.
+pub(crate) struct GaveUp<F> {
+    pub(crate) fault: F,
+    pub(crate) attempts: u32,
+    pub(crate) elapsed: Duration,
+}
+
+/// Runs `attempt` until it gives a final answer, waiting with `wait` (which may stop the loop
+/// with an error) between attempts. Gives up, with the error `give_up` makes, when one more
+/// attempt would exceed `max_retries`, or when its wait would end after `max_wait` since the first
+/// attempt (attempts that time out count, not only the waits between them).
+pub(crate) async fn retry<T, F>(
+    policy: &NetworkPolicy,
+    mut attempt: impl AsyncFnMut() -> Result<Attempt<T, F>>,
+    mut wait: impl AsyncFnMut(&F, Duration) -> Result<()>,
+    give_up: impl FnOnce(GaveUp<F>) -> anyhow::Error,
+) -> Result<T> {
+    let first_attempt = Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        let (fault, hint) = match attempt().await? {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Retry { fault, retry_after } => (fault, retry_after),
+        };
+        attempts += 1;
+        let delay = hint.unwrap_or_else(|| backoff_delay(policy, attempts));
+        let elapsed = first_attempt.elapsed();
+        if attempts > policy.max_retries || elapsed + delay > policy.max_wait {
+            return Err(give_up(GaveUp {
+                fault,
+                attempts,
+                elapsed,
+            }));
+        }
+        wait(&fault, delay).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_off_doubles_with_jitter_up_to_the_cap() {
+        let policy = NetworkPolicy::default();
+        for attempt in 1..=12 {
+            let full = (policy.base_delay * 2u32.pow(attempt - 1)).min(policy.max_delay);
+            let d = backoff_delay(&policy, attempt);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn only_throttling_and_busy_answers_are_transient() {
+        for code in [429, 503, 504] {
+            assert!(is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+        for code in [200, 400, 401, 403, 404, 500, 502] {
+            assert!(!is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
+        }
+    }
+
+    fn policy(max_retries: u32, max_wait: Duration) -> NetworkPolicy {
+        NetworkPolicy {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            max_retries,
+            max_wait,
+            ..NetworkPolicy::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_loop_is_bounded_in_attempts_and_honours_the_hint() {
+        let mut calls = 0u32;
+        let mut waits = Vec::new();
+        let err = retry(
+            &policy(3, Duration::from_secs(10)),
+            async || {
+                calls += 1;
+                Ok(Attempt::<(), _>::Retry {
+                    fault: format!("fault {calls}"),
+                    retry_after: Some(Duration::from_millis(1)),
+                })
+            },
+            async |_, delay| {
+                waits.push(delay);
+                Ok(())
+            },
+            |g| anyhow::anyhow!("{} after {} attempts", g.fault, g.attempts),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "fault 4 after 4 attempts");
+        assert_eq!(calls, 4);
+        assert_eq!(waits, [Duration::from_millis(1); 3]);
+    }
+
+    #[tokio::test]
+    async fn the_loop_gives_up_before_a_wait_past_the_time_bound() {
+        let mut calls = 0u32;
+        let err = retry(
+            &policy(10, Duration::from_secs(5)),
+            async || {
+                calls += 1;
+                Ok(Attempt::<(), _>::Retry {
+                    fault: "HTTP 429",
+                    retry_after: Some(Duration::from_secs(6)),
+                })
+            },
+            async |_, _| panic!("no wait may start"),
+            |g| anyhow::anyhow!("{} after {} attempts", g.fault, g.attempts),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "HTTP 429 after 1 attempts");
+        assert_eq!(calls, 1);
+        let mut calls = 0u32;
+        let done = retry(
+            &policy(10, Duration::from_secs(5)),
+            async || {
+                calls += 1;
+                Ok(if calls < 3 {
+                    Attempt::Retry {
+                        fault: "HTTP 503",
+                        retry_after: None,
+                    }
+                } else {
+                    Attempt::Done(calls)
+                })
+            },
+            async |_, _| Ok(()),
+            |_| unreachable!(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(done, 3);
+    }
+}
