@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use mfa_evidence::synth;
+use mfa_evidence::demo::synth;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -15,7 +15,6 @@ pub mod render;
 pub mod report;
 pub mod snapshot;
 pub mod store;
-pub mod synth;
 pub mod verify;
 
 /// `mfa-evidence <version>`: recorded in snapshots, the ledger and packages.

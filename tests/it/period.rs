@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use mfa_evidence::collect::import::import_dir;
 use mfa_evidence::config::{Config, ControlSettings};
+use mfa_evidence::demo::synth;
 use mfa_evidence::evaluate::evaluate;
 use mfa_evidence::evaluate::period::{PeriodAnalysis, PeriodTables, SnapshotInfo};
 use mfa_evidence::evidence::{LedgerState, Period};
@@ -13,7 +14,6 @@ use mfa_evidence::snapshot::{
     AuditEvent, CollectionRecord, Registration, SOURCES, Snapshot, SourceRecord, Tenant, User,
 };
 use mfa_evidence::store::Store;
-use mfa_evidence::synth;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 6, 0, 0).unwrap()

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mfa_evidence::config::Config;
+use mfa_evidence::demo::synth::{self, TenantSpec};
 use mfa_evidence::evaluate::methods;
 use mfa_evidence::snapshot::{self, CollectionRecord};
-use mfa_evidence::synth::{self, TenantSpec};
 use serde_json::Value;
 
 fn samples_dir() -> PathBuf {

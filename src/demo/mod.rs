@@ -1,6 +1,14 @@
 //! `demo`: the whole job on the built-in sample tenant. Six months of daily collections are
 //! generated from samples/ into a temporary store, imported one by one as a scheduled run would
 //! store them, and reported on as an auditor would ask: the period and the point in time.
+//!
+//! [`synth`] below it generates the data: the sample tenant, the demo history, and synthetic
+//! tenants of any size for tests and benchmarks. Both sit at the edge of the crate: they use the
+//! pipeline's public API (import, store, report) like any caller, and no pipeline module
+//! (collect, snapshot, store, evaluate, evidence, render, package, verify, report) imports them.
+//! A module rather than a workspace crate, because `demo` is a subcommand of the one binary: a
+//! separate crate would make the binary a third package, and the integration tests would lose
+//! `CARGO_BIN_EXE_mfa-evidence`, which Cargo only sets for binaries of the package under test.
 
 use std::path::Path;
 
@@ -10,7 +18,8 @@ use crate::collect::import::import_dir;
 use crate::config::Config;
 use crate::report::{self, ReportOutcome, ReportRequest};
 use crate::store::Store;
-use crate::synth;
+
+pub mod synth;
 
 pub fn run(samples: &Path, out_dir: &Path) -> Result<ReportOutcome> {
     let config_path = samples.join("mfa-evidence.toml");
