@@ -16,15 +16,13 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use super::{
-    Activity, DAY, HOUR, HiringWave, Methods, PageWriter, Person, QUALIFYING_SETS, Rng, TenantSpec,
-    TenantSummary, config_toml, fmt_ticks, hash_str, is_qualifying, mix3, names, page_file,
-    parse_ticks, token_seed, write_audit, write_file, write_provenance, write_registration,
-    write_tenant, write_user,
+use super::graph::{
+    Activity, Audit, PageWriter, Person, Registration, Source, User, fmt_ticks, instant,
+    is_qualifying, page_file, parse_ticks, remove_pages, write_file, write_provenance,
 };
-use crate::snapshot::{
-    SOURCE_AUDITS, SOURCE_AUTH_METHODS_POLICY, SOURCE_BREAK_GLASS, SOURCE_CONDITIONAL_ACCESS,
-    SOURCE_ORGANIZATION, SOURCE_REGISTRATION, SOURCE_USERS,
+use super::{
+    DAY, HOUR, HiringWave, Methods, QUALIFYING_SETS, Rng, TenantSpec, TenantSummary, config_toml,
+    hash_str, mix3, names, token_seed, write_tenant,
 };
 
 /// One collection of the demo history: the import folder and its collection time.
@@ -99,7 +97,7 @@ pub fn write_samples(dir: &Path) -> Result<TenantSummary> {
     let counts = model.write_day(sample_collected_at().timestamp(), dir)?;
     summary.audit_events = counts
         .iter()
-        .find(|(s, _, _)| s == SOURCE_AUDITS)
+        .find(|(s, _, _)| s == Source::Audits.name())
         .map_or(0, |(_, _, items)| *items);
     summary.pages = counts;
     Ok(summary)
@@ -125,27 +123,14 @@ pub fn write_demo_history(samples_dir: &Path, out_root: &Path) -> Result<Vec<His
     Ok(days)
 }
 
-/// Removes page files and provenance left from an earlier write, so page counts cannot mix.
-pub(super) fn remove_pages(dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let paged = crate::snapshot::SOURCES.iter().any(|(source, _)| {
-            name.strip_prefix(source)
-                .and_then(|rest| rest.strip_prefix('-'))
-                .and_then(|rest| rest.strip_suffix(".json"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        });
-        if paged || name == "provenance.json" {
-            std::fs::remove_file(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
+/// An item of a day's page: the sample's own item (as it is, or changed), or one written from
+/// the model. Untagged, so each serialises as the object it holds.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Item<'a, T> {
+    Kept(&'a Value),
+    Changed(Value),
+    Made(T),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +161,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Value> {
 }
 
 /// The `value` items of every page of a source, in page order.
-fn read_items(dir: &Path, source: &str) -> Result<Vec<Value>> {
+fn read_items(dir: &Path, source: Source) -> Result<Vec<Value>> {
     let mut items = Vec::new();
     for n in 1.. {
         let path = dir.join(page_file(source, n));
@@ -208,7 +193,7 @@ fn text(v: &Value, key: &str) -> Result<String> {
 
 impl Final {
     fn read(dir: &Path) -> Result<Final> {
-        let org_path = dir.join(page_file(SOURCE_ORGANIZATION, 1));
+        let org_path = dir.join(page_file(Source::Organization, 1));
         let organization = read(&org_path)?;
         let org = parse(&org_path, &organization)?;
         let org0 = &org["value"][0];
@@ -227,21 +212,21 @@ impl Final {
         let break_glass_group = provenance
             .sources
             .iter()
-            .find(|s| s.name == SOURCE_BREAK_GLASS)
+            .find(|s| s.name == Source::BreakGlass.name())
             .and_then(|s| s.endpoint.split("/groups/").nth(1))
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_default()
             .to_string();
-        let users = read_items(dir, SOURCE_USERS)?;
+        let users = read_items(dir, Source::Users)?;
         let mut rows = HashMap::new();
-        for row in read_items(dir, SOURCE_REGISTRATION)? {
+        for row in read_items(dir, Source::Registration)? {
             rows.insert(text(&row, "id")?, row);
         }
-        let break_glass = read_items(dir, SOURCE_BREAK_GLASS)?
+        let break_glass = read_items(dir, Source::BreakGlass)?
             .iter()
             .map(|m| text(m, "id"))
             .collect::<Result<_>>()?;
-        let ca_path = dir.join(page_file(SOURCE_CONDITIONAL_ACCESS, 1));
+        let ca_path = dir.join(page_file(Source::ConditionalAccess, 1));
         let conditional_access = read(&ca_path)?;
         let policies = parse(&ca_path, &conditional_access)?["value"]
             .as_array()
@@ -264,8 +249,8 @@ impl Final {
             rows,
             break_glass,
             organization,
-            break_glass_page: read(&dir.join(page_file(SOURCE_BREAK_GLASS, 1)))?,
-            methods_policy: read(&dir.join(page_file(SOURCE_AUTH_METHODS_POLICY, 1)))?,
+            break_glass_page: read(&dir.join(page_file(Source::BreakGlass, 1)))?,
+            methods_policy: read(&dir.join(page_file(Source::AuthMethodsPolicy, 1)))?,
             conditional_access,
             policies,
         })
@@ -843,92 +828,109 @@ impl Model {
         let tokens = token_seed(&self.tenant_id, t);
         let mut counts = Vec::new();
         write_file(
-            &dir.join(page_file(SOURCE_ORGANIZATION, 1)),
+            &dir.join(page_file(Source::Organization, 1)),
             &self.organization,
         )?;
-        counts.push((SOURCE_ORGANIZATION.to_string(), 1, 1));
+        counts.push((Source::Organization.name().to_string(), 1, 1));
 
-        let mut pages = PageWriter::new(dir, SOURCE_USERS, self.users_per_page, tokens);
+        let mut pages = PageWriter::new(dir, Source::Users, self.users_per_page, tokens);
         for u in self.users.iter().filter(|u| u.exists(t)) {
             let enabled = u.enabled(t);
-            pages.push(|out| match &u.item {
+            pages.push(match &u.item {
                 Some(item) if (item["accountEnabled"] != Value::Bool(false)) == enabled => {
-                    serde_json::to_writer(out, item).expect("a JSON value serialises")
+                    Item::Kept(item)
                 }
                 Some(item) => {
                     let mut item = item.clone();
                     item["accountEnabled"] = Value::Bool(enabled);
-                    serde_json::to_writer(out, &item).expect("a JSON value serialises")
+                    Item::Changed(item)
                 }
-                None => write_user(out, &u.person, enabled, u.guest, u.created, u.synced),
+                None => Item::Made(User::new(
+                    u.person.clone(),
+                    enabled,
+                    u.guest,
+                    instant(u.created, 0),
+                    u.synced,
+                )),
             })?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((SOURCE_USERS.to_string(), p, n));
+        counts.push((Source::Users.name().to_string(), p, n));
 
-        let mut pages = PageWriter::new(dir, SOURCE_REGISTRATION, self.users_per_page, tokens);
+        let mut pages = PageWriter::new(dir, Source::Registration, self.users_per_page, tokens);
         for u in self.users.iter() {
             if !u.exists(t) || !u.enabled(t) || u.never_reported {
                 continue;
             }
             let lag = t * 10_000_000 - u.report_lag;
-            let updated = (
+            let updated = instant(
                 lag.div_euclid(10_000_000),
                 lag.rem_euclid(10_000_000) as u32,
             );
             let methods = u.methods(t);
-            pages.push(|out| match &u.row {
+            pages.push(match &u.row {
                 Some(row) if methods == u.final_methods() => {
                     let mut row = row.clone();
-                    row["lastUpdatedDateTime"] = Value::String(fmt_ticks(updated.0, updated.1));
-                    serde_json::to_writer(out, &row).expect("a JSON value serialises")
+                    row["lastUpdatedDateTime"] = Value::String(fmt_ticks(updated));
+                    Item::Changed(row)
                 }
                 _ => {
                     let ms: Vec<&str> = methods.iter().map(String::as_str).collect();
-                    write_registration(out, &u.person, u.guest, u.is_admin, updated, &ms)
+                    Item::Made(Registration::new(
+                        u.person.clone(),
+                        u.guest,
+                        u.is_admin,
+                        updated,
+                        &ms,
+                    ))
                 }
             })?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((SOURCE_REGISTRATION.to_string(), p, n));
+        counts.push((Source::Registration.name().to_string(), p, n));
 
         write_file(
-            &dir.join(page_file(SOURCE_BREAK_GLASS, 1)),
+            &dir.join(page_file(Source::BreakGlass, 1)),
             &self.break_glass_page,
         )?;
-        counts.push((SOURCE_BREAK_GLASS.to_string(), 1, self.break_glass_members));
+        counts.push((
+            Source::BreakGlass.name().to_string(),
+            1,
+            self.break_glass_members,
+        ));
 
-        let mut pages = PageWriter::new(dir, SOURCE_AUDITS, self.audits_per_page, tokens);
+        let mut pages = PageWriter::new(dir, Source::Audits, self.audits_per_page, tokens);
         for e in self
             .events
             .iter()
             .filter(|e| e.time.0 <= t && e.time.0 > t - 30 * DAY)
         {
-            pages.push(|out| {
-                write_audit(
-                    out,
-                    e.id_hash,
-                    e.time,
-                    e.activity,
-                    &self.users[e.target].person,
-                    &self.users[e.initiator].person,
-                    e.method.as_deref(),
-                )
-            })?;
+            pages.push(Audit::new(
+                e.id_hash,
+                instant(e.time.0, e.time.1),
+                e.activity,
+                &self.users[e.target].person,
+                &self.users[e.initiator].person,
+                e.method.as_deref(),
+            ))?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((SOURCE_AUDITS.to_string(), p, n));
+        counts.push((Source::Audits.name().to_string(), p, n));
 
         write_file(
-            &dir.join(page_file(SOURCE_AUTH_METHODS_POLICY, 1)),
+            &dir.join(page_file(Source::AuthMethodsPolicy, 1)),
             &self.methods_policy,
         )?;
-        counts.push((SOURCE_AUTH_METHODS_POLICY.to_string(), 1, 1));
+        counts.push((Source::AuthMethodsPolicy.name().to_string(), 1, 1));
         write_file(
-            &dir.join(page_file(SOURCE_CONDITIONAL_ACCESS, 1)),
+            &dir.join(page_file(Source::ConditionalAccess, 1)),
             &self.conditional_access,
         )?;
-        counts.push((SOURCE_CONDITIONAL_ACCESS.to_string(), 1, self.policies));
+        counts.push((
+            Source::ConditionalAccess.name().to_string(),
+            1,
+            self.policies,
+        ));
 
         write_provenance(dir, &self.break_glass_group, &counts)?;
         Ok(counts)

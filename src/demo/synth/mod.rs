@@ -10,9 +10,11 @@
 //! entry per audit event (about 3 % of users), so that the log can be written newest first as
 //! Graph returns it. A million users take about 5 s and 7 MB.
 //!
-//! [`history`] builds the committed sample tenant (`samples/`) and the demo's six months of
-//! daily collections from it.
+//! [`graph`] writes Graph's shapes (items, pages, page files, `provenance.json`) for all of
+//! them; [`history`] builds the committed sample tenant (`samples/`) and the demo's six months
+//! of daily collections from it.
 
+pub mod graph;
 pub mod history;
 mod names;
 
@@ -21,18 +23,14 @@ pub use history::{
     write_samples,
 };
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use base64::Engine as _;
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
-use crate::snapshot::{
-    self, CollectionRecord, SOURCE_AUDITS, SOURCE_AUTH_METHODS_POLICY, SOURCE_BREAK_GLASS,
-    SOURCE_CONDITIONAL_ACCESS, SOURCE_ORGANIZATION, SOURCE_REGISTRATION, SOURCE_USERS,
-    SourceRecord,
+use graph::{
+    Activity, Audit, Member, PageWriter, Person, Registration, Source, User, initial_domain,
+    instant, is_qualifying, page, page_file, remove_pages, write_file, write_provenance,
 };
 
 /// A burst of joiners, all created within `days` days from `start`.
@@ -283,6 +281,11 @@ impl Rng {
     }
 }
 
+/// The seed of a collection's `$skiptoken`s.
+pub(crate) fn token_seed(tenant_id: &str, collected: i64) -> u64 {
+    mix3(hash_str(tenant_id), collected as u64, 0x70CE)
+}
+
 /// A GUID-shaped id (version 4 layout) from a hash.
 pub(crate) fn guid(h: u64) -> String {
     let a = mix(h);
@@ -298,43 +301,10 @@ pub(crate) fn guid(h: u64) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Time, as Graph writes it.
+// Time, in seconds since the epoch (Graph's 100 ns ticks beside them where needed).
 
 pub(crate) const DAY: i64 = 86_400;
 pub(crate) const HOUR: i64 = 3_600;
-
-/// `secs` since the epoch as `2026-10-31T06:00:00`: chrono's calendar, written field by field
-/// (quicker than a format string, and the generator writes a few of these per user).
-fn date_time(secs: i64) -> String {
-    let t = DateTime::from_timestamp(secs, 0).expect("a synthetic time is within chrono's range");
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// `2026-10-31T06:00:00Z`
-pub(crate) fn fmt_secs(secs: i64) -> String {
-    format!("{}Z", date_time(secs))
-}
-
-/// `2026-10-31T05:12:44.1234567Z`: Graph's seven fractional digits, which chrono has no
-/// specifier for (it writes 3, 6 or 9).
-pub(crate) fn fmt_ticks(secs: i64, ticks: u32) -> String {
-    format!("{}.{ticks:07}Z", date_time(secs))
-}
-
-/// Parses an RFC 3339 time into seconds and 100 ns ticks.
-pub(crate) fn parse_ticks(text: &str) -> Result<(i64, u32)> {
-    let t =
-        DateTime::parse_from_rfc3339(text).with_context(|| format!("{text:?} is not a time"))?;
-    Ok((t.timestamp(), t.timestamp_subsec_nanos() / 100))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Methods.
@@ -410,708 +380,6 @@ const EXPIRED_EXCEPTION_METHODS: Methods = &["softwareOneTimePasscode"];
 /// The local part of the helpdesk administrator's principal name: the initiator of "Admin
 /// registered security info" events.
 pub(crate) const HELPDESK_STEM: &str = "it.helpdesk";
-
-fn is_qualifying(m: &str) -> bool {
-    crate::evaluate::methods::group_of(m).is_some()
-}
-
-/// Methods Microsoft counts as multifactor for `isMfaRegistered`.
-fn is_strong(m: &str) -> bool {
-    is_qualifying(m)
-        || matches!(
-            m,
-            "softwareOneTimePasscode"
-                | "hardwareOneTimePasscode"
-                | "windowsHelloForBusiness"
-                | "macOsSecureEnclaveKey"
-        )
-}
-
-/// Strong methods the sample authentication methods policy allows (Voice, hardware OATH and
-/// certificates are off), for `isMfaCapable`.
-fn is_allowed(m: &str) -> bool {
-    is_strong(m)
-        && !matches!(
-            m,
-            "officePhone" | "alternateMobilePhone" | "hardwareOneTimePasscode"
-        )
-}
-
-fn is_passwordless(m: &str) -> bool {
-    matches!(
-        m,
-        "microsoftAuthenticatorPasswordless"
-            | "fido2"
-            | "fido2SecurityKey"
-            | "passKeyDeviceBound"
-            | "passKeyDeviceBoundAuthenticator"
-            | "passKeyDeviceBoundWindowsHello"
-            | "passKeySynced"
-            | "windowsHelloForBusiness"
-    )
-}
-
-fn is_sspr_method(m: &str) -> bool {
-    matches!(
-        m,
-        "mobilePhone"
-            | "alternateMobilePhone"
-            | "officePhone"
-            | "email"
-            | "securityQuestion"
-            | "microsoftAuthenticatorPush"
-            | "softwareOneTimePasscode"
-    )
-}
-
-fn system_preferred(methods: &[&str]) -> Option<&'static str> {
-    let has = |set: &[&str]| methods.iter().any(|m| set.contains(m));
-    if has(&[
-        "fido2",
-        "fido2SecurityKey",
-        "passKeyDeviceBound",
-        "passKeyDeviceBoundWindowsHello",
-        "passKeySynced",
-        "passKeyDeviceBoundAuthenticator",
-    ]) {
-        Some("Fido2")
-    } else if has(&[
-        "microsoftAuthenticatorPush",
-        "microsoftAuthenticatorPasswordless",
-    ]) {
-        Some("push")
-    } else if has(&["softwareOneTimePasscode", "hardwareOneTimePasscode"]) {
-        Some("oath")
-    } else if has(&["mobilePhone"]) {
-        Some("sms")
-    } else if has(&["alternateMobilePhone"]) {
-        Some("voiceAlternateMobile")
-    } else if has(&["officePhone"]) {
-        Some("voiceOffice")
-    } else {
-        None
-    }
-}
-
-fn user_preferred(methods: &[&str]) -> &'static str {
-    let has = |m: &str| methods.contains(&m);
-    if has("microsoftAuthenticatorPush") {
-        "push"
-    } else if has("mobilePhone") {
-        "sms"
-    } else if has("softwareOneTimePasscode") || has("hardwareOneTimePasscode") {
-        "oath"
-    } else if has("officePhone") {
-        "voiceOffice"
-    } else if has("alternateMobilePhone") {
-        "voiceAlternateMobile"
-    } else {
-        "none"
-    }
-}
-
-/// A friendly method name, as the audit log's details show it.
-pub(crate) fn method_label(m: &str) -> &'static str {
-    match m {
-        "microsoftAuthenticatorPush" => "Microsoft Authenticator app (notification and code)",
-        "microsoftAuthenticatorPasswordless" => "Microsoft Authenticator app (passwordless)",
-        "passKeyDeviceBoundAuthenticator" => "Passkey in Microsoft Authenticator",
-        "fido2" | "fido2SecurityKey" | "passKeyDeviceBound" => "FIDO2 security key",
-        "passKeyDeviceBoundWindowsHello" => "Passkey in Windows Hello",
-        "passKeySynced" => "Synced passkey",
-        "mobilePhone" => "Mobile phone SMS",
-        "alternateMobilePhone" => "Alternate mobile phone",
-        "officePhone" => "Office phone",
-        "softwareOneTimePasscode" => "Software OATH token",
-        "hardwareOneTimePasscode" => "Hardware OATH token",
-        "windowsHelloForBusiness" => "Windows Hello for Business",
-        "email" => "Email",
-        "securityQuestion" => "Security questions",
-        "temporaryAccessPass" => "Temporary Access Pass",
-        _ => "Other",
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON writing: compact, as Graph sends it, with serde_json's own string escaping so that a
-// body parsed and written again by serde_json gives the same bytes.
-
-pub(crate) fn jstr(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing a string to memory cannot fail");
-}
-
-fn jkey(out: &mut Vec<u8>, first: bool, key: &str) {
-    if !first {
-        out.push(b',');
-    }
-    jstr(out, key);
-    out.push(b':');
-}
-
-fn jbool(out: &mut Vec<u8>, v: bool) {
-    out.extend_from_slice(if v { b"true" } else { b"false" });
-}
-
-fn jstr_array(out: &mut Vec<u8>, items: &[&str]) {
-    out.push(b'[');
-    for (i, s) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        jstr(out, s);
-    }
-    out.push(b']');
-}
-
-/// A person as the audit log names one.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Person {
-    pub id: String,
-    pub upn: String,
-    pub name: String,
-}
-
-/// One `/users` item.
-pub(crate) fn write_user(
-    out: &mut Vec<u8>,
-    p: &Person,
-    enabled: bool,
-    guest: bool,
-    created: i64,
-    synced: bool,
-) {
-    out.push(b'{');
-    jkey(out, true, "id");
-    jstr(out, &p.id);
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &p.upn);
-    jkey(out, false, "displayName");
-    jstr(out, &p.name);
-    jkey(out, false, "accountEnabled");
-    jbool(out, enabled);
-    jkey(out, false, "userType");
-    jstr(out, if guest { "Guest" } else { "Member" });
-    jkey(out, false, "createdDateTime");
-    jstr(out, &fmt_secs(created));
-    jkey(out, false, "onPremisesSyncEnabled");
-    out.extend_from_slice(if synced { b"true" } else { b"null" });
-    out.push(b'}');
-}
-
-/// One registration report row, with Microsoft's flags derived from the methods.
-pub(crate) fn write_registration(
-    out: &mut Vec<u8>,
-    p: &Person,
-    guest: bool,
-    is_admin: bool,
-    last_updated: (i64, u32),
-    methods: &[&str],
-) {
-    let strong = methods.iter().any(|m| is_strong(m));
-    let capable = methods.iter().any(|m| is_allowed(m));
-    let sspr_enabled = !guest;
-    let sspr_registered = methods.iter().any(|m| is_sspr_method(m));
-    out.push(b'{');
-    jkey(out, true, "id");
-    jstr(out, &p.id);
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &p.upn);
-    jkey(out, false, "userDisplayName");
-    jstr(out, &p.name);
-    jkey(out, false, "isAdmin");
-    jbool(out, is_admin);
-    jkey(out, false, "isSsprRegistered");
-    jbool(out, sspr_registered);
-    jkey(out, false, "isSsprEnabled");
-    jbool(out, sspr_enabled);
-    jkey(out, false, "isSsprCapable");
-    jbool(out, sspr_enabled && sspr_registered);
-    jkey(out, false, "isMfaRegistered");
-    jbool(out, strong);
-    jkey(out, false, "isMfaCapable");
-    jbool(out, capable);
-    jkey(out, false, "isPasswordlessCapable");
-    jbool(out, methods.iter().any(|m| is_passwordless(m)));
-    jkey(out, false, "lastUpdatedDateTime");
-    jstr(out, &fmt_ticks(last_updated.0, last_updated.1));
-    jkey(out, false, "methodsRegistered");
-    jstr_array(out, methods);
-    jkey(out, false, "isSystemPreferredAuthenticationMethodEnabled");
-    jbool(out, true);
-    jkey(out, false, "systemPreferredAuthenticationMethods");
-    match system_preferred(methods) {
-        Some(m) => jstr_array(out, &[m]),
-        None => jstr_array(out, &[]),
-    }
-    jkey(out, false, "userPreferredMethodForSecondaryAuthentication");
-    jstr(out, user_preferred(methods));
-    jkey(out, false, "userType");
-    jstr(out, if guest { "guest" } else { "member" });
-    out.push(b'}');
-}
-
-/// Audit activities of the Authentication Methods service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Activity {
-    UserRegistered,
-    UserRegisteredAll,
-    UserDeleted,
-    UserUpdated,
-    UserChangedDefault,
-    AdminRegistered,
-}
-
-impl Activity {
-    fn display(self) -> &'static str {
-        match self {
-            Activity::UserRegistered => "User registered security info",
-            Activity::UserRegisteredAll => "User registered all required security info",
-            Activity::UserDeleted => "User deleted security info",
-            Activity::UserUpdated => "User updated security info",
-            Activity::UserChangedDefault => "User changed default security info",
-            Activity::AdminRegistered => "Admin registered security info",
-        }
-    }
-
-    fn operation(self) -> &'static str {
-        match self {
-            Activity::UserRegistered | Activity::UserRegisteredAll | Activity::AdminRegistered => {
-                "Add"
-            }
-            Activity::UserDeleted => "Delete",
-            Activity::UserUpdated | Activity::UserChangedDefault => "Update",
-        }
-    }
-}
-
-/// One directoryAudits item.
-pub(crate) fn write_audit(
-    out: &mut Vec<u8>,
-    id_hash: u64,
-    time: (i64, u32),
-    activity: Activity,
-    target: &Person,
-    initiator: &Person,
-    method: Option<&str>,
-) {
-    out.push(b'{');
-    jkey(out, true, "id");
-    jstr(out, &guid(id_hash));
-    jkey(out, false, "category");
-    jstr(out, "UserManagement");
-    jkey(out, false, "correlationId");
-    jstr(out, &guid(id_hash ^ 0xC0FF_EE00));
-    jkey(out, false, "result");
-    jstr(out, "success");
-    jkey(out, false, "resultReason");
-    jstr(out, "");
-    jkey(out, false, "activityDisplayName");
-    jstr(out, activity.display());
-    jkey(out, false, "activityDateTime");
-    jstr(out, &fmt_ticks(time.0, time.1));
-    jkey(out, false, "loggedByService");
-    jstr(out, "Authentication Methods");
-    jkey(out, false, "operationType");
-    jstr(out, activity.operation());
-    jkey(out, false, "initiatedBy");
-    out.extend_from_slice(b"{\"user\":{");
-    jkey(out, true, "id");
-    jstr(out, &initiator.id);
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &initiator.upn);
-    jkey(out, false, "displayName");
-    jstr(out, &initiator.name);
-    out.extend_from_slice(b"}}");
-    jkey(out, false, "targetResources");
-    out.extend_from_slice(b"[{");
-    jkey(out, true, "id");
-    jstr(out, &target.id);
-    jkey(out, false, "displayName");
-    jstr(out, &target.name);
-    jkey(out, false, "type");
-    jstr(out, "User");
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &target.upn);
-    out.extend_from_slice(b"}]");
-    jkey(out, false, "additionalDetails");
-    out.push(b'[');
-    if let Some(m) = method {
-        out.push(b'{');
-        jkey(out, true, "key");
-        jstr(out, "Method");
-        jkey(out, false, "value");
-        jstr(out, method_label(m));
-        out.extend_from_slice(b"},{");
-        jkey(out, true, "key");
-        jstr(out, "MethodType");
-        jkey(out, false, "value");
-        jstr(out, m);
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"]}");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pages.
-
-const GRAPH: &str = "https://graph.microsoft.com";
-
-pub(crate) fn context_of(source: &str) -> String {
-    let fragment = match source {
-        SOURCE_ORGANIZATION => "organization",
-        SOURCE_USERS => {
-            "users(id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled)"
-        }
-        SOURCE_REGISTRATION => "reports/authenticationMethods/userRegistrationDetails",
-        SOURCE_BREAK_GLASS => "users(id,userPrincipalName)",
-        SOURCE_AUDITS => "auditLogs/directoryAudits",
-        SOURCE_AUTH_METHODS_POLICY => "authenticationMethodsPolicy",
-        SOURCE_CONDITIONAL_ACCESS => "identity/conditionalAccess/policies",
-        _ => "",
-    };
-    format!("{GRAPH}/v1.0/$metadata#{fragment}")
-}
-
-/// The request URL of a source's first page, with `$top` where the source pages.
-fn first_url(source: &str, page_size: usize) -> String {
-    match source {
-        SOURCE_USERS => format!(
-            "{GRAPH}/v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled&$top={page_size}"
-        ),
-        SOURCE_REGISTRATION => format!(
-            "{GRAPH}/v1.0/reports/authenticationMethods/userRegistrationDetails?$top={page_size}"
-        ),
-        SOURCE_AUDITS => format!(
-            "{GRAPH}/v1.0/auditLogs/directoryAudits?$filter=loggedByService%20eq%20%27Authentication%20Methods%27&$top={page_size}"
-        ),
-        other => format!("{GRAPH}{}", snapshot::source_endpoint(other)),
-    }
-}
-
-/// The file of a source's page `n` (from 1).
-pub fn page_file(source: &str, n: u64) -> String {
-    format!("{source}-{n:04}.json")
-}
-
-/// Writes a paged source one item at a time. A page is held until the next item arrives (or
-/// the source ends), so that `@odata.nextLink` is present exactly on pages that have a
-/// successor; memory is one page.
-pub(crate) struct PageWriter<'a> {
-    dir: &'a Path,
-    source: &'static str,
-    context: String,
-    first_url: String,
-    token_seed: u64,
-    page_size: usize,
-    buf: Vec<u8>,
-    in_page: usize,
-    pages: u64,
-    items: u64,
-}
-
-impl<'a> PageWriter<'a> {
-    /// `token_seed` makes the `$skiptoken`s: derive it from the tenant and collection time.
-    pub(crate) fn new(
-        dir: &'a Path,
-        source: &'static str,
-        page_size: usize,
-        token_seed: u64,
-    ) -> PageWriter<'a> {
-        PageWriter {
-            dir,
-            source,
-            context: context_of(source),
-            first_url: first_url(source, page_size),
-            token_seed: mix3(token_seed, hash_str(source), 0),
-            page_size,
-            buf: Vec::with_capacity(page_size * 700),
-            in_page: 0,
-            pages: 0,
-            items: 0,
-        }
-    }
-
-    /// Adds one item, written by `f` as a JSON object.
-    pub(crate) fn push(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        if self.in_page == self.page_size {
-            self.flush(false)?;
-        }
-        if self.in_page > 0 {
-            self.buf.push(b',');
-        }
-        f(&mut self.buf);
-        self.in_page += 1;
-        self.items += 1;
-        Ok(())
-    }
-
-    fn flush(&mut self, last: bool) -> Result<()> {
-        self.pages += 1;
-        let path = self.dir.join(page_file(self.source, self.pages));
-        let mut head = Vec::with_capacity(400);
-        head.push(b'{');
-        jkey(&mut head, true, "@odata.context");
-        jstr(&mut head, &self.context);
-        if !last {
-            let token = skiptoken(self.token_seed, self.pages);
-            jkey(&mut head, false, "@odata.nextLink");
-            jstr(&mut head, &format!("{}&$skiptoken={token}", self.first_url));
-        }
-        jkey(&mut head, false, "value");
-        head.push(b'[');
-        let mut f = BufWriter::with_capacity(1 << 20, create(&path)?);
-        f.write_all(&head)?;
-        f.write_all(&self.buf)?;
-        f.write_all(b"]}")?;
-        f.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        self.buf.clear();
-        self.in_page = 0;
-        Ok(())
-    }
-
-    /// Writes the last page (an empty one when there were no items); returns (pages, items).
-    pub(crate) fn finish(mut self) -> Result<(u64, u64)> {
-        self.flush(true)?;
-        Ok((self.pages, self.items))
-    }
-}
-
-fn skiptoken(seed: u64, page: u64) -> String {
-    let mut bytes = Vec::with_capacity(40);
-    for k in 0..5 {
-        bytes.extend_from_slice(&mix3(seed, page, k).to_le_bytes());
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn create(path: &Path) -> Result<File> {
-    File::create(path).with_context(|| format!("cannot create {}", path.display()))
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The seed of a collection's `$skiptoken`s.
-pub(crate) fn token_seed(tenant_id: &str, collected: i64) -> u64 {
-    mix3(hash_str(tenant_id), collected as u64, 0x70CE)
-}
-
-/// `provenance.json`: the collection record of a folder written from synthetic data.
-pub(crate) fn write_provenance(
-    dir: &Path,
-    break_glass_group: &str,
-    counts: &[(String, u64, u64)],
-) -> Result<()> {
-    let sources = counts
-        .iter()
-        .map(|(name, pages, items)| {
-            let required = snapshot::SOURCES
-                .iter()
-                .find(|(n, _)| n == name)
-                .is_some_and(|(_, r)| *r);
-            SourceRecord {
-                name: name.clone(),
-                endpoint: snapshot::source_endpoint(name).replace("{group-id}", break_glass_group),
-                required,
-                status: "collected".to_string(),
-                error: None,
-                pages: *pages,
-                items: *items,
-                requests: Vec::new(),
-            }
-        })
-        .collect();
-    let record = CollectionRecord {
-        source_kind: "sample".to_string(),
-        collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).to_string(),
-        graph_endpoint: None,
-        token_roles: Vec::new(),
-        sources,
-    };
-    let mut json = serde_json::to_vec_pretty(&record)?;
-    json.push(b'\n');
-    write_file(&dir.join("provenance.json"), &json)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The tenant-wide objects.
-
-pub(crate) fn initial_domain(domain: &str) -> String {
-    let label = domain.split('.').next().unwrap_or(domain);
-    format!("{label}.onmicrosoft.com")
-}
-
-fn organization_json(tenant_id: &str, name: &str, domain: &str, created: i64) -> Vec<u8> {
-    let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_ORGANIZATION),
-        "value": [{
-            "id": tenant_id,
-            "deletedDateTime": null,
-            "countryLetterCode": "US",
-            "createdDateTime": fmt_secs(created),
-            "displayName": name,
-            "tenantType": "AAD",
-            "verifiedDomains": [
-                {"capabilities": "Email, OfficeCommunicationsOnlineService", "isDefault": true,
-                 "isInitial": false, "name": domain, "type": "Managed"},
-                {"capabilities": "Email, OfficeCommunicationsOnlineService", "isDefault": false,
-                 "isInitial": true, "name": initial_domain(domain), "type": "Managed"}
-            ]
-        }]
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
-
-fn methods_policy_json(modified: i64) -> Vec<u8> {
-    let method = |kind: &str, id: &str, state: &str| {
-        serde_json::json!({
-            "@odata.type": format!("#microsoft.graph.{kind}AuthenticationMethodConfiguration"),
-            "id": id,
-            "state": state,
-            "excludeTargets": []
-        })
-    };
-    let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_AUTH_METHODS_POLICY),
-        "id": "authenticationMethodsPolicy",
-        "displayName": "Authentication Methods Policy",
-        "description": "The tenant-wide policy that controls which authentication methods are allowed in the tenant, authentication method registration requirements, and self-service password reset settings",
-        "lastModifiedDateTime": fmt_ticks(modified, 4_213_377),
-        "policyVersion": "1.5",
-        "reconfirmationInDays": 0,
-        "policyMigrationState": "migrationComplete",
-        "registrationEnforcement": {
-            "authenticationMethodsRegistrationCampaign": {
-                "snoozeDurationInDays": 1,
-                "enforceRegistrationAfterAllowedSnoozes": true,
-                "state": "enabled",
-                "excludeTargets": [],
-                "includeTargets": [{
-                    "id": "all_users",
-                    "targetType": "group",
-                    "targetedAuthenticationMethod": "microsoftAuthenticator"
-                }]
-            }
-        },
-        "authenticationMethodConfigurations": [
-            method("fido2", "Fido2", "enabled"),
-            method("microsoftAuthenticator", "MicrosoftAuthenticator", "enabled"),
-            method("sms", "Sms", "enabled"),
-            method("voice", "Voice", "disabled"),
-            method("softwareOath", "SoftwareOath", "enabled"),
-            method("temporaryAccessPass", "TemporaryAccessPass", "enabled"),
-            method("email", "Email", "enabled"),
-            method("x509Certificate", "X509Certificate", "disabled")
-        ]
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
-
-fn conditional_access_json(seed: u64, break_glass_group: &str, created: i64) -> Vec<u8> {
-    let policy = |n: u64,
-                  name: &str,
-                  state: &str,
-                  users: serde_json::Value,
-                  client_apps: &[&str],
-                  grant: serde_json::Value| {
-        serde_json::json!({
-            "id": guid(mix3(seed, 0xCA, n)),
-            "templateId": null,
-            "displayName": name,
-            "createdDateTime": fmt_ticks(created + n as i64 * 7 * DAY, 0),
-            "modifiedDateTime": fmt_ticks(created + n as i64 * 9 * DAY, 0),
-            "state": state,
-            "conditions": {
-                "userRiskLevels": [],
-                "signInRiskLevels": [],
-                "clientAppTypes": client_apps,
-                "platforms": null,
-                "locations": null,
-                "applications": {
-                    "includeApplications": ["All"],
-                    "excludeApplications": [],
-                    "includeUserActions": []
-                },
-                "users": users
-            },
-            "grantControls": grant,
-            "sessionControls": null
-        })
-    };
-    let users = |include_users: &[&str], include_roles: &[&str], exclude_groups: &[&str]| {
-        serde_json::json!({
-            "includeUsers": include_users,
-            "excludeUsers": [],
-            "includeGroups": [],
-            "excludeGroups": exclude_groups,
-            "includeRoles": include_roles,
-            "excludeRoles": []
-        })
-    };
-    let mfa = serde_json::json!({
-        "operator": "OR",
-        "builtInControls": ["mfa"],
-        "customAuthenticationFactors": [],
-        "termsOfUse": [],
-        "authenticationStrength": null
-    });
-    let phishing_resistant = serde_json::json!({
-        "operator": "OR",
-        "builtInControls": [],
-        "customAuthenticationFactors": [],
-        "termsOfUse": [],
-        "authenticationStrength": {
-            "id": "00000000-0000-0000-0000-000000000004",
-            "displayName": "Phishing-resistant MFA",
-            "description": "Phishing-resistant, Passwordless methods for the strongest authentication, such as a FIDO2 security key",
-            "policyType": "builtIn",
-            "requirementsSatisfied": "mfa",
-            "allowedCombinations": ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"]
-        }
-    });
-    let block = serde_json::json!({
-        "operator": "OR",
-        "builtInControls": ["block"],
-        "customAuthenticationFactors": [],
-        "termsOfUse": [],
-        "authenticationStrength": null
-    });
-    let bg = [break_glass_group];
-    let global_admin = ["62e90394-69f5-4237-9190-012177145e10"];
-    let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_CONDITIONAL_ACCESS),
-        "value": [
-            policy(1, "CA001: Require multifactor authentication for all users", "enabled",
-                   users(&["All"], &[], &bg), &["all"], mfa.clone()),
-            policy(2, "CA002: Require phishing-resistant MFA for administrators", "enabled",
-                   users(&[], &global_admin, &bg), &["all"], phishing_resistant),
-            policy(3, "CA003: Block legacy authentication", "enabled",
-                   users(&["All"], &[], &bg), &["exchangeActiveSync", "other"], block),
-            policy(4, "CA004: Require MFA for guests and external users", "enabledForReportingButNotEnforced",
-                   users(&["GuestsOrExternalUsers"], &[], &[]), &["all"], mfa.clone()),
-            policy(5, "CA005: Require MFA for Azure management (superseded by CA001)", "disabled",
-                   users(&["All"], &[], &[]), &["all"], mfa)
-        ]
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
-
-fn break_glass_json(members: &[(String, String)]) -> Vec<u8> {
-    let value: Vec<_> = members
-        .iter()
-        .map(|(id, upn)| {
-            serde_json::json!({"@odata.type": "#microsoft.graph.user", "id": id, "userPrincipalName": upn})
-        })
-        .collect();
-    let body = serde_json::json!({
-        "@odata.context": context_of(SOURCE_BREAK_GLASS),
-        "@odata.count": members.len(),
-        "value": value
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
 
 // ---------------------------------------------------------------------------------------------
 // The users, one at a time.
@@ -1409,7 +677,7 @@ fn break_glass_group_of(seed: u64) -> String {
 pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
     spec.validate()?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    history::remove_pages(dir)?;
+    remove_pages(dir)?;
     let now = spec.collected_at.timestamp();
     let tenant_id = tenant_id_of(spec.seed);
     let group_id = break_glass_group_of(spec.seed);
@@ -1437,22 +705,27 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
     };
 
     write_file(
-        &dir.join(page_file(SOURCE_ORGANIZATION, 1)),
-        &organization_json(&tenant_id, &spec.tenant_name, &spec.domain, tenant_created),
+        &dir.join(page_file(Source::Organization, 1)),
+        &graph::organization_page(
+            &tenant_id,
+            &spec.tenant_name,
+            &spec.domain,
+            instant(tenant_created, 0),
+        ),
     )?;
-    summary.pages.push((SOURCE_ORGANIZATION.to_string(), 1, 1));
+    summary
+        .pages
+        .push((Source::Organization.name().to_string(), 1, 1));
 
     // Pass 1: /users, and the index of audit events.
     let mut walker = Walker::new(spec);
-    let mut users = PageWriter::new(dir, SOURCE_USERS, spec.users_per_page, tokens);
+    let mut users = PageWriter::new(dir, Source::Users, spec.users_per_page, tokens);
     let mut events: Vec<(i64, u32, u32, Activity, &'static str)> = Vec::new();
     let mut helpdesk: Option<Person> = None;
     for i in 0..spec.users {
         let core = walker.next(i);
         let guest_domain = core.guest.then(|| guest_domain(spec.seed, i));
         let p = walker.person(i, core.special, guest_domain);
-        users
-            .push(|out| write_user(out, &p, core.enabled, core.guest, core.created, core.synced))?;
         summary.users += 1;
         if core.guest {
             summary.guests += 1;
@@ -1510,14 +783,18 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
             Some(Special::Helpdesk) => helpdesk = Some(p.clone()),
             None => {}
         }
+        let created = instant(core.created, 0);
+        users.push(User::new(p, core.enabled, core.guest, created, core.synced))?;
     }
     let (pages, items) = users.finish()?;
-    summary.pages.push((SOURCE_USERS.to_string(), pages, items));
+    summary
+        .pages
+        .push((Source::Users.name().to_string(), pages, items));
     let helpdesk = helpdesk.expect("the helpdesk account is always generated");
 
     // Pass 2: the registration report, in the same order, without disabled users.
     let mut walker = Walker::new(spec);
-    let mut rows = PageWriter::new(dir, SOURCE_REGISTRATION, spec.users_per_page, tokens);
+    let mut rows = PageWriter::new(dir, Source::Registration, spec.users_per_page, tokens);
     for i in 0..spec.users {
         let core = walker.next(i);
         let Some(methods) = core.methods else {
@@ -1525,77 +802,87 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
         };
         let guest_domain = core.guest.then(|| guest_domain(spec.seed, i));
         let p = walker.person(i, core.special, guest_domain);
-        rows.push(|out| {
-            write_registration(out, &p, core.guest, core.admin, core.last_updated, methods)
-        })?;
+        let (secs, ticks) = core.last_updated;
+        rows.push(Registration::new(
+            p,
+            core.guest,
+            core.admin,
+            instant(secs, ticks),
+            methods,
+        ))?;
     }
     let (pages, items) = rows.finish()?;
     summary.registration_rows = items;
     summary
         .pages
-        .push((SOURCE_REGISTRATION.to_string(), pages, items));
+        .push((Source::Registration.name().to_string(), pages, items));
 
     // The break-glass group.
-    let members: Vec<(String, String)> = summary
+    let members: Vec<Member> = summary
         .break_glass
         .iter()
-        .map(|a| (a.id.clone(), a.user_principal_name.clone()))
+        .map(|a| Member::new(&a.id, &a.user_principal_name))
         .collect();
     write_file(
-        &dir.join(page_file(SOURCE_BREAK_GLASS, 1)),
-        &break_glass_json(&members),
+        &dir.join(page_file(Source::BreakGlass, 1)),
+        &graph::break_glass_page(&members),
     )?;
-    summary
-        .pages
-        .push((SOURCE_BREAK_GLASS.to_string(), 1, members.len() as u64));
+    summary.pages.push((
+        Source::BreakGlass.name().to_string(),
+        1,
+        members.len() as u64,
+    ));
 
     // Audit events, newest first as Graph returns them.
     events.sort_by_key(|e| std::cmp::Reverse((e.0, e.1, e.2)));
-    let mut audits = PageWriter::new(dir, SOURCE_AUDITS, spec.audits_per_page, tokens);
+    let mut audits = PageWriter::new(dir, Source::Audits, spec.audits_per_page, tokens);
     let walker = Walker::new(spec);
     for (t, ticks, i, activity, m) in events {
         // Events are only generated for members, whose identity needs no walk.
         let i = i as usize;
         let target = walker.person(i, walker.special_at(i), None);
-        let method = Some(m);
         let initiator = if activity == Activity::AdminRegistered {
             &helpdesk
         } else {
             &target
         };
         let id_hash = mix3(spec.seed, 0xA0D1, (i as u64) << 8 | activity as u64);
-        audits.push(|out| {
-            write_audit(
-                out,
-                id_hash,
-                (t, ticks),
-                activity,
-                &target,
-                initiator,
-                method,
-            )
-        })?;
+        audits.push(Audit::new(
+            id_hash,
+            instant(t, ticks),
+            activity,
+            &target,
+            initiator,
+            Some(m),
+        ))?;
     }
     let (pages, items) = audits.finish()?;
     summary.audit_events = items;
     summary
         .pages
-        .push((SOURCE_AUDITS.to_string(), pages, items));
+        .push((Source::Audits.name().to_string(), pages, items));
 
     write_file(
-        &dir.join(page_file(SOURCE_AUTH_METHODS_POLICY, 1)),
-        &methods_policy_json(now - 200 * DAY),
+        &dir.join(page_file(Source::AuthMethodsPolicy, 1)),
+        &graph::methods_policy_page(instant(now - 200 * DAY, 4_213_377)),
     )?;
     summary
         .pages
-        .push((SOURCE_AUTH_METHODS_POLICY.to_string(), 1, 1));
+        .push((Source::AuthMethodsPolicy.name().to_string(), 1, 1));
+    let policies = graph::conditional_access_policies(
+        spec.seed,
+        &group_id,
+        instant(tenant_created + 400 * DAY, 0),
+    );
     write_file(
-        &dir.join(page_file(SOURCE_CONDITIONAL_ACCESS, 1)),
-        &conditional_access_json(spec.seed, &group_id, tenant_created + 400 * DAY),
+        &dir.join(page_file(Source::ConditionalAccess, 1)),
+        &page(Source::ConditionalAccess, None, None, &policies),
     )?;
-    summary
-        .pages
-        .push((SOURCE_CONDITIONAL_ACCESS.to_string(), 1, 5));
+    summary.pages.push((
+        Source::ConditionalAccess.name().to_string(),
+        1,
+        policies.len() as u64,
+    ));
 
     write_provenance(dir, &group_id, &summary.pages)?;
     Ok(summary)
@@ -1665,25 +952,4 @@ pub fn config_toml(summary: &TenantSummary) -> String {
         s.push_str(&format!("expires = \"{}\"\n", e.expires.format("%Y-%m-%d")));
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fmt_secs, fmt_ticks, parse_ticks};
-
-    #[test]
-    fn graph_times_are_written_as_graph_writes_them() {
-        assert_eq!(fmt_secs(0), "1970-01-01T00:00:00Z");
-        assert_eq!(fmt_secs(-1), "1969-12-31T23:59:59Z");
-        assert_eq!(fmt_secs(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(fmt_secs(1_793_426_400), "2026-10-31T06:00:00Z");
-        assert_eq!(fmt_ticks(1_793_426_400, 1), "2026-10-31T06:00:00.0000001Z");
-        assert_eq!(
-            fmt_ticks(1_793_423_564, 9_999_999),
-            "2026-10-31T05:12:44.9999999Z"
-        );
-        let text = "2026-10-31T05:12:44.1234567Z";
-        let (secs, ticks) = parse_ticks(text).unwrap();
-        assert_eq!(fmt_ticks(secs, ticks), text);
-    }
 }
