@@ -25,7 +25,7 @@ use crate::snapshot::{self, CollectionRecord, SourceRecord};
 
 /// The Graph sources, in collection order. The one place here that names them through
 /// `snapshot`'s table, so a change there is a change of this block alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Source {
     Organization,
     Users,

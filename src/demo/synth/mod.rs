@@ -17,6 +17,7 @@
 pub mod graph;
 pub mod history;
 mod names;
+pub mod serve;
 
 pub use history::{
     HistoryDay, SAMPLE_SEED, history_times, sample_collected_at, sample_spec, write_demo_history,
