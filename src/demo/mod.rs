@@ -16,6 +16,8 @@ use anyhow::{Context, Result};
 
 use crate::collect::import::import_dir;
 use crate::config::Config;
+use crate::evidence::PackageFile;
+use crate::package::{Manifest, read_entry};
 use crate::report::{self, ReportOutcome, ReportRequest};
 use crate::store::Store;
 
@@ -46,4 +48,43 @@ pub fn run(samples: &Path, out_dir: &Path) -> Result<ReportOutcome> {
         ..ReportRequest::default()
     };
     report::run(&config, &request)
+}
+
+/// A package's `evidence.json` as packaged, and the files its report lists (every file of the
+/// manifest but `report.pdf`): what the PDF is rendered from.
+pub fn report_input(zip: &Path) -> Result<(Vec<u8>, Vec<PackageFile>)> {
+    let file =
+        std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .with_context(|| format!("{} is not a zip", zip.display()))?;
+    let top = zip
+        .file_stem()
+        .context("the package has no file name")?
+        .to_string_lossy()
+        .into_owned();
+    let evidence = read_entry(&mut archive, &format!("{top}/evidence.json"))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&read_entry(&mut archive, &format!("{top}/manifest.json"))?)
+            .with_context(|| format!("the manifest of {} is not one", zip.display()))?;
+    let files = manifest
+        .files
+        .into_iter()
+        .filter(|f| f.path != "report.pdf")
+        .collect();
+    Ok((evidence, files))
+}
+
+/// The demo's report input as `tests/fixtures/` keeps it for the PDF tests and the render
+/// benchmark: `evidence-demo.json` (the packaged bytes) and `evidence-demo.files.json` (the
+/// file list, pretty JSON and a newline). Runs the demo into a temporary folder.
+pub fn fixtures(samples: &Path) -> Result<[(&'static str, Vec<u8>); 2]> {
+    let out = tempfile::tempdir().context("cannot create a temporary folder for the demo")?;
+    let outcome = run(samples, out.path())?;
+    let (evidence, files) = report_input(&outcome.zip)?;
+    let mut files = serde_json::to_vec_pretty(&files)?;
+    files.push(b'\n');
+    Ok([
+        ("evidence-demo.json", evidence),
+        ("evidence-demo.files.json", files),
+    ])
 }

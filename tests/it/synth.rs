@@ -1,5 +1,6 @@
-//! The synthetic tenant generator, the committed sample tenant and the demo history, checked
-//! from the files they write (parsed here with serde_json, not with the tool's importer).
+//! The synthetic tenant generator, the committed sample tenant, the demo history and the demo
+//! fixtures, checked from the files they write (parsed here with serde_json, not with the tool's
+//! importer).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -399,6 +400,20 @@ fn committed_samples_are_current() {
     assert_eq!(s.exceptions.iter().filter(|e| e.expired).count(), 1);
     assert_eq!(s.exceptions.iter().filter(|e| !e.expired).count(), 1);
     assert!(s.guests > 0 && s.disabled > 0 && s.missing_from_report > 0);
+}
+
+/// The demo's evidence document and file list in `tests/fixtures/`, which the PDF tests and the
+/// render benchmark read, are what the demo writes now.
+#[test]
+fn demo_fixtures_are_current() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (name, fresh) in mfa_evidence::demo::fixtures(&samples_dir()).unwrap() {
+        let committed = std::fs::read(fixtures.join(name)).unwrap();
+        assert!(
+            committed == fresh,
+            "tests/fixtures/{name} differs from what the demo writes: run `cargo run --release --example gen_tenant -- fixtures`"
+        );
+    }
 }
 
 #[test]
