@@ -8,7 +8,7 @@
 //! one at a time from their index and written page by page, so a tenant of a million users
 //! needs no more memory than one of a thousand: one page is held at a time, plus a 40-byte index
 //! entry per audit event (about 3 % of users), so that the log can be written newest first as
-//! Graph returns it. A million users take about 5 s and 7 MB.
+//! Graph returns it. A million users take about 6 s and 6 MB.
 //!
 //! [`graph`] writes Graph's shapes (items, pages, page files, `provenance.json`) for all of
 //! them; [`history`] builds the committed sample tenant (`samples/`) and the demo's six months
