@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mfa_evidence::config::Config;
+use mfa_evidence::demo::synth::graph::Source;
 use mfa_evidence::demo::synth::{self, TenantSpec};
 use mfa_evidence::evaluate::methods;
-use mfa_evidence::snapshot::{self, CollectionRecord};
+use mfa_evidence::snapshot::CollectionRecord;
 use serde_json::Value;
 
 fn samples_dir() -> PathBuf {
@@ -127,9 +128,9 @@ impl Figure {
 
 fn figure(dir: &Path, config: &Config, as_of: NaiveDate) -> Figure {
     let qualifying = methods::default_qualifying();
-    let (users, _) = items(dir, snapshot::SOURCE_USERS);
-    let (rows, _) = items(dir, snapshot::SOURCE_REGISTRATION);
-    let (members, _) = items(dir, snapshot::SOURCE_BREAK_GLASS);
+    let (users, _) = items(dir, Source::Users.name());
+    let (rows, _) = items(dir, Source::Registration.name());
+    let (members, _) = items(dir, Source::BreakGlass.name());
     let break_glass: HashSet<&str> = members.iter().map(|m| m["id"].as_str().unwrap()).collect();
     let registered: HashSet<&str> = rows
         .iter()
@@ -198,12 +199,12 @@ fn a_tenant_is_graph_shaped() {
     let spec = TenantSpec::new(2000, 42, collected());
     let s = synth::write_tenant(&spec, dir).unwrap();
 
-    let (users, user_pages) = items(dir, snapshot::SOURCE_USERS);
-    let (rows, row_pages) = items(dir, snapshot::SOURCE_REGISTRATION);
-    let (audits, _) = items(dir, snapshot::SOURCE_AUDITS);
-    let (members, _) = items(dir, snapshot::SOURCE_BREAK_GLASS);
+    let (users, user_pages) = items(dir, Source::Users.name());
+    let (rows, row_pages) = items(dir, Source::Registration.name());
+    let (audits, _) = items(dir, Source::Audits.name());
+    let (members, _) = items(dir, Source::BreakGlass.name());
     assert_eq!(user_pages, 3, "999 + 999 + 2");
-    assert_eq!(pages(dir, snapshot::SOURCE_USERS).len(), 3);
+    assert_eq!(pages(dir, Source::Users.name()).len(), 3);
     assert!(row_pages >= 2);
     assert_eq!(users.len() as u64, s.users);
     assert_eq!(users.len(), 2000);
@@ -349,7 +350,7 @@ fn tiny_and_empty_pages() {
     spec.users_per_page = 4;
     spec.audits_per_page = 1;
     let s = synth::write_tenant(&spec, tmp.path()).unwrap();
-    let (users, n) = items(tmp.path(), snapshot::SOURCE_USERS);
+    let (users, n) = items(tmp.path(), Source::Users.name());
     assert_eq!((users.len(), n), (16, 4));
     assert_eq!(s.break_glass.len(), 2);
     assert!(synth::write_tenant(&TenantSpec::new(15, 3, collected()), tmp.path()).is_err());
@@ -502,7 +503,7 @@ fn demo_history() {
 
     // Audit windows overlap: an event keeps its id from one day to the next.
     let ids = |d: &synth::HistoryDay| -> HashSet<String> {
-        items(&d.dir, snapshot::SOURCE_AUDITS)
+        items(&d.dir, Source::Audits.name())
             .0
             .iter()
             .map(|a| a["id"].as_str().unwrap().to_string())
@@ -524,14 +525,14 @@ fn demo_history() {
     let mut disabled_then_gone = false;
     let mut previous_disabled: HashSet<String> = HashSet::new();
     for d in &days {
-        for a in items(&d.dir, snapshot::SOURCE_AUDITS).0 {
+        for a in items(&d.dir, Source::Audits.name()).0 {
             if seen.insert(a["id"].as_str().unwrap().to_string()) {
                 *activities
                     .entry(a["activityDisplayName"].as_str().unwrap().to_string())
                     .or_default() += 1;
             }
         }
-        let (users, _) = items(&d.dir, snapshot::SOURCE_USERS);
+        let (users, _) = items(&d.dir, Source::Users.name());
         let present: HashSet<String> = users
             .iter()
             .map(|u| u["id"].as_str().unwrap().to_string())
@@ -545,7 +546,7 @@ fn demo_history() {
             .map(|u| u["id"].as_str().unwrap().to_string())
             .collect();
         // Disabled users never have a registration row.
-        let (rows, _) = items(&d.dir, snapshot::SOURCE_REGISTRATION);
+        let (rows, _) = items(&d.dir, Source::Registration.name());
         for r in &rows {
             assert!(!previous_disabled.contains(r["id"].as_str().unwrap()));
         }
