@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark README.md cites: import and report on generated tenants, the PDF render, and a
-# live-shaped collection against the fake Graph on loopback.
+# live-shaped collection of a generated tenant from a Graph on loopback (collect_bench).
 #
 #   bench/run.sh                    # 10000 100000 1000000 users
 #   bench/run.sh 10000 100000       # only these sizes
@@ -99,10 +99,10 @@ timed render "$examples/render_bench" tests/fixtures/evidence-demo.json 10
 render_line="$(cat "$work/out-render.txt"); peak RSS $RSS MB"
 
 largest=$(printf '%s\n' "${sizes[@]}" | sort -n | tail -1)
-echo "== collect: $largest users from the fake Graph on loopback" >&2
+echo "== collect: $largest generated users from a Graph on loopback" >&2
 timed collect "$examples/collect_bench" "$largest"
 [ "$CODE" -eq 0 ] || { cat "$work/err-collect.txt" >&2; exit 2; }
-collect_line="$(tail -1 "$work/out-collect.txt"); wall $WALL s, peak RSS $RSS MB"
+collect_line="$(tail -1 "$work/out-collect.txt"); process wall $WALL s (generating the tenant included), peak RSS $RSS MB"
 
 echo
 echo "| users | step | wall s | peak RSS MB | package size MB |"

@@ -1,44 +1,97 @@
-//! Collects a generated tenant (1,000,000 users by default) from the fake Graph on loopback, to
-//! show that collection runs in flat memory and to measure its speed. The fake server runs in the
-//! same process, so the peak RSS measured covers both.
+//! Collects a generated tenant (1,000,000 users by default) from a Graph on loopback, to show
+//! that collection runs in flat memory and to measure its speed.
+//!
+//! The tenant is written by the generator (`demo::synth::write_tenant`) into a temporary folder
+//! first (about 800 MB for a million users, and as much again for the collected copy). A server
+//! in this process answers from that folder through `demo::synth::serve::FolderGraph`, beside a
+//! token endpoint that grants every request; the peak RSS measured covers both.
 //!
 //! ```text
 //! cargo build --release --example collect_bench
 //! /usr/bin/time -v target/release/examples/collect_bench 1000000
 //! ```
 
-#[allow(dead_code)]
-#[path = "../tests/it/fake_graph.rs"]
-mod fake_graph;
-
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use chrono::Utc;
-use fake_graph::{CLIENT_ID, FakeGraph, GROUP_ID, Scenario, TENANT};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{TimeZone, Utc};
 use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, collect};
 use mfa_evidence::config::Config;
+use mfa_evidence::demo::synth::serve::FolderGraph;
+use mfa_evidence::demo::synth::{TenantSpec, write_tenant};
+
+const CLIENT_ID: &str = "66666666-7777-8888-9999-000000000000";
+
+struct Server {
+    url: String,
+    folder: FolderGraph,
+}
+
+/// Any client credentials get a token with the permissions the collector asks for.
+async fn token() -> Response {
+    let claims = r#"{"roles":["AuditLog.Read.All","GroupMember.Read.All","Policy.Read.All","User.Read.All"]}"#;
+    let token = format!("e30.{}.bench", URL_SAFE_NO_PAD.encode(claims));
+    let body =
+        serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": token});
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn graph(State(server): State<Arc<Server>>, uri: Uri) -> Response {
+    let query = uri.query().unwrap_or("");
+    match server.folder.answer(&server.url, uri.path(), query) {
+        Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such page").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let users: u64 = match std::env::args().nth(1) {
+    let users: usize = match std::env::args().nth(1) {
         Some(n) => n.parse().context("usage: collect_bench [USERS]")?,
         None => 1_000_000,
     };
-    let fake = FakeGraph::start(Scenario {
-        users,
-        registrations: users,
-        ..Scenario::default()
-    })
-    .await;
+    let tenant = tempfile::tempdir()?;
+    let generated = Instant::now();
+    let collected_at = Utc.with_ymd_and_hms(2026, 10, 31, 6, 0, 0).unwrap();
+    let summary = write_tenant(&TenantSpec::new(users, 1, collected_at), tenant.path())?;
+    eprintln!(
+        "generated {users} users in {:.1} s",
+        generated.elapsed().as_secs_f64()
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = Arc::new(Server {
+        url: url.clone(),
+        folder: FolderGraph::new(tenant.path()),
+    });
+    let app = Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .fallback(graph)
+        .with_state(server);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
     let mut config = Config::default();
-    config.tenant.id = Some(TENANT.into());
+    config.tenant.id = Some(summary.tenant_id.clone());
     config.tenant.client_id = Some(CLIENT_ID.into());
-    config.tenant.login_endpoint = Some(fake.url.clone());
-    config.tenant.graph_endpoint = Some(fake.url.clone());
-    config.control.break_glass.group_id = Some(GROUP_ID.into());
+    config.tenant.login_endpoint = Some(url.clone());
+    config.tenant.graph_endpoint = Some(url);
+    config.control.break_glass.group_id = Some(summary.break_glass_group_id.clone());
     let env = AuthEnv {
-        client_secret: Some("fake-secret".into()),
+        client_secret: Some("bench-secret".into()),
         ..AuthEnv::default()
     };
     let dir = tempfile::tempdir()?;

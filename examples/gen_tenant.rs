@@ -1,9 +1,11 @@
-//! Writes a synthetic tenant in the import layout, for benchmarks and manual tests.
+//! Writes a synthetic tenant in the import layout, for benchmarks and manual tests, and
+//! regenerates the committed data the tests compare with what the code writes now.
 //!
 //! ```text
 //! cargo run --release --example gen_tenant -- USERS OUT_DIR [SEED]   # a tenant of USERS users
 //! cargo run --release --example gen_tenant -- samples [DIR]          # regenerate samples/
 //! cargo run --release --example gen_tenant -- history SAMPLES OUT    # the demo history
+//! cargo run --release --example gen_tenant -- fixtures [DIR]         # regenerate tests/fixtures/evidence-demo*.json
 //! ```
 //! A tenant's matching configuration is written as `OUT_DIR/mfa-evidence.toml`.
 
@@ -12,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use mfa_evidence::synth;
+use mfa_evidence::demo::{self, synth};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +34,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             let dir = PathBuf::from(args.get(1).map_or("samples", String::as_str));
             let s = synth::write_samples(&dir)?;
             print_summary(&s);
+        }
+        Some("fixtures") => {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let dir = args
+                .get(1)
+                .map_or(root.join("tests/fixtures"), PathBuf::from);
+            for (name, bytes) in demo::fixtures(&root.join("samples"))? {
+                std::fs::write(dir.join(name), bytes)?;
+                println!("wrote {}", dir.join(name).display());
+            }
         }
         Some("history") if args.len() == 3 => {
             let days =
@@ -61,7 +73,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             print_summary(&s);
         }
         _ => anyhow::bail!(
-            "usage: gen_tenant USERS OUT_DIR [SEED] | samples [DIR] | history SAMPLES OUT"
+            "usage: gen_tenant USERS OUT_DIR [SEED] | samples [DIR] | history SAMPLES OUT | fixtures [DIR]"
         ),
     }
     eprintln!("took {:.2} s", started.elapsed().as_secs_f64());

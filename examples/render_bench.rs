@@ -10,31 +10,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
+use mfa_evidence::demo::report_input;
 use mfa_evidence::evidence::PackageFile;
-use mfa_evidence::package::{Manifest, read_entry};
 use mfa_evidence::render::pdf::render_report;
-
-/// The package's evidence.json and the files its report lists (every file but report.pdf).
-fn from_package(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<PackageFile>)> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .with_context(|| format!("{} is not a zip", path.display()))?;
-    let top = path
-        .file_stem()
-        .context("the package has no file name")?
-        .to_string_lossy()
-        .into_owned();
-    let evidence = read_entry(&mut zip, &format!("{top}/evidence.json"))?;
-    let manifest: Manifest =
-        serde_json::from_slice(&read_entry(&mut zip, &format!("{top}/manifest.json"))?)?;
-    let files = manifest
-        .files
-        .into_iter()
-        .filter(|f| f.path != "report.pdf")
-        .collect();
-    Ok((evidence, files))
-}
 
 fn from_evidence(path: &str) -> anyhow::Result<(Vec<u8>, Vec<PackageFile>)> {
     let evidence = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
@@ -56,7 +34,7 @@ fn main() -> anyhow::Result<()> {
     let runs: u32 = args.next().map_or(Ok(5), |n| n.parse())?;
     let out = args.next();
     let (evidence, files) = if path.ends_with(".zip") {
-        from_package(Path::new(&path))?
+        report_input(Path::new(&path))?
     } else {
         from_evidence(&path)?
     };

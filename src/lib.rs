@@ -20,7 +20,6 @@ pub mod report;
 pub mod snapshot;
 pub mod source;
 pub mod store;
-pub mod synth;
 pub mod time;
 pub mod verify;
 pub mod vocabulary;

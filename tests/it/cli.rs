@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mfa_evidence::synth::{self, TenantSpec};
+use mfa_evidence::demo::synth::{self, TenantSpec};
 
 use crate::util::{
     Workdir, as_of, assert_contains, assert_same, graph_users, make_half_export, rfc3339,

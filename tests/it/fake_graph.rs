@@ -1,11 +1,13 @@
-//! A fake Microsoft Graph and Entra ID token endpoint on 127.0.0.1, for the collector's tests and
-//! the 1,000,000-user benchmark (`examples/collect_bench.rs` includes this file).
+//! A fake Microsoft Graph and Entra ID token endpoint on 127.0.0.1, for the collector's tests.
 //!
-//! Responses are shaped like Microsoft's documentation: collection pages with `@odata.context`,
-//! `value` and an absolute `@odata.nextLink`; Graph errors as
+//! The tenant's pages are not built here: [`FakeGraph::start`] writes the scenario's tenant into
+//! a temporary folder with the generator's own Graph shapes (`demo::synth::graph`: items, pages,
+//! `$top`-sized paging), and Graph requests are answered from that folder by
+//! `demo::synth::serve::FolderGraph`, with `@odata.nextLink` pointed at this server. What stays
+//! here is what a test needs from a misbehaving Graph: faults, an inserted empty page, link loops
+//! and foreign links, and checks of the requests the collector sends. Graph errors are shaped as
 //! `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}` with a
-//! `request-id` header; token errors as `{"error","error_description":"AADSTS...",...}`. Pages are
-//! generated on the fly, so a tenant of any size costs no memory here either.
+//! `request-id` header; token errors as `{"error","error_description":"AADSTS...",...}`.
 //!
 //! The token endpoint checks what Entra checks: the `.default` scope of the cloud's Graph resource
 //! (not the host the requests go to), the secret, or a client assertion's PS256/RS256 signature
@@ -13,7 +15,6 @@
 //! reuse. Graph checks the bearer token and its expiry and answers 401 like Graph does.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +33,11 @@ use axum::routing::post;
 use axum::serve::IncomingStream;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use mfa_evidence::demo::synth::graph::{
+    self, Activity, Audit, Member, PageWriter, Person, Registration, Source, User, page_file,
+};
+use mfa_evidence::demo::synth::serve::{FolderGraph, next_link, query_param, with_next_link};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -74,8 +80,12 @@ pub struct Scenario {
     /// registered on the app.
     pub certificate: Option<(Vec<u8>, Vec<u8>)>,
     pub roles: Vec<String>,
+    /// `/users`: user `i` is `user<i>@contoso.com`, a guest when `i % 50 == 7`, disabled when
+    /// `i % 100 == 3`.
     pub users: u64,
+    /// Rows of the registration report, for users `0..registrations`.
     pub registrations: u64,
+    /// Items per page of `/users`, the report and the Conditional Access policies.
     pub page_size: u64,
     /// Insert an empty page at this 0-based page index of users and the registration report.
     pub empty_page_at: Option<u64>,
@@ -83,8 +93,11 @@ pub struct Scenario {
     pub users_link_loop: bool,
     /// Users' first page links to this URL instead of page 2.
     pub foreign_next_link: Option<String>,
+    /// Members of the break-glass group: users `0..break_glass_members`.
     pub break_glass_members: u64,
+    /// Authentication Methods audit events, on one page.
     pub audits: u64,
+    /// Conditional Access policies, at most the generator's five.
     pub ca_policies: u64,
     /// `expires_in` of the tokens issued, in order; the last one repeats.
     pub token_lifetimes: Vec<u64>,
@@ -152,6 +165,9 @@ pub struct Seen {
 pub struct Shared {
     pub url: String,
     scenario: Mutex<Scenario>,
+    /// The scenario's tenant in the import layout, and its number of page files per source.
+    folder: FolderGraph,
+    pages: HashMap<Source, u64>,
     tokens: Mutex<HashMap<String, Instant>>,
     jtis: Mutex<HashSet<String>>,
     refresh_tokens: Mutex<HashSet<String>>,
@@ -167,6 +183,8 @@ pub struct Shared {
 pub struct FakeGraph {
     pub url: String,
     pub state: Arc<Shared>,
+    /// Removed when the test drops the fake.
+    _tenant: tempfile::TempDir,
 }
 
 impl FakeGraph {
@@ -175,9 +193,13 @@ impl FakeGraph {
             .await
             .expect("bind 127.0.0.1");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let tenant = tempfile::tempdir().expect("a folder for the fake tenant");
+        let pages = write_tenant(&scenario, tenant.path()).expect("the fake tenant is written");
         let state = Arc::new(Shared {
             url: url.clone(),
             scenario: Mutex::new(scenario),
+            folder: FolderGraph::new(tenant.path()),
+            pages,
             tokens: Mutex::default(),
             jtis: Mutex::default(),
             refresh_tokens: Mutex::default(),
@@ -202,7 +224,11 @@ impl FakeGraph {
             .await
             .expect("fake graph server");
         });
-        FakeGraph { url, state }
+        FakeGraph {
+            url,
+            state,
+            _tenant: tenant,
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -620,31 +646,6 @@ fn graph_error(state: &Shared, status: u16, code: &str, message: &str) -> Respon
     response
 }
 
-fn source_of(path: &str) -> Option<&'static str> {
-    Some(match path {
-        "/v1.0/organization" => "organization",
-        "/v1.0/users" => "users",
-        "/v1.0/reports/authenticationMethods/userRegistrationDetails" => "userRegistrationDetails",
-        "/v1.0/auditLogs/directoryAudits" => "directoryAudits",
-        "/v1.0/policies/authenticationMethodsPolicy" => "authenticationMethodsPolicy",
-        "/v1.0/identity/conditionalAccess/policies" => "conditionalAccessPolicies",
-        p if p.starts_with("/v1.0/groups/")
-            && p.ends_with("/transitiveMembers/microsoft.graph.user") =>
-        {
-            "breakGlassMembers"
-        }
-        _ => return None,
-    })
-}
-
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 async fn graph(
     State(state): State<Arc<Shared>>,
     ConnectInfo(switch): ConnectInfo<ResetSwitch>,
@@ -663,7 +664,7 @@ async fn graph(
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let source = source_of(&path);
+    let source = FolderGraph::source_of(&path);
     let response = answer(
         &state,
         &switch,
@@ -675,7 +676,7 @@ async fn graph(
     )
     .await;
     state.seen.lock().unwrap().push(Seen {
-        source: source.unwrap_or("").to_string(),
+        source: source.map_or("", Source::stem).to_string(),
         path_and_query: if query.is_empty() {
             path
         } else {
@@ -697,7 +698,7 @@ async fn graph(
 async fn answer(
     state: &Shared,
     switch: &ResetSwitch,
-    source: Option<&'static str>,
+    source: Option<Source>,
     path: &str,
     query: &str,
     token: &str,
@@ -732,8 +733,11 @@ async fn answer(
     }
     let fault = {
         let mut s = state.scenario.lock().unwrap();
-        let once = s.faults.get_mut(source).and_then(VecDeque::pop_front);
-        once.or_else(|| s.always.get(source).cloned())
+        let once = s
+            .faults
+            .get_mut(source.stem())
+            .and_then(VecDeque::pop_front);
+        once.or_else(|| s.always.get(source.stem()).cloned())
     };
     match fault {
         Some(Fault::Throttle(retry_after)) => {
@@ -777,12 +781,13 @@ async fn answer(
             );
         }
         Some(Fault::Reset) => {
-            // Promise more bytes than are sent: the server closes the connection mid-body.
-            let mut r = Response::new(Body::from(
-                r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","value":[{"id":"#,
-            ));
+            // Promise the whole page and send half of it: the connection closes mid-body.
+            let Some(body) = page_body(state, source, path, query) else {
+                return unknown_token(state);
+            };
+            let mut r = Response::new(Body::from(body[..body.len() / 2].to_vec()));
             r.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(100_000u64));
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -797,100 +802,11 @@ async fn answer(
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
     }
-    let scenario = state.scenario.lock().unwrap().clone_shape();
-    let body = match source {
-        "organization" => json!({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#organization",
-            "value": [{"id": TENANT, "displayName": "Contoso", "verifiedDomains": [
-                {"name": "contoso.com", "isDefault": true, "isInitial": false, "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline"}]}],
-        })
-        .to_string(),
-        "users" => {
-            if !query.contains("$top=999") {
-                return graph_error(state, 400, "Request_BadRequest", "Expected $top=999 in this fake.");
-            }
-            let select = query_param(query, "$select").map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>());
-            let body = page(state, &scenario, path, query, "users", scenario.users, scenario.users_link_loop, |i, out| {
-                user(i, select.as_deref(), out)
-            });
-            match &scenario.foreign_next_link {
-                Some(link) if query_param(query, "$skiptoken").is_none() => {
-                    let mut v: Value = serde_json::from_str(&body).unwrap();
-                    v["@odata.nextLink"] = json!(link);
-                    v.to_string()
-                }
-                _ => body,
-            }
-        }
-        "userRegistrationDetails" => page(
-            state,
-            &scenario,
-            path,
-            query,
-            "users/$entity",
-            scenario.registrations,
-            false,
-            registration,
-        ),
-        "breakGlassMembers" => {
-            if consistency_level != Some("eventual") {
-                return graph_error(state, 400, "Request_BadRequest", "Request with $count or a type cast requires the header ConsistencyLevel: eventual.");
-            }
-            if !path.contains(GROUP_ID) {
-                return graph_error(state, 404, "Request_ResourceNotFound", "Resource does not exist or one of its queried reference-property objects are not present.");
-            }
-            let members: Vec<Value> = (0..scenario.break_glass_members)
-                .map(|i| json!({"@odata.type": "#microsoft.graph.user", "id": user_id(i), "userPrincipalName": format!("breakglass{i}@contoso.com")}))
-                .collect();
-            json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id,userPrincipalName)",
-                   "@odata.count": members.len(), "value": members}).to_string()
-        }
-        "directoryAudits" => {
-            if !query.contains("loggedByService%20eq%20%27Authentication%20Methods%27") || !query.contains("activityDateTime%20ge%20") {
-                return graph_error(state, 400, "BadRequest", "Expected the Authentication Methods filter in this fake.");
-            }
-            let events: Vec<Value> = (0..scenario.audits).map(|i| json!({
-                "id": format!("Auth_{i}"), "category": "UserManagement", "correlationId": next_id(state),
-                "result": "success", "resultReason": "", "activityDisplayName": "User registered security info",
-                "activityDateTime": "2025-01-02T03:04:05.678Z", "loggedByService": "Authentication Methods",
-                "operationType": "Add",
-                "initiatedBy": {"user": {"id": user_id(i), "displayName": null, "userPrincipalName": format!("user{i}@contoso.com")}},
-                "targetResources": [{"id": user_id(i), "displayName": null, "type": "User", "userPrincipalName": format!("user{i}@contoso.com")}],
-                "additionalDetails": [{"key": "Method", "value": "Microsoft Authenticator"}]
-            })).collect();
-            json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/directoryAudits", "value": events}).to_string()
-        }
-        "authenticationMethodsPolicy" => json!({
-            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#authenticationMethodsPolicy",
-            "id": "authenticationMethodsPolicy", "displayName": "Authentication Methods Policy",
-            "policyVersion": "1.5", "policyMigrationState": "migrationComplete",
-            "registrationEnforcement": {"authenticationMethodsRegistrationCampaign": {"state": "enabled", "snoozeDurationInDays": 1}},
-            "authenticationMethodConfigurations": [
-                {"@odata.type": "#microsoft.graph.fido2AuthenticationMethodConfiguration", "id": "Fido2", "state": "enabled"},
-                {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethodConfiguration", "id": "MicrosoftAuthenticator", "state": "enabled"},
-                {"@odata.type": "#microsoft.graph.smsAuthenticationMethodConfiguration", "id": "Sms", "state": "disabled"}
-            ]
-        })
-        .to_string(),
-        "conditionalAccessPolicies" => page(
-            state,
-            &scenario,
-            path,
-            query,
-            "identity/conditionalAccess/policies",
-            scenario.ca_policies,
-            false,
-            |i, out| {
-                let policy = json!({
-                    "id": format!("5f0e1d2c-0000-4000-8000-{i:012}"), "displayName": format!("Require MFA for all users {i}"),
-                    "state": "enabled",
-                    "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": [], "excludeGroups": [GROUP_ID]}},
-                    "grantControls": {"operator": "OR", "builtInControls": ["mfa"], "authenticationStrength": null}
-                });
-                out.push_str(&policy.to_string());
-            },
-        ),
-        _ => unreachable!(),
+    if let Some(refused) = refusal(state, source, path, query, consistency_level) {
+        return refused;
+    }
+    let Some(body) = page_body(state, source, path, query) else {
+        return unknown_token(state);
     };
     let request_id = next_id(state);
     let mut response = (
@@ -904,173 +820,240 @@ async fn answer(
     response
 }
 
-/// The paging-relevant part of the scenario, copied out of the lock.
-struct Shape {
-    page_size: u64,
-    empty_page_at: Option<u64>,
-    users: u64,
-    registrations: u64,
-    users_link_loop: bool,
-    foreign_next_link: Option<String>,
-    break_glass_members: u64,
-    audits: u64,
-    ca_policies: u64,
+fn unknown_token(state: &Shared) -> Response {
+    graph_error(
+        state,
+        400,
+        "Request_BadRequest",
+        "The $skiptoken is not one this fake issued.",
+    )
 }
 
-impl Scenario {
-    fn clone_shape(&self) -> Shape {
-        Shape {
-            page_size: self.page_size.max(1),
-            empty_page_at: self.empty_page_at,
-            users: self.users,
-            registrations: self.registrations,
-            users_link_loop: self.users_link_loop,
-            foreign_next_link: self.foreign_next_link.clone(),
-            break_glass_members: self.break_glass_members,
-            audits: self.audits,
-            ca_policies: self.ca_policies,
-        }
-    }
-}
+/// The fields `/users` items carry: the collector must ask for exactly these.
+const USER_SELECT: [&str; 7] = [
+    "id",
+    "userPrincipalName",
+    "displayName",
+    "accountEnabled",
+    "userType",
+    "createdDateTime",
+    "onPremisesSyncEnabled",
+];
 
-/// One page of a generated collection; `$skiptoken` is the 0-based page index.
-#[allow(clippy::too_many_arguments)]
-fn page(
+/// Graph's refusal of a request the collector should not send, if it is one.
+fn refusal(
     state: &Shared,
-    shape: &Shape,
+    source: Source,
     path: &str,
     query: &str,
-    context: &str,
-    total: u64,
-    link_loop: bool,
-    item: impl Fn(u64, &mut String),
-) -> String {
-    let k: u64 = query_param(query, "$skiptoken")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let size = shape.page_size;
-    let data_pages = total.div_ceil(size).max(1);
-    let (pages, range) = match shape.empty_page_at {
-        Some(e) if e <= data_pages => {
-            let range = if k == e {
-                0..0
-            } else {
-                let d = if k > e { k - 1 } else { k };
-                d * size..((d + 1) * size).min(total)
-            };
-            (data_pages + 1, range)
-        }
-        _ => (data_pages, k * size..((k + 1) * size).min(total)),
+    consistency_level: Option<&str>,
+) -> Option<Response> {
+    let selected = || {
+        let mut select: Vec<&str> = query_param(query, "$select")
+            .unwrap_or("")
+            .split(',')
+            .collect();
+        select.sort_unstable();
+        let mut expected = USER_SELECT;
+        expected.sort_unstable();
+        select == expected
     };
-    let mut out = String::with_capacity(400 * size as usize);
-    let _ = write!(
-        out,
-        r#"{{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#{context}","value":["#
-    );
-    for (n, i) in range.enumerate() {
-        if n > 0 {
-            out.push(',');
+    let (status, code, message) = match source {
+        Source::Users if !query.contains("$top=999") => {
+            (400, "Request_BadRequest", "Expected $top=999 in this fake.")
         }
-        item(i, &mut out);
-    }
-    out.push(']');
-    let next = if link_loop && k >= 1 {
+        Source::Users if !selected() => (
+            400,
+            "Request_BadRequest",
+            "Expected the $select of the collector's fields in this fake.",
+        ),
+        Source::BreakGlass if consistency_level != Some("eventual") => (
+            400,
+            "Request_BadRequest",
+            "Request with $count or a type cast requires the header ConsistencyLevel: eventual.",
+        ),
+        Source::BreakGlass if !path.contains(GROUP_ID) => (
+            404,
+            "Request_ResourceNotFound",
+            "Resource does not exist or one of its queried reference-property objects are not present.",
+        ),
+        Source::Audits
+            if !query.contains("loggedByService%20eq%20%27Authentication%20Methods%27")
+                || !query.contains("activityDateTime%20ge%20") =>
+        {
+            (
+                400,
+                "BadRequest",
+                "Expected the Authentication Methods filter in this fake.",
+            )
+        }
+        _ => return None,
+    };
+    Some(graph_error(state, status, code, message))
+}
+
+/// The page a request asks for, or `None` for a `$skiptoken` this fake did not issue.
+/// `$skiptoken` is the 0-based index of the page served, counting an inserted empty page.
+fn page_body(state: &Shared, source: Source, path: &str, query: &str) -> Option<Vec<u8>> {
+    let (empty_page_at, link_loop, foreign_next_link) = {
+        let s = state.scenario.lock().unwrap();
+        (
+            s.empty_page_at,
+            s.users_link_loop,
+            s.foreign_next_link.clone(),
+        )
+    };
+    let files = state.pages.get(&source).copied().unwrap_or(0);
+    let empty_at = empty_page_at
+        .filter(|e| matches!(source, Source::Users | Source::Registration) && *e <= files);
+    let served = files + u64::from(empty_at.is_some());
+    let token = query_param(query, "$skiptoken");
+    let k: u64 = match token.map(str::parse) {
+        None => 0,
+        Some(Ok(k)) if k < served => k,
+        Some(_) => return None,
+    };
+    let body = if empty_at == Some(k) {
+        graph::page::<Value>(source, None, None, &[])
+    } else {
+        // File numbers start at 1; past an inserted empty page they lag the index by one.
+        let file = if empty_at.is_some_and(|e| k > e) {
+            k
+        } else {
+            k + 1
+        };
+        state
+            .folder
+            .page(source, file)
+            .expect("the fake tenant's pages are readable")
+            .expect("every page counted is there")
+            .body
+    };
+    let next = if link_loop && source == Source::Users && k >= 1 {
         Some(1)
     } else {
-        (k + 1 < pages).then_some(k + 1)
+        (k + 1 < served).then_some(k + 1)
     };
-    if let Some(next) = next {
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|p| !p.starts_with("$skiptoken="))
-            .collect();
-        let _ = write!(
-            out,
-            r#","@odata.nextLink":"{}{path}?{}&$skiptoken={next}""#,
-            state.url,
-            kept.join("&")
-        );
-    }
-    out.push('}');
-    out
+    let link = match foreign_next_link {
+        Some(link) if source == Source::Users && token.is_none() => Some(link),
+        _ => next.map(|n| next_link(&state.url, path, query, n)),
+    };
+    Some(with_next_link(&body, link.as_deref()).expect("the fake tenant's pages are Graph pages"))
 }
+
+// ---------------------------------------------------------------------------------------------
+// The scenario's tenant
 
 pub fn user_id(i: u64) -> String {
     format!("00000000-0000-4000-8000-{i:012}")
 }
 
-fn user(i: u64, select: Option<&[String]>, out: &mut String) {
-    let guest = i % 50 == 7;
-    let upn = if guest {
-        format!("guest{i}_fabrikam.com#EXT#@contoso.onmicrosoft.com")
+fn person(i: u64) -> Person {
+    let upn = if is_guest(i) {
+        format!("guest{i}_fabrikam.com#EXT#@{TENANT_DOMAIN}")
     } else {
         format!("user{i}@contoso.com")
     };
-    let fields: [(&str, String); 11] = [
-        ("businessPhones", "[]".into()),
-        ("displayName", format!("\"User {i}\"")),
-        ("givenName", "\"User\"".into()),
-        ("jobTitle", "null".into()),
-        ("mail", format!("\"user{i}@contoso.com\"")),
-        ("id", format!("\"{}\"", user_id(i))),
-        ("userPrincipalName", format!("\"{upn}\"")),
-        ("accountEnabled", (i % 100 != 3).to_string()),
-        (
-            "userType",
-            if guest {
-                "\"Guest\"".into()
-            } else {
-                "\"Member\"".into()
-            },
-        ),
-        ("createdDateTime", "\"2021-06-01T08:00:00Z\"".into()),
-        (
-            "onPremisesSyncEnabled",
-            if i.is_multiple_of(10) {
-                "true".into()
-            } else {
-                "null".into()
-            },
-        ),
-    ];
-    const DEFAULTS: [&str; 7] = [
-        "businessPhones",
-        "displayName",
-        "givenName",
-        "jobTitle",
-        "mail",
-        "id",
-        "userPrincipalName",
-    ];
-    out.push('{');
-    let mut first = true;
-    for (name, value) in &fields {
-        let wanted = match select {
-            Some(list) => list.iter().any(|s| s == name),
-            None => DEFAULTS.contains(name),
-        };
-        if wanted {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            let _ = write!(out, "\"{name}\":{value}");
-        }
+    Person {
+        id: user_id(i),
+        upn,
+        name: format!("User {i}"),
     }
-    out.push('}');
 }
 
-fn registration(i: u64, out: &mut String) {
-    let methods = match i % 4 {
-        0 => r#"["microsoftAuthenticatorPush","softwareOneTimePasscode"]"#,
-        1 => r#"["fido2"]"#,
-        2 => r#"["email"]"#,
-        _ => "[]",
+fn is_guest(i: u64) -> bool {
+    i % 50 == 7
+}
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap() + TimeDelta::milliseconds(ms.into())
+}
+
+/// Writes the scenario's tenant in the import layout with the generator's Graph shapes;
+/// returns the number of page files per source.
+fn write_tenant(s: &Scenario, dir: &std::path::Path) -> anyhow::Result<HashMap<Source, u64>> {
+    let page_size = s.page_size.max(1) as usize;
+    // Any fixed seed: it only makes the folder's own `$skiptoken`s, which are never served.
+    let tokens = 7;
+    let mut pages = HashMap::new();
+    let mut single = |source: Source, body: Vec<u8>| -> anyhow::Result<()> {
+        std::fs::write(dir.join(page_file(source, 1)), body)?;
+        pages.insert(source, 1);
+        Ok(())
     };
-    let registered = i % 4 < 2;
-    let _ = write!(
-        out,
-        r#"{{"id":"{}","userPrincipalName":"user{i}@contoso.com","userDisplayName":"User {i}","userType":"member","isAdmin":false,"isSsprRegistered":false,"isSsprEnabled":false,"isSsprCapable":false,"isMfaRegistered":{registered},"isMfaCapable":{registered},"isPasswordlessCapable":false,"lastUpdatedDateTime":"2025-01-01T06:00:00.1234567Z","methodsRegistered":{methods},"isSystemPreferredAuthenticationMethodEnabled":true,"systemPreferredAuthenticationMethods":[],"userPreferredMethodForSecondaryAuthentication":"push"}}"#,
-        user_id(i)
+    single(
+        Source::Organization,
+        graph::organization_page(TENANT, "Contoso", "contoso.com", at(2017, 3, 1, 9, 0, 0, 0)),
+    )?;
+    let members: Vec<Member> = (0..s.break_glass_members)
+        .map(|i| {
+            let p = person(i);
+            Member::new(&p.id, &p.upn)
+        })
+        .collect();
+    single(Source::BreakGlass, graph::break_glass_page(&members))?;
+    single(
+        Source::AuthMethodsPolicy,
+        graph::methods_policy_page(at(2025, 1, 1, 0, 0, 0, 0)),
+    )?;
+
+    let mut users = PageWriter::new(dir, Source::Users, page_size, tokens);
+    for i in 0..s.users {
+        let synced = i.is_multiple_of(10);
+        users.push(User::new(
+            person(i),
+            i % 100 != 3,
+            is_guest(i),
+            at(2021, 6, 1, 8, 0, 0, 0),
+            synced,
+        ))?;
+    }
+    pages.insert(Source::Users, users.finish()?.0);
+
+    const METHODS: [&[&str]; 4] = [
+        &["microsoftAuthenticatorPush", "softwareOneTimePasscode"],
+        &["fido2"],
+        &["email"],
+        &[],
+    ];
+    let mut rows = PageWriter::new(dir, Source::Registration, page_size, tokens);
+    for i in 0..s.registrations {
+        let updated = at(2025, 1, 1, 6, 0, 0, 0) + TimeDelta::nanoseconds(123_456_700);
+        rows.push(Registration::new(
+            person(i),
+            is_guest(i),
+            false,
+            updated,
+            METHODS[(i % 4) as usize],
+        ))?;
+    }
+    pages.insert(Source::Registration, rows.finish()?.0);
+
+    let mut audits = PageWriter::new(dir, Source::Audits, (s.audits as usize).max(1), tokens);
+    for i in 0..s.audits {
+        let p = person(i);
+        let time = at(2025, 1, 2, 3, 4, 5, 678);
+        audits.push(Audit::new(
+            i,
+            time,
+            Activity::UserRegistered,
+            &p,
+            &p,
+            Some("microsoftAuthenticatorPush"),
+        ))?;
+    }
+    pages.insert(Source::Audits, audits.finish()?.0);
+
+    let policies = graph::conditional_access_policies(7, GROUP_ID, at(2019, 4, 1, 12, 0, 0, 0));
+    assert!(
+        s.ca_policies as usize <= policies.len(),
+        "the fake has {} Conditional Access policies",
+        policies.len()
     );
+    let mut ca = PageWriter::new(dir, Source::ConditionalAccess, page_size, tokens);
+    for policy in policies.into_iter().take(s.ca_policies as usize) {
+        ca.push(policy)?;
+    }
+    pages.insert(Source::ConditionalAccess, ca.finish()?.0);
+    Ok(pages)
 }

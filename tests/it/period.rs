@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use mfa_evidence::collect::import::import_dir;
 use mfa_evidence::config::{Config, ControlSettings};
+use mfa_evidence::demo::synth;
 use mfa_evidence::evaluate::evaluate;
 use mfa_evidence::evaluate::period::{LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo};
 use mfa_evidence::evidence::{self, Period};
@@ -14,7 +15,6 @@ use mfa_evidence::snapshot::{
 };
 use mfa_evidence::source::{Source, SourceKind, SourceStatus};
 use mfa_evidence::store::Store;
-use mfa_evidence::synth;
 use mfa_evidence::time::{GraphTime, secs_text};
 
 fn t0() -> DateTime<Utc> {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use mfa_evidence::demo::synth::{self, TenantSpec};
 use mfa_evidence::store::{GENESIS, Store};
-use mfa_evidence::synth::{self, TenantSpec};
 use mfa_evidence::time::secs_text;
 
 use crate::util::{

@@ -1,5 +1,6 @@
-//! The synthetic tenant generator, the committed sample tenant and the demo history, checked
-//! from the files they write (parsed here with serde_json, not with the tool's importer).
+//! The synthetic tenant generator, the committed sample tenant, the demo history and the demo
+//! fixtures, checked from the files they write (parsed here with serde_json, not with the tool's
+//! importer).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -7,9 +8,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use mfa_evidence::config::Config;
 use mfa_evidence::control::methods;
+use mfa_evidence::demo::synth::graph::Source;
+use mfa_evidence::demo::synth::{self, TenantSpec};
 use mfa_evidence::snapshot::CollectionRecord;
-use mfa_evidence::source::{Source, SourceKind, SourceStatus};
-use mfa_evidence::synth::{self, TenantSpec};
+use mfa_evidence::source::{SourceKind, SourceStatus};
 use serde_json::Value;
 
 fn samples_dir() -> PathBuf {
@@ -308,7 +310,7 @@ fn a_tenant_is_graph_shaped() {
     let users_src = record
         .sources
         .iter()
-        .find(|r| r.name.stem() == "users")
+        .find(|r| r.name == Source::Users)
         .unwrap();
     assert_eq!((users_src.pages, users_src.items), (3, 2000));
     let config = Config::from_toml(&synth::config_toml(&s)).unwrap();
@@ -408,6 +410,20 @@ fn committed_samples_are_current() {
     assert_eq!(s.exceptions.iter().filter(|e| e.expired).count(), 1);
     assert_eq!(s.exceptions.iter().filter(|e| !e.expired).count(), 1);
     assert!(s.guests > 0 && s.disabled > 0 && s.missing_from_report > 0);
+}
+
+/// The demo's evidence document and file list in `tests/fixtures/`, which the PDF tests and the
+/// render benchmark read, are what the demo writes now.
+#[test]
+fn demo_fixtures_are_current() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (name, fresh) in mfa_evidence::demo::fixtures(&samples_dir()).unwrap() {
+        let committed = std::fs::read(fixtures.join(name)).unwrap();
+        assert!(
+            committed == fresh,
+            "tests/fixtures/{name} differs from what the demo writes: run `cargo run --release --example gen_tenant -- fixtures`"
+        );
+    }
 }
 
 #[test]

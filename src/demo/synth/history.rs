@@ -16,13 +16,14 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
-use super::{
-    Activity, DAY, HOUR, HiringWave, Methods, PageWriter, Person, QUALIFYING_SETS, Rng, TenantSpec,
-    TenantSummary, config_toml, fmt_ticks, hash_str, is_qualifying, mix3, names, page_file,
-    parse_ticks, token_seed, write_audit, write_file, write_provenance, write_registration,
-    write_tenant, write_user,
+use super::graph::{
+    Activity, Audit, PageWriter, Person, Registration, Source, User, fmt_ticks, instant,
+    is_qualifying, page_file, parse_ticks, remove_pages, write_file, write_provenance,
 };
-use crate::source::Source;
+use super::{
+    DAY, HOUR, HiringWave, Methods, QUALIFYING_SETS, Rng, TenantSpec, TenantSummary, config_toml,
+    hash_str, mix3, names, token_seed, write_tenant,
+};
 
 /// One collection of the demo history: the import folder and its collection time.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,27 +123,14 @@ pub fn write_demo_history(samples_dir: &Path, out_root: &Path) -> Result<Vec<His
     Ok(days)
 }
 
-/// Removes page files and provenance left from an earlier write, so page counts cannot mix.
-pub(super) fn remove_pages(dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let paged = Source::ALL.iter().any(|source| {
-            name.strip_prefix(source.stem())
-                .and_then(|rest| rest.strip_prefix('-'))
-                .and_then(|rest| rest.strip_suffix(".json"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        });
-        if paged || name == "provenance.json" {
-            std::fs::remove_file(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
+/// An item of a day's page: the sample's own item (as it is, or changed), or one written from
+/// the model. Untagged, so each serialises as the object it holds.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Item<'a, T> {
+    Kept(&'a Value),
+    Changed(Value),
+    Made(T),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,25 +831,31 @@ impl Model {
             &dir.join(page_file(Source::Organization, 1)),
             &self.organization,
         )?;
-        counts.push((Source::Organization.to_string(), 1, 1));
+        counts.push((Source::Organization.stem().to_string(), 1, 1));
 
         let mut pages = PageWriter::new(dir, Source::Users, self.users_per_page, tokens);
         for u in self.users.iter().filter(|u| u.exists(t)) {
             let enabled = u.enabled(t);
-            pages.push(|out| match &u.item {
+            pages.push(match &u.item {
                 Some(item) if (item["accountEnabled"] != Value::Bool(false)) == enabled => {
-                    serde_json::to_writer(out, item).expect("a JSON value serialises")
+                    Item::Kept(item)
                 }
                 Some(item) => {
                     let mut item = item.clone();
                     item["accountEnabled"] = Value::Bool(enabled);
-                    serde_json::to_writer(out, &item).expect("a JSON value serialises")
+                    Item::Changed(item)
                 }
-                None => write_user(out, &u.person, enabled, u.guest, u.created, u.synced),
+                None => Item::Made(User::new(
+                    u.person.clone(),
+                    enabled,
+                    u.guest,
+                    instant(u.created, 0),
+                    u.synced,
+                )),
             })?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((Source::Users.to_string(), p, n));
+        counts.push((Source::Users.stem().to_string(), p, n));
 
         let mut pages = PageWriter::new(dir, Source::Registration, self.users_per_page, tokens);
         for u in self.users.iter() {
@@ -869,31 +863,41 @@ impl Model {
                 continue;
             }
             let lag = t * 10_000_000 - u.report_lag;
-            let updated = (
+            let updated = instant(
                 lag.div_euclid(10_000_000),
                 lag.rem_euclid(10_000_000) as u32,
             );
             let methods = u.methods(t);
-            pages.push(|out| match &u.row {
+            pages.push(match &u.row {
                 Some(row) if methods == u.final_methods() => {
                     let mut row = row.clone();
-                    row["lastUpdatedDateTime"] = Value::String(fmt_ticks(updated.0, updated.1));
-                    serde_json::to_writer(out, &row).expect("a JSON value serialises")
+                    row["lastUpdatedDateTime"] = Value::String(fmt_ticks(updated));
+                    Item::Changed(row)
                 }
                 _ => {
                     let ms: Vec<&str> = methods.iter().map(String::as_str).collect();
-                    write_registration(out, &u.person, u.guest, u.is_admin, updated, &ms)
+                    Item::Made(Registration::new(
+                        u.person.clone(),
+                        u.guest,
+                        u.is_admin,
+                        updated,
+                        &ms,
+                    ))
                 }
             })?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((Source::Registration.to_string(), p, n));
+        counts.push((Source::Registration.stem().to_string(), p, n));
 
         write_file(
             &dir.join(page_file(Source::BreakGlass, 1)),
             &self.break_glass_page,
         )?;
-        counts.push((Source::BreakGlass.to_string(), 1, self.break_glass_members));
+        counts.push((
+            Source::BreakGlass.stem().to_string(),
+            1,
+            self.break_glass_members,
+        ));
 
         let mut pages = PageWriter::new(dir, Source::Audits, self.audits_per_page, tokens);
         for e in self
@@ -901,31 +905,32 @@ impl Model {
             .iter()
             .filter(|e| e.time.0 <= t && e.time.0 > t - 30 * DAY)
         {
-            pages.push(|out| {
-                write_audit(
-                    out,
-                    e.id_hash,
-                    e.time,
-                    e.activity,
-                    &self.users[e.target].person,
-                    &self.users[e.initiator].person,
-                    e.method.as_deref(),
-                )
-            })?;
+            pages.push(Audit::new(
+                e.id_hash,
+                instant(e.time.0, e.time.1),
+                e.activity,
+                &self.users[e.target].person,
+                &self.users[e.initiator].person,
+                e.method.as_deref(),
+            ))?;
         }
         let (p, n) = pages.finish()?;
-        counts.push((Source::Audits.to_string(), p, n));
+        counts.push((Source::Audits.stem().to_string(), p, n));
 
         write_file(
             &dir.join(page_file(Source::AuthMethodsPolicy, 1)),
             &self.methods_policy,
         )?;
-        counts.push((Source::AuthMethodsPolicy.to_string(), 1, 1));
+        counts.push((Source::AuthMethodsPolicy.stem().to_string(), 1, 1));
         write_file(
             &dir.join(page_file(Source::ConditionalAccess, 1)),
             &self.conditional_access,
         )?;
-        counts.push((Source::ConditionalAccess.to_string(), 1, self.policies));
+        counts.push((
+            Source::ConditionalAccess.stem().to_string(),
+            1,
+            self.policies,
+        ));
 
         write_provenance(dir, &self.break_glass_group, &counts)?;
         Ok(counts)

@@ -8,29 +8,31 @@
 //! one at a time from their index and written page by page, so a tenant of a million users
 //! needs no more memory than one of a thousand: one page is held at a time, plus a 40-byte index
 //! entry per audit event (about 3 % of users), so that the log can be written newest first as
-//! Graph returns it. A million users take about 5 s and 7 MB.
+//! Graph returns it. A million users take about 6 s and 6 MB.
 //!
-//! [`history`] builds the committed sample tenant (`samples/`) and the demo's six months of
-//! daily collections from it.
+//! [`graph`] writes Graph's shapes (items, pages, page files, `provenance.json`) for all of
+//! them; [`history`] builds the committed sample tenant (`samples/`) and the demo's six months
+//! of daily collections from it.
 
+pub mod graph;
 pub mod history;
 mod names;
+pub mod serve;
 
 pub use history::{
     HistoryDay, SAMPLE_SEED, history_times, sample_collected_at, sample_spec, write_demo_history,
     write_samples,
 };
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
-use crate::snapshot::{CollectionRecord, SourceRecord};
-use crate::source::{Source, SourceKind, SourceStatus};
+use graph::{
+    Activity, Audit, Member, PageWriter, Person, Registration, Source, User, initial_domain,
+    instant, is_qualifying, page, page_file, remove_pages, write_file, write_provenance,
+};
 
 /// A burst of joiners, all created within `days` days from `start`.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,6 +282,11 @@ impl Rng {
     }
 }
 
+/// The seed of a collection's `$skiptoken`s.
+pub(crate) fn token_seed(tenant_id: &str, collected: i64) -> u64 {
+    mix3(hash_str(tenant_id), collected as u64, 0x70CE)
+}
+
 /// A GUID-shaped id (version 4 layout) from a hash.
 pub(crate) fn guid(h: u64) -> String {
     let a = mix(h);
@@ -295,52 +302,10 @@ pub(crate) fn guid(h: u64) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Time, as Graph writes it.
+// Time, in seconds since the epoch (Graph's 100 ns ticks beside them where needed).
 
 pub(crate) const DAY: i64 = 86_400;
 pub(crate) const HOUR: i64 = 3_600;
-
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(DAY);
-    let rem = secs.rem_euclid(DAY);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / HOUR) as u32,
-        ((rem % HOUR) / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
-/// `2026-10-31T06:00:00Z`
-pub(crate) fn fmt_secs(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
-}
-
-/// `2026-10-31T05:12:44.1234567Z`, Graph's seven fractional digits.
-pub(crate) fn fmt_ticks(secs: i64, ticks: u32) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ticks:07}Z")
-}
-
-/// Parses an RFC 3339 time into seconds and 100 ns ticks.
-pub(crate) fn parse_ticks(text: &str) -> Result<(i64, u32)> {
-    let t =
-        DateTime::parse_from_rfc3339(text).with_context(|| format!("{text:?} is not a time"))?;
-    Ok((t.timestamp(), t.timestamp_subsec_nanos() / 100))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Methods.
@@ -416,696 +381,6 @@ const EXPIRED_EXCEPTION_METHODS: Methods = &["softwareOneTimePasscode"];
 /// The local part of the helpdesk administrator's principal name: the initiator of "Admin
 /// registered security info" events.
 pub(crate) const HELPDESK_STEM: &str = "it.helpdesk";
-
-fn is_qualifying(m: &str) -> bool {
-    crate::control::methods::group_of(m).is_some()
-}
-
-/// Methods Microsoft counts as multifactor for `isMfaRegistered`.
-fn is_strong(m: &str) -> bool {
-    is_qualifying(m)
-        || matches!(
-            m,
-            "softwareOneTimePasscode"
-                | "hardwareOneTimePasscode"
-                | "windowsHelloForBusiness"
-                | "macOsSecureEnclaveKey"
-        )
-}
-
-/// Strong methods the sample authentication methods policy allows (Voice, hardware OATH and
-/// certificates are off), for `isMfaCapable`.
-fn is_allowed(m: &str) -> bool {
-    is_strong(m)
-        && !matches!(
-            m,
-            "officePhone" | "alternateMobilePhone" | "hardwareOneTimePasscode"
-        )
-}
-
-fn is_passwordless(m: &str) -> bool {
-    matches!(
-        m,
-        "microsoftAuthenticatorPasswordless"
-            | "fido2"
-            | "fido2SecurityKey"
-            | "passKeyDeviceBound"
-            | "passKeyDeviceBoundAuthenticator"
-            | "passKeyDeviceBoundWindowsHello"
-            | "passKeySynced"
-            | "windowsHelloForBusiness"
-    )
-}
-
-fn is_sspr_method(m: &str) -> bool {
-    matches!(
-        m,
-        "mobilePhone"
-            | "alternateMobilePhone"
-            | "officePhone"
-            | "email"
-            | "securityQuestion"
-            | "microsoftAuthenticatorPush"
-            | "softwareOneTimePasscode"
-    )
-}
-
-fn system_preferred(methods: &[&str]) -> Option<&'static str> {
-    let has = |set: &[&str]| methods.iter().any(|m| set.contains(m));
-    if has(&[
-        "fido2",
-        "fido2SecurityKey",
-        "passKeyDeviceBound",
-        "passKeyDeviceBoundWindowsHello",
-        "passKeySynced",
-        "passKeyDeviceBoundAuthenticator",
-    ]) {
-        Some("Fido2")
-    } else if has(&[
-        "microsoftAuthenticatorPush",
-        "microsoftAuthenticatorPasswordless",
-    ]) {
-        Some("push")
-    } else if has(&["softwareOneTimePasscode", "hardwareOneTimePasscode"]) {
-        Some("oath")
-    } else if has(&["mobilePhone"]) {
-        Some("sms")
-    } else if has(&["alternateMobilePhone"]) {
-        Some("voiceAlternateMobile")
-    } else if has(&["officePhone"]) {
-        Some("voiceOffice")
-    } else {
-        None
-    }
-}
-
-fn user_preferred(methods: &[&str]) -> &'static str {
-    let has = |m: &str| methods.contains(&m);
-    if has("microsoftAuthenticatorPush") {
-        "push"
-    } else if has("mobilePhone") {
-        "sms"
-    } else if has("softwareOneTimePasscode") || has("hardwareOneTimePasscode") {
-        "oath"
-    } else if has("officePhone") {
-        "voiceOffice"
-    } else if has("alternateMobilePhone") {
-        "voiceAlternateMobile"
-    } else {
-        "none"
-    }
-}
-
-/// A friendly method name, as the audit log's details show it.
-pub(crate) fn method_label(m: &str) -> &'static str {
-    match m {
-        "microsoftAuthenticatorPush" => "Microsoft Authenticator app (notification and code)",
-        "microsoftAuthenticatorPasswordless" => "Microsoft Authenticator app (passwordless)",
-        "passKeyDeviceBoundAuthenticator" => "Passkey in Microsoft Authenticator",
-        "fido2" | "fido2SecurityKey" | "passKeyDeviceBound" => "FIDO2 security key",
-        "passKeyDeviceBoundWindowsHello" => "Passkey in Windows Hello",
-        "passKeySynced" => "Synced passkey",
-        "mobilePhone" => "Mobile phone SMS",
-        "alternateMobilePhone" => "Alternate mobile phone",
-        "officePhone" => "Office phone",
-        "softwareOneTimePasscode" => "Software OATH token",
-        "hardwareOneTimePasscode" => "Hardware OATH token",
-        "windowsHelloForBusiness" => "Windows Hello for Business",
-        "email" => "Email",
-        "securityQuestion" => "Security questions",
-        "temporaryAccessPass" => "Temporary Access Pass",
-        _ => "Other",
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON writing: compact, as Graph sends it, with serde_json's own string escaping so that a
-// body parsed and written again by serde_json gives the same bytes.
-
-pub(crate) fn jstr(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing a string to memory cannot fail");
-}
-
-fn jkey(out: &mut Vec<u8>, first: bool, key: &str) {
-    if !first {
-        out.push(b',');
-    }
-    jstr(out, key);
-    out.push(b':');
-}
-
-fn jbool(out: &mut Vec<u8>, v: bool) {
-    out.extend_from_slice(if v { b"true" } else { b"false" });
-}
-
-fn jstr_array(out: &mut Vec<u8>, items: &[&str]) {
-    out.push(b'[');
-    for (i, s) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        jstr(out, s);
-    }
-    out.push(b']');
-}
-
-/// A person as the audit log names one.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Person {
-    pub id: String,
-    pub upn: String,
-    pub name: String,
-}
-
-/// One `/users` item.
-pub(crate) fn write_user(
-    out: &mut Vec<u8>,
-    p: &Person,
-    enabled: bool,
-    guest: bool,
-    created: i64,
-    synced: bool,
-) {
-    out.push(b'{');
-    jkey(out, true, "id");
-    jstr(out, &p.id);
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &p.upn);
-    jkey(out, false, "displayName");
-    jstr(out, &p.name);
-    jkey(out, false, "accountEnabled");
-    jbool(out, enabled);
-    jkey(out, false, "userType");
-    jstr(out, if guest { "Guest" } else { "Member" });
-    jkey(out, false, "createdDateTime");
-    jstr(out, &fmt_secs(created));
-    jkey(out, false, "onPremisesSyncEnabled");
-    out.extend_from_slice(if synced { b"true" } else { b"null" });
-    out.push(b'}');
-}
-
-/// One registration report row, with Microsoft's flags derived from the methods.
-pub(crate) fn write_registration(
-    out: &mut Vec<u8>,
-    p: &Person,
-    guest: bool,
-    is_admin: bool,
-    last_updated: (i64, u32),
-    methods: &[&str],
-) {
-    let strong = methods.iter().any(|m| is_strong(m));
-    let capable = methods.iter().any(|m| is_allowed(m));
-    let sspr_enabled = !guest;
-    let sspr_registered = methods.iter().any(|m| is_sspr_method(m));
-    out.push(b'{');
-    jkey(out, true, "id");
-    jstr(out, &p.id);
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &p.upn);
-    jkey(out, false, "userDisplayName");
-    jstr(out, &p.name);
-    jkey(out, false, "isAdmin");
-    jbool(out, is_admin);
-    jkey(out, false, "isSsprRegistered");
-    jbool(out, sspr_registered);
-    jkey(out, false, "isSsprEnabled");
-    jbool(out, sspr_enabled);
-    jkey(out, false, "isSsprCapable");
-    jbool(out, sspr_enabled && sspr_registered);
-    jkey(out, false, "isMfaRegistered");
-    jbool(out, strong);
-    jkey(out, false, "isMfaCapable");
-    jbool(out, capable);
-    jkey(out, false, "isPasswordlessCapable");
-    jbool(out, methods.iter().any(|m| is_passwordless(m)));
-    jkey(out, false, "lastUpdatedDateTime");
-    jstr(out, &fmt_ticks(last_updated.0, last_updated.1));
-    jkey(out, false, "methodsRegistered");
-    jstr_array(out, methods);
-    jkey(out, false, "isSystemPreferredAuthenticationMethodEnabled");
-    jbool(out, true);
-    jkey(out, false, "systemPreferredAuthenticationMethods");
-    match system_preferred(methods) {
-        Some(m) => jstr_array(out, &[m]),
-        None => jstr_array(out, &[]),
-    }
-    jkey(out, false, "userPreferredMethodForSecondaryAuthentication");
-    jstr(out, user_preferred(methods));
-    jkey(out, false, "userType");
-    jstr(out, if guest { "guest" } else { "member" });
-    out.push(b'}');
-}
-
-/// Audit activities of the Authentication Methods service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Activity {
-    UserRegistered,
-    UserRegisteredAll,
-    UserDeleted,
-    UserUpdated,
-    UserChangedDefault,
-    AdminRegistered,
-}
-
-impl Activity {
-    fn display(self) -> &'static str {
-        match self {
-            Activity::UserRegistered => "User registered security info",
-            Activity::UserRegisteredAll => "User registered all required security info",
-            Activity::UserDeleted => "User deleted security info",
-            Activity::UserUpdated => "User updated security info",
-            Activity::UserChangedDefault => "User changed default security info",
-            Activity::AdminRegistered => "Admin registered security info",
-        }
-    }
-
-    fn operation(self) -> &'static str {
-        match self {
-            Activity::UserRegistered | Activity::UserRegisteredAll | Activity::AdminRegistered => {
-                "Add"
-            }
-            Activity::UserDeleted => "Delete",
-            Activity::UserUpdated | Activity::UserChangedDefault => "Update",
-        }
-    }
-}
-
-/// One directoryAudits item.
-pub(crate) fn write_audit(
-    out: &mut Vec<u8>,
-    id_hash: u64,
-    time: (i64, u32),
-    activity: Activity,
-    target: &Person,
-    initiator: &Person,
-    method: Option<&str>,
-) {
-    out.push(b'{');
-    jkey(out, true, "id");
-    jstr(out, &guid(id_hash));
-    jkey(out, false, "category");
-    jstr(out, "UserManagement");
-    jkey(out, false, "correlationId");
-    jstr(out, &guid(id_hash ^ 0xC0FF_EE00));
-    jkey(out, false, "result");
-    jstr(out, "success");
-    jkey(out, false, "resultReason");
-    jstr(out, "");
-    jkey(out, false, "activityDisplayName");
-    jstr(out, activity.display());
-    jkey(out, false, "activityDateTime");
-    jstr(out, &fmt_ticks(time.0, time.1));
-    jkey(out, false, "loggedByService");
-    jstr(out, "Authentication Methods");
-    jkey(out, false, "operationType");
-    jstr(out, activity.operation());
-    jkey(out, false, "initiatedBy");
-    out.extend_from_slice(b"{\"user\":{");
-    jkey(out, true, "id");
-    jstr(out, &initiator.id);
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &initiator.upn);
-    jkey(out, false, "displayName");
-    jstr(out, &initiator.name);
-    out.extend_from_slice(b"}}");
-    jkey(out, false, "targetResources");
-    out.extend_from_slice(b"[{");
-    jkey(out, true, "id");
-    jstr(out, &target.id);
-    jkey(out, false, "displayName");
-    jstr(out, &target.name);
-    jkey(out, false, "type");
-    jstr(out, "User");
-    jkey(out, false, "userPrincipalName");
-    jstr(out, &target.upn);
-    out.extend_from_slice(b"}]");
-    jkey(out, false, "additionalDetails");
-    out.push(b'[');
-    if let Some(m) = method {
-        out.push(b'{');
-        jkey(out, true, "key");
-        jstr(out, "Method");
-        jkey(out, false, "value");
-        jstr(out, method_label(m));
-        out.extend_from_slice(b"},{");
-        jkey(out, true, "key");
-        jstr(out, "MethodType");
-        jkey(out, false, "value");
-        jstr(out, m);
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"]}");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pages.
-
-const GRAPH: &str = "https://graph.microsoft.com";
-
-pub(crate) fn context_of(source: Source) -> String {
-    format!("{GRAPH}/v1.0/$metadata#{}", source.info().odata_context)
-}
-
-/// The request URL of a source's first page, with `$top` where the source pages.
-fn first_url(source: Source, page_size: usize) -> String {
-    match source {
-        Source::Users => format!(
-            "{GRAPH}/v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType,createdDateTime,onPremisesSyncEnabled&$top={page_size}"
-        ),
-        Source::Registration => format!(
-            "{GRAPH}/v1.0/reports/authenticationMethods/userRegistrationDetails?$top={page_size}"
-        ),
-        Source::Audits => format!(
-            "{GRAPH}/v1.0/auditLogs/directoryAudits?$filter=loggedByService%20eq%20%27Authentication%20Methods%27&$top={page_size}"
-        ),
-        other => format!("{GRAPH}{}", other.endpoint()),
-    }
-}
-
-/// The file of a source's page `n` (from 1).
-pub fn page_file(source: Source, n: u64) -> String {
-    format!("{source}-{n:04}.json")
-}
-
-/// Writes a paged source one item at a time. A page is held until the next item arrives (or
-/// the source ends), so that `@odata.nextLink` is present exactly on pages that have a
-/// successor; memory is one page.
-pub(crate) struct PageWriter<'a> {
-    dir: &'a Path,
-    source: Source,
-    context: String,
-    first_url: String,
-    token_seed: u64,
-    page_size: usize,
-    buf: Vec<u8>,
-    in_page: usize,
-    pages: u64,
-    items: u64,
-}
-
-impl<'a> PageWriter<'a> {
-    /// `token_seed` makes the `$skiptoken`s: derive it from the tenant and collection time.
-    pub(crate) fn new(
-        dir: &'a Path,
-        source: Source,
-        page_size: usize,
-        token_seed: u64,
-    ) -> PageWriter<'a> {
-        PageWriter {
-            dir,
-            source,
-            context: context_of(source),
-            first_url: first_url(source, page_size),
-            token_seed: mix3(token_seed, hash_str(source.stem()), 0),
-            page_size,
-            buf: Vec::with_capacity(page_size * 700),
-            in_page: 0,
-            pages: 0,
-            items: 0,
-        }
-    }
-
-    /// Adds one item, written by `f` as a JSON object.
-    pub(crate) fn push(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        if self.in_page == self.page_size {
-            self.flush(false)?;
-        }
-        if self.in_page > 0 {
-            self.buf.push(b',');
-        }
-        f(&mut self.buf);
-        self.in_page += 1;
-        self.items += 1;
-        Ok(())
-    }
-
-    fn flush(&mut self, last: bool) -> Result<()> {
-        self.pages += 1;
-        let path = self.dir.join(page_file(self.source, self.pages));
-        let mut head = Vec::with_capacity(400);
-        head.push(b'{');
-        jkey(&mut head, true, "@odata.context");
-        jstr(&mut head, &self.context);
-        if !last {
-            let token = skiptoken(self.token_seed, self.pages);
-            jkey(&mut head, false, "@odata.nextLink");
-            jstr(&mut head, &format!("{}&$skiptoken={token}", self.first_url));
-        }
-        jkey(&mut head, false, "value");
-        head.push(b'[');
-        let mut f = BufWriter::with_capacity(1 << 20, create(&path)?);
-        f.write_all(&head)?;
-        f.write_all(&self.buf)?;
-        f.write_all(b"]}")?;
-        f.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        self.buf.clear();
-        self.in_page = 0;
-        Ok(())
-    }
-
-    /// Writes the last page (an empty one when there were no items); returns (pages, items).
-    pub(crate) fn finish(mut self) -> Result<(u64, u64)> {
-        self.flush(true)?;
-        Ok((self.pages, self.items))
-    }
-}
-
-fn skiptoken(seed: u64, page: u64) -> String {
-    let mut bytes = Vec::with_capacity(40);
-    for k in 0..5 {
-        bytes.extend_from_slice(&mix3(seed, page, k).to_le_bytes());
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn create(path: &Path) -> Result<File> {
-    File::create(path).with_context(|| format!("cannot create {}", path.display()))
-}
-
-pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The seed of a collection's `$skiptoken`s.
-pub(crate) fn token_seed(tenant_id: &str, collected: i64) -> u64 {
-    mix3(hash_str(tenant_id), collected as u64, 0x70CE)
-}
-
-/// `provenance.json`: the collection record of a folder written from synthetic data.
-pub(crate) fn write_provenance(
-    dir: &Path,
-    break_glass_group: &str,
-    counts: &[(String, u64, u64)],
-) -> Result<()> {
-    let sources = counts
-        .iter()
-        .map(|(name, pages, items)| {
-            let source =
-                Source::from_stem(name).with_context(|| format!("{name} is not a source"))?;
-            Ok(SourceRecord {
-                name: source,
-                endpoint: source
-                    .endpoint()
-                    .replace(crate::source::GROUP_ID, break_glass_group),
-                required: source.required(),
-                status: SourceStatus::Collected,
-                error: None,
-                pages: *pages,
-                items: *items,
-                requests: Vec::new(),
-            })
-        })
-        .collect::<Result<_>>()?;
-    let record = CollectionRecord {
-        source_kind: SourceKind::Sample,
-        collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).to_string(),
-        graph_endpoint: None,
-        token_roles: Vec::new(),
-        sources,
-    };
-    let mut json = serde_json::to_vec_pretty(&record)?;
-    json.push(b'\n');
-    write_file(&dir.join("provenance.json"), &json)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The tenant-wide objects.
-
-pub(crate) fn initial_domain(domain: &str) -> String {
-    let label = domain.split('.').next().unwrap_or(domain);
-    format!("{label}.onmicrosoft.com")
-}
-
-fn organization_json(tenant_id: &str, name: &str, domain: &str, created: i64) -> Vec<u8> {
-    let body = serde_json::json!({
-        "@odata.context": context_of(Source::Organization),
-        "value": [{
-            "id": tenant_id,
-            "deletedDateTime": null,
-            "countryLetterCode": "US",
-            "createdDateTime": fmt_secs(created),
-            "displayName": name,
-            "tenantType": "AAD",
-            "verifiedDomains": [
-                {"capabilities": "Email, OfficeCommunicationsOnlineService", "isDefault": true,
-                 "isInitial": false, "name": domain, "type": "Managed"},
-                {"capabilities": "Email, OfficeCommunicationsOnlineService", "isDefault": false,
-                 "isInitial": true, "name": initial_domain(domain), "type": "Managed"}
-            ]
-        }]
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
-
-fn methods_policy_json(modified: i64) -> Vec<u8> {
-    let method = |kind: &str, id: &str, state: &str| {
-        serde_json::json!({
-            "@odata.type": format!("#microsoft.graph.{kind}AuthenticationMethodConfiguration"),
-            "id": id,
-            "state": state,
-            "excludeTargets": []
-        })
-    };
-    let body = serde_json::json!({
-        "@odata.context": context_of(Source::AuthMethodsPolicy),
-        "id": "authenticationMethodsPolicy",
-        "displayName": "Authentication Methods Policy",
-        "description": "The tenant-wide policy that controls which authentication methods are allowed in the tenant, authentication method registration requirements, and self-service password reset settings",
-        "lastModifiedDateTime": fmt_ticks(modified, 4_213_377),
-        "policyVersion": "1.5",
-        "reconfirmationInDays": 0,
-        "policyMigrationState": "migrationComplete",
-        "registrationEnforcement": {
-            "authenticationMethodsRegistrationCampaign": {
-                "snoozeDurationInDays": 1,
-                "enforceRegistrationAfterAllowedSnoozes": true,
-                "state": "enabled",
-                "excludeTargets": [],
-                "includeTargets": [{
-                    "id": "all_users",
-                    "targetType": "group",
-                    "targetedAuthenticationMethod": "microsoftAuthenticator"
-                }]
-            }
-        },
-        "authenticationMethodConfigurations": [
-            method("fido2", "Fido2", "enabled"),
-            method("microsoftAuthenticator", "MicrosoftAuthenticator", "enabled"),
-            method("sms", "Sms", "enabled"),
-            method("voice", "Voice", "disabled"),
-            method("softwareOath", "SoftwareOath", "enabled"),
-            method("temporaryAccessPass", "TemporaryAccessPass", "enabled"),
-            method("email", "Email", "enabled"),
-            method("x509Certificate", "X509Certificate", "disabled")
-        ]
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
-
-fn conditional_access_json(seed: u64, break_glass_group: &str, created: i64) -> Vec<u8> {
-    let policy = |n: u64,
-                  name: &str,
-                  state: &str,
-                  users: serde_json::Value,
-                  client_apps: &[&str],
-                  grant: serde_json::Value| {
-        serde_json::json!({
-            "id": guid(mix3(seed, 0xCA, n)),
-            "templateId": null,
-            "displayName": name,
-            "createdDateTime": fmt_ticks(created + n as i64 * 7 * DAY, 0),
-            "modifiedDateTime": fmt_ticks(created + n as i64 * 9 * DAY, 0),
-            "state": state,
-            "conditions": {
-                "userRiskLevels": [],
-                "signInRiskLevels": [],
-                "clientAppTypes": client_apps,
-                "platforms": null,
-                "locations": null,
-                "applications": {
-                    "includeApplications": ["All"],
-                    "excludeApplications": [],
-                    "includeUserActions": []
-                },
-                "users": users
-            },
-            "grantControls": grant,
-            "sessionControls": null
-        })
-    };
-    let users = |include_users: &[&str], include_roles: &[&str], exclude_groups: &[&str]| {
-        serde_json::json!({
-            "includeUsers": include_users,
-            "excludeUsers": [],
-            "includeGroups": [],
-            "excludeGroups": exclude_groups,
-            "includeRoles": include_roles,
-            "excludeRoles": []
-        })
-    };
-    let mfa = serde_json::json!({
-        "operator": "OR",
-        "builtInControls": ["mfa"],
-        "customAuthenticationFactors": [],
-        "termsOfUse": [],
-        "authenticationStrength": null
-    });
-    let phishing_resistant = serde_json::json!({
-        "operator": "OR",
-        "builtInControls": [],
-        "customAuthenticationFactors": [],
-        "termsOfUse": [],
-        "authenticationStrength": {
-            "id": "00000000-0000-0000-0000-000000000004",
-            "displayName": "Phishing-resistant MFA",
-            "description": "Phishing-resistant, Passwordless methods for the strongest authentication, such as a FIDO2 security key",
-            "policyType": "builtIn",
-            "requirementsSatisfied": "mfa",
-            "allowedCombinations": ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"]
-        }
-    });
-    let block = serde_json::json!({
-        "operator": "OR",
-        "builtInControls": ["block"],
-        "customAuthenticationFactors": [],
-        "termsOfUse": [],
-        "authenticationStrength": null
-    });
-    let bg = [break_glass_group];
-    let global_admin = ["62e90394-69f5-4237-9190-012177145e10"];
-    let body = serde_json::json!({
-        "@odata.context": context_of(Source::ConditionalAccess),
-        "value": [
-            policy(1, "CA001: Require multifactor authentication for all users", "enabled",
-                   users(&["All"], &[], &bg), &["all"], mfa.clone()),
-            policy(2, "CA002: Require phishing-resistant MFA for administrators", "enabled",
-                   users(&[], &global_admin, &bg), &["all"], phishing_resistant),
-            policy(3, "CA003: Block legacy authentication", "enabled",
-                   users(&["All"], &[], &bg), &["exchangeActiveSync", "other"], block),
-            policy(4, "CA004: Require MFA for guests and external users", "enabledForReportingButNotEnforced",
-                   users(&["GuestsOrExternalUsers"], &[], &[]), &["all"], mfa.clone()),
-            policy(5, "CA005: Require MFA for Azure management (superseded by CA001)", "disabled",
-                   users(&["All"], &[], &[]), &["all"], mfa)
-        ]
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
-
-fn break_glass_json(members: &[(String, String)]) -> Vec<u8> {
-    let value: Vec<_> = members
-        .iter()
-        .map(|(id, upn)| {
-            serde_json::json!({"@odata.type": "#microsoft.graph.user", "id": id, "userPrincipalName": upn})
-        })
-        .collect();
-    let body = serde_json::json!({
-        "@odata.context": context_of(Source::BreakGlass),
-        "@odata.count": members.len(),
-        "value": value
-    });
-    serde_json::to_vec(&body).expect("a JSON value serialises")
-}
 
 // ---------------------------------------------------------------------------------------------
 // The users, one at a time.
@@ -1403,7 +678,7 @@ fn break_glass_group_of(seed: u64) -> String {
 pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
     spec.validate()?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    history::remove_pages(dir)?;
+    remove_pages(dir)?;
     let now = spec.collected_at.timestamp();
     let tenant_id = tenant_id_of(spec.seed);
     let group_id = break_glass_group_of(spec.seed);
@@ -1432,9 +707,16 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
 
     write_file(
         &dir.join(page_file(Source::Organization, 1)),
-        &organization_json(&tenant_id, &spec.tenant_name, &spec.domain, tenant_created),
+        &graph::organization_page(
+            &tenant_id,
+            &spec.tenant_name,
+            &spec.domain,
+            instant(tenant_created, 0),
+        ),
     )?;
-    summary.pages.push((Source::Organization.to_string(), 1, 1));
+    summary
+        .pages
+        .push((Source::Organization.stem().to_string(), 1, 1));
 
     // Pass 1: /users, and the index of audit events.
     let mut walker = Walker::new(spec);
@@ -1445,8 +727,6 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
         let core = walker.next(i);
         let guest_domain = core.guest.then(|| guest_domain(spec.seed, i));
         let p = walker.person(i, core.special, guest_domain);
-        users
-            .push(|out| write_user(out, &p, core.enabled, core.guest, core.created, core.synced))?;
         summary.users += 1;
         if core.guest {
             summary.guests += 1;
@@ -1504,11 +784,13 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
             Some(Special::Helpdesk) => helpdesk = Some(p.clone()),
             None => {}
         }
+        let created = instant(core.created, 0);
+        users.push(User::new(p, core.enabled, core.guest, created, core.synced))?;
     }
     let (pages, items) = users.finish()?;
     summary
         .pages
-        .push((Source::Users.to_string(), pages, items));
+        .push((Source::Users.stem().to_string(), pages, items));
     let helpdesk = helpdesk.expect("the helpdesk account is always generated");
 
     // Pass 2: the registration report, in the same order, without disabled users.
@@ -1521,29 +803,36 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
         };
         let guest_domain = core.guest.then(|| guest_domain(spec.seed, i));
         let p = walker.person(i, core.special, guest_domain);
-        rows.push(|out| {
-            write_registration(out, &p, core.guest, core.admin, core.last_updated, methods)
-        })?;
+        let (secs, ticks) = core.last_updated;
+        rows.push(Registration::new(
+            p,
+            core.guest,
+            core.admin,
+            instant(secs, ticks),
+            methods,
+        ))?;
     }
     let (pages, items) = rows.finish()?;
     summary.registration_rows = items;
     summary
         .pages
-        .push((Source::Registration.to_string(), pages, items));
+        .push((Source::Registration.stem().to_string(), pages, items));
 
     // The break-glass group.
-    let members: Vec<(String, String)> = summary
+    let members: Vec<Member> = summary
         .break_glass
         .iter()
-        .map(|a| (a.id.clone(), a.user_principal_name.clone()))
+        .map(|a| Member::new(&a.id, &a.user_principal_name))
         .collect();
     write_file(
         &dir.join(page_file(Source::BreakGlass, 1)),
-        &break_glass_json(&members),
+        &graph::break_glass_page(&members),
     )?;
-    summary
-        .pages
-        .push((Source::BreakGlass.to_string(), 1, members.len() as u64));
+    summary.pages.push((
+        Source::BreakGlass.stem().to_string(),
+        1,
+        members.len() as u64,
+    ));
 
     // Audit events, newest first as Graph returns them.
     events.sort_by_key(|e| std::cmp::Reverse((e.0, e.1, e.2)));
@@ -1553,45 +842,48 @@ pub fn write_tenant(spec: &TenantSpec, dir: &Path) -> Result<TenantSummary> {
         // Events are only generated for members, whose identity needs no walk.
         let i = i as usize;
         let target = walker.person(i, walker.special_at(i), None);
-        let method = Some(m);
         let initiator = if activity == Activity::AdminRegistered {
             &helpdesk
         } else {
             &target
         };
         let id_hash = mix3(spec.seed, 0xA0D1, (i as u64) << 8 | activity as u64);
-        audits.push(|out| {
-            write_audit(
-                out,
-                id_hash,
-                (t, ticks),
-                activity,
-                &target,
-                initiator,
-                method,
-            )
-        })?;
+        audits.push(Audit::new(
+            id_hash,
+            instant(t, ticks),
+            activity,
+            &target,
+            initiator,
+            Some(m),
+        ))?;
     }
     let (pages, items) = audits.finish()?;
     summary.audit_events = items;
     summary
         .pages
-        .push((Source::Audits.to_string(), pages, items));
+        .push((Source::Audits.stem().to_string(), pages, items));
 
     write_file(
         &dir.join(page_file(Source::AuthMethodsPolicy, 1)),
-        &methods_policy_json(now - 200 * DAY),
+        &graph::methods_policy_page(instant(now - 200 * DAY, 4_213_377)),
     )?;
     summary
         .pages
-        .push((Source::AuthMethodsPolicy.to_string(), 1, 1));
+        .push((Source::AuthMethodsPolicy.stem().to_string(), 1, 1));
+    let policies = graph::conditional_access_policies(
+        spec.seed,
+        &group_id,
+        instant(tenant_created + 400 * DAY, 0),
+    );
     write_file(
         &dir.join(page_file(Source::ConditionalAccess, 1)),
-        &conditional_access_json(spec.seed, &group_id, tenant_created + 400 * DAY),
+        &page(Source::ConditionalAccess, None, None, &policies),
     )?;
-    summary
-        .pages
-        .push((Source::ConditionalAccess.to_string(), 1, 5));
+    summary.pages.push((
+        Source::ConditionalAccess.stem().to_string(),
+        1,
+        policies.len() as u64,
+    ));
 
     write_provenance(dir, &group_id, &summary.pages)?;
     Ok(summary)
