@@ -14,7 +14,9 @@ pub mod words;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use self::build::{generate, period, point_in_time, reason_text};
+pub use self::build::{
+    generate, package_id, period, period_package_id, point_in_time, reason_text,
+};
 pub use crate::control::methods::MethodGroup;
 pub use crate::evaluate::period::{
     Conclusion, DeviationCode, FailingRun, GapKind, LedgerState, OpenItem, RemediatedUser,

@@ -4,61 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
 
 use super::{EVIDENCE_FILE, Manifest, ManifestSnapshot, PDF_FILE, PackageBuilder};
 use crate::evaluate::Evaluation;
 use crate::evaluate::period::PeriodFacts;
 use crate::evidence::Evidence;
 use crate::render;
-use crate::snapshot::Tenant;
 use crate::source::Source;
 use crate::store::StoredSnapshot;
-
-/// The longest tenant part of a package name: file systems limit a name to 255 bytes, and the
-/// zip, its `.sha256` and the folder inside it carry it.
-const SLUG_LIMIT: usize = 64;
-
-/// `ID-01_<tenant>_<as-of>`: the tenant's name as ASCII letters, digits and dashes (its id when
-/// nothing of the name is left; at most 64 characters), the as-of time in compact form.
-pub fn package_id(tenant: &Tenant, as_of: DateTime<Utc>) -> String {
-    format!("ID-01_{}_{}", tenant_slug(tenant), compact(as_of))
-}
-
-/// `ID-01_<tenant>_<from>--<to>`: a period package, named after the period's bounds as
-/// evaluated, so it never shares a name with the point-in-time package of its as-of time.
-pub fn period_package_id(tenant: &Tenant, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-    format!(
-        "ID-01_{}_{}--{}",
-        tenant_slug(tenant),
-        compact(from),
-        compact(to)
-    )
-}
-
-fn compact(t: DateTime<Utc>) -> String {
-    t.format("%Y%m%dT%H%M%SZ").to_string()
-}
-
-fn tenant_slug(tenant: &Tenant) -> String {
-    let mut slug = String::new();
-    for c in tenant.name.chars() {
-        if slug.len() >= SLUG_LIMIT {
-            break;
-        }
-        if c.is_ascii_alphanumeric() {
-            slug.push(c);
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-    }
-    let slug = slug.trim_end_matches('-');
-    if slug.is_empty() {
-        tenant.id.clone()
-    } else {
-        slug.to_string()
-    }
-}
 
 /// Everything a package is written from.
 pub struct PackageInputs<'a> {

@@ -8,9 +8,7 @@
 
 mod contents;
 
-pub use self::contents::{
-    PackageInputs, figure_in_words, package_id, period_package_id, readme, write_package,
-};
+pub use self::contents::{PackageInputs, figure_in_words, readme, write_package};
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
