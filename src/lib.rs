@@ -2,9 +2,10 @@
 //!
 //! The stages, one module each, data flowing one way (see ARCHITECTURE.md):
 //! `collect` (live Graph, offline exports) -> `snapshot` -> `store` (ledger) -> `evaluate` ->
-//! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`. Below them all,
-//! `source` is the table of the Graph sources. `demo` and `synth` feed the sample tenant in
-//! through the same import.
+//! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`; `report` joins
+//! them. Below them all: `control` (what ID-01 is), `source` (the table of the Graph sources),
+//! `time`, `digest`, `files` and `vocabulary`. `demo` (with its generator `demo::synth`) sits
+//! at the edge and feeds the sample tenant in through the same import.
 
 pub mod collect;
 pub mod config;

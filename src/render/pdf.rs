@@ -1,5 +1,5 @@
 //! The PDF narrative (`report.pdf`): rendered from the package's own `evidence.json`, so the
-//! narrative cannot disagree with the data (DESIGN.md, "Renderers decide nothing").
+//! narrative cannot disagree with the data (ARCHITECTURE.md, "Renderers decide nothing").
 //!
 //! The template `templates/report.typ` reads `/evidence.json`, `/files.json` (the package's other
 //! files) and `/render.json` (notes from this module) and lays out the whole report; this module

@@ -1,4 +1,4 @@
-//! The ID-01 rule as DESIGN.md states it, table-tested: each case is a snapshot built in code,
+//! The ID-01 rule as the control defines it, table-tested: each case is a snapshot built in code,
 //! the control settings (written as the TOML a user would write), and the outcome an auditor
 //! would check: result, figure, every user's classification and the finding codes.
 
