@@ -36,7 +36,8 @@ struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawControl {
-    threshold_percent: Option<f64>,
+    // Read as any value, so a string or a table gets our message, not serde's "expected f64".
+    threshold_percent: Option<toml::Value>,
     include_guests: Option<bool>,
     qualifying_methods: Option<Vec<String>>,
     max_report_age_hours: Option<u32>,
@@ -256,7 +257,14 @@ impl Config {
 fn validate(raw: RawConfig) -> Result<Config> {
     let mut control = ControlSettings::default();
     if let Some(t) = raw.control.threshold_percent {
-        control.threshold_basis_points = threshold_basis_points(t)?;
+        let percent = match t {
+            toml::Value::Float(f) => f,
+            toml::Value::Integer(i) => i as f64,
+            other => bail!(
+                "control.threshold_percent = {other} is not a number: write it without quotes, e.g. threshold_percent = 95 or 97.5"
+            ),
+        };
+        control.threshold_basis_points = threshold_basis_points(percent)?;
     }
     if let Some(g) = raw.control.include_guests {
         control.include_guests = g;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use mfa_evidence::collect::graph::AuthEnv;
 use mfa_evidence::config::Config;
+use mfa_evidence::evidence::words::counted;
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::Store;
 use mfa_evidence::time::secs_text;
@@ -264,15 +265,15 @@ fn run(cli: Cli) -> Result<u8> {
                     match report.broken {
                         None => {
                             println!(
-                                "ledger of {tenant}: {} snapshots, chain intact",
-                                report.verified
+                                "ledger of {tenant}: {}, chain intact",
+                                counted(report.verified, "snapshot", "snapshots")
                             );
                             Ok(0)
                         }
                         Some(why) => {
                             println!(
-                                "BROKEN: {why} ({} snapshots verified before it)",
-                                report.verified
+                                "BROKEN: {why} ({} verified before it)",
+                                counted(report.verified, "snapshot", "snapshots")
                             );
                             Ok(1)
                         }
@@ -329,12 +330,12 @@ fn print_outcome(outcome: &report::ReportOutcome) {
     );
     if let Some(period) = &e.period {
         println!(
-            "period {} to {}: {} ({} snapshots, {} deviations)",
+            "period {} to {}: {} ({}, {})",
             secs_text(period.from),
             secs_text(period.to),
             period.conclusion,
-            period.snapshots,
-            period.deviations.len()
+            counted(period.snapshots, "snapshot", "snapshots"),
+            counted(period.deviations.len() as u64, "deviation", "deviations")
         );
     }
     for f in &e.findings {

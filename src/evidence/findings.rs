@@ -75,7 +75,7 @@ pub fn what_to_do(code: Code) -> &'static str {
             "Informational: Microsoft counts methods the control does not (or the reverse); the control's figure follows the method rule."
         }
         Code::OptionalSourceMissing => {
-            "Grant the permission named in the error and collect again; the figure does not depend on it."
+            "For a live collection, grant the permission named in the error and collect again; for an import, export that source into the folder too. The figure does not depend on it."
         }
     }
 }

@@ -118,10 +118,10 @@ pub fn readme(evidence: &Evidence) -> String {
         .as_ref()
         .map(|p| {
             format!(
-                "Audit period:  {} to {} ({} snapshots): {}\n",
+                "Audit period:  {} to {} ({}): {}\n",
                 crate::time::secs_text(p.from),
                 crate::time::secs_text(p.to),
-                p.snapshots,
+                crate::evidence::words::counted(p.snapshots, "snapshot", "snapshots"),
                 p.conclusion
             )
         })

@@ -417,3 +417,65 @@ fn today_is_the_as_of_date_not_the_clock() {
     // The demo's as-of time is 2026-10-31T06:00:00Z.
     assert_has(&t, "Today is 2026-10-31 and 2026-11-01.");
 }
+
+/// Every identifier the report shows (method strings, source names, UPNs, package file names) is
+/// set whole: a text extractor finds each one on one line, never split where a column wrapped it.
+#[test]
+fn identifiers_are_never_broken_inside() {
+    let ev = demo();
+    let pdf = render(&ev, "identifiers");
+    let raw = pdf_extract::extract_text_from_mem(&pdf).expect("the pdf's text can be extracted");
+    let mut identifiers: Vec<String> = Vec::new();
+    for g in &ev.control.method_groups {
+        identifiers.extend(g.methods.iter().cloned());
+    }
+    identifiers.extend(ev.provenance.sources.iter().map(|s| s.name.to_string()));
+    let pit = &ev.point_in_time;
+    identifiers.extend(
+        pit.unregistered_sample
+            .iter()
+            .map(|u| u.user_principal_name.clone()),
+    );
+    identifiers.extend(
+        pit.unregistered_sample
+            .iter()
+            .flat_map(|u| u.methods.clone()),
+    );
+    identifiers.extend(
+        pit.break_glass_accounts
+            .iter()
+            .map(|a| a.user_principal_name.clone()),
+    );
+    if let Some(period) = &ev.period {
+        let rem = &period.remediation;
+        identifiers.extend(
+            rem.remediated_sample
+                .iter()
+                .map(|r| r.user_principal_name.clone()),
+        );
+        identifiers.extend(
+            rem.still_unregistered_sample
+                .iter()
+                .map(|o| o.user_principal_name.clone()),
+        );
+    }
+    identifiers.extend(
+        demo_files()
+            .iter()
+            .filter(|f| !f.path.starts_with("raw/") && !f.path.starts_with("config-state/"))
+            .map(|f| f.path.clone()),
+    );
+    identifiers.retain(|i| !i.is_empty());
+    identifiers.sort();
+    identifiers.dedup();
+    let broken: Vec<&String> = identifiers
+        .iter()
+        .filter(|i| !raw.contains(i.as_str()))
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "{} of {} identifiers are not whole in the extracted text: {broken:?}",
+        broken.len(),
+        identifiers.len()
+    );
+}
