@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -275,7 +275,9 @@ fn validate(raw: RawConfig) -> Result<Config> {
                 "control.qualifying_methods is empty: list at least one method, or remove the key for the default set"
             );
         }
-        control.qualifying_methods = list.into_iter().map(|m| m.trim().to_string()).collect();
+        control.qualifying_methods = non_empty_strings(list, "control.qualifying_methods")?
+            .into_iter()
+            .collect();
     }
     if let Some(h) = raw.control.max_report_age_hours {
         if h == 0 {
@@ -365,6 +367,12 @@ fn validate_exception(n: usize, e: RawException) -> Result<Exception> {
     if e.upn.is_none() && e.user_id.is_none() {
         bail!("{at} names no user: give upn or user_id");
     }
+    // An empty name would match no user, or, worse, a user without a UPN.
+    for (key, value) in [("upn", &e.upn), ("user_id", &e.user_id)] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            bail!("{at}.{key} is empty: name the user, or remove the key");
+        }
+    }
     let reason = e.reason.filter(|r| !r.trim().is_empty()).with_context(|| {
         format!("{at} has no reason: an auditor needs to know why the user is excepted")
     })?;
@@ -376,8 +384,17 @@ fn validate_exception(n: usize, e: RawException) -> Result<Exception> {
         None => bail!(
             "{at} has no expires date: every exception needs one, e.g. expires = \"2027-03-31\""
         ),
-        Some(toml::Value::String(s)) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-            .with_context(|| format!("{at}.expires = {s:?} is not a date: write YYYY-MM-DD"))?,
+        Some(toml::Value::String(s)) => {
+            let date = NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .with_context(|| format!("{at}.expires = {s:?} is not a date: write YYYY-MM-DD"))?;
+            // chrono reads `+10000-01-01` and `-0001-01-01`; a package prints four-digit years.
+            if !(1..=9999).contains(&date.year()) || s.len() != 10 {
+                bail!(
+                    "{at}.expires = {s:?} is outside the years 0001 to 9999: write YYYY-MM-DD with a four-digit year"
+                );
+            }
+            date
+        }
         Some(toml::Value::Datetime(d)) => match d.date {
             Some(date) if d.time.is_none() => {
                 NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())
@@ -438,6 +455,46 @@ mod tests {
             c.control.exceptions[0].expires,
             NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()
         );
+    }
+
+    /// Values that name nothing, or a date no package can print, are refused with their key:
+    /// read as given, `[""]` made an empty string a qualifying method, `upn = ""` an exception
+    /// for nobody, and `+10000-01-01` an expiry past what a date field holds.
+    #[test]
+    fn empty_names_and_years_past_9999_are_refused_with_their_key() {
+        let exception =
+            |line: &str| format!("[[exceptions]]\nreason = \"r\"\napproved_by = \"x\"\n{line}\n");
+        for (text, key) in [
+            (
+                "[control]\nqualifying_methods = [\"\"]\n".to_string(),
+                "control.qualifying_methods holds an empty string",
+            ),
+            (
+                "[control]\nqualifying_methods = [\"fido2\", \"  \"]\n".to_string(),
+                "control.qualifying_methods holds an empty string",
+            ),
+            (
+                exception("upn = \"\"\nexpires = \"2027-01-01\""),
+                "exceptions[1].upn is empty",
+            ),
+            (
+                exception("user_id = \" \"\nexpires = \"2027-01-01\""),
+                "exceptions[1].user_id is empty",
+            ),
+            (
+                exception("upn = \"a@b\"\nexpires = \"+10000-01-01\""),
+                "exceptions[1].expires = \"+10000-01-01\" is outside the years 0001 to 9999",
+            ),
+            (
+                exception("upn = \"a@b\"\nexpires = \"-0001-01-01\""),
+                "exceptions[1].expires = \"-0001-01-01\" is outside the years 0001 to 9999",
+            ),
+        ] {
+            let err = Config::from_toml(&text).expect_err(&text);
+            assert!(format!("{err:#}").contains(key), "{text}: {err:#}");
+        }
+        let c = Config::from_toml(&exception("upn = \"a@b\"\nexpires = \"9999-12-31\"")).unwrap();
+        assert_eq!(c.control.exceptions[0].expires.to_string(), "9999-12-31");
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The command line: parses arguments, sets up logging, runs one job, prints the error chain and
 //! maps the outcome to an exit code (0 pass, 1 fail or insufficient evidence, 2 error).
+//!
+//! The clock is read here and only here: for `collect` (the run's time) and `import` (no
+//! collection lies in the future).
 
+use std::fmt;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
@@ -55,7 +60,11 @@ enum Command {
         /// The folder: organization.json, users.json or users-0001.json..., userRegistrationDetails..., ...
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
-        /// When the data was collected, if the folder has no provenance.json (RFC 3339, UTC)
+        /// When the data was collected, if the folder has no provenance.json: RFC 3339 with a
+        /// time, e.g. 2026-10-31T06:00:00Z (a bare date is refused)
+        ///
+        /// Not ahead of this machine's clock (by more than 5 minutes), and not before the newest
+        /// lastUpdatedDateTime of the registration report: the data cannot predate itself.
         #[arg(long, value_name = "TIME")]
         collected_at: Option<String>,
     },
@@ -108,13 +117,55 @@ enum StoreAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match run(cli) {
+    let mut out = Out { closed: false };
+    match run(cli, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Nothing useful is left to do if stderr is gone too.
+            let _ = writeln!(io::stderr(), "error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Standard output, for the lines a command prints. Once its reader has gone (`report | head`)
+/// the rest is dropped without a word: a closed pipe is the reader's choice, not a failure of the
+/// run, whose exit code stands (as in ripgrep and the classic Unix tools). Rust ignores SIGPIPE,
+/// so without this `println!` would panic.
+struct Out {
+    closed: bool,
+}
+
+impl Out {
+    fn line(&mut self, args: fmt::Arguments) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let mut stdout = io::stdout().lock();
+        match stdout
+            .write_fmt(args)
+            .and_then(|()| stdout.write_all(b"\n"))
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(e) => Err(e).context("cannot write to standard output"),
+        }
+    }
+}
+
+/// `println!` through [`Out`].
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        $out.line(format_args!($($arg)*))?
+    };
+}
+
+/// A warning on stderr, which the operator (or the scheduler's log) reads.
+fn warn(text: &str) {
+    let _ = writeln!(io::stderr(), "warning: {text}");
 }
 
 fn init_logging(verbose: u8) {
@@ -149,6 +200,21 @@ fn parse_time(text: &str, end_of_day: bool) -> Result<DateTime<Utc>> {
         })
 }
 
+/// A moment, RFC 3339 with a time. A bare date is refused: as a collection time it would be a
+/// guess at midnight, which can predate the data or misplace the snapshot in the history.
+fn parse_moment(text: &str, flag: &str) -> Result<DateTime<Utc>> {
+    if NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() {
+        bail!(
+            "{flag} {text} is a date without a time: give the time the export was made, e.g. {text}T06:00:00Z (a bare date would be a guess at midnight)"
+        );
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| {
+            format!("{flag} {text:?} is not a time: write RFC 3339 such as 2026-10-31T06:00:00Z")
+        })
+}
+
 /// `FROM..TO`; a date as FROM means its start, as TO its end.
 fn parse_period(text: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     let (from, to) = text.split_once("..").with_context(|| {
@@ -157,7 +223,7 @@ fn parse_period(text: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     Ok((parse_time(from, false)?, parse_time(to, true)?))
 }
 
-fn run(cli: Cli) -> Result<u8> {
+fn run(cli: Cli, out: &mut Out) -> Result<u8> {
     // `verify` is the auditor's command: it reads only the zip, so a config file it does not
     // use (an unrelated, perhaps broken ./mfa-evidence.toml) must not stop it.
     let config = match &cli.command {
@@ -165,13 +231,14 @@ fn run(cli: Cli) -> Result<u8> {
         _ => Config::load(cli.config.as_deref())?,
     };
     match cli.command {
-        Command::Demo { out, samples } => {
+        Command::Demo { out: dest, samples } => {
             let samples = samples.unwrap_or_else(default_samples_dir);
-            let outcome = demo::run(&samples, &out)?;
-            print_outcome(&outcome);
+            let outcome = demo::run(&samples, &dest)?;
+            print_outcome(out, &outcome)?;
             // The demo's story has deviations on purpose; `report` on the same store would exit
             // with the conclusion's code, the demo succeeds when its package is written.
-            println!(
+            say!(
+                out,
                 "demo: `report` would exit {} for this result",
                 outcome.exit_code()
             );
@@ -190,65 +257,79 @@ fn run(cli: Cli) -> Result<u8> {
                 progress: cli.verbose == 0,
                 env: AuthEnv::from_process_env(),
             };
-            let stored = collect::run(&config, &request)?;
-            println!(
+            let collected = collect::run(&config, &request)?;
+            let entry = &collected.stored.entry;
+            say!(
+                out,
                 "stored snapshot {} ({}) collected at {}; sha256 {}",
-                stored.entry.sequence,
-                stored.entry.tenant_id,
-                secs_text(stored.entry.collected_at),
-                stored.entry.snapshot_sha256
+                entry.sequence,
+                entry.tenant_id,
+                secs_text(entry.collected_at),
+                entry.snapshot_sha256
             );
-            Ok(0)
+            for w in &collected.warnings {
+                warn(&w.text);
+            }
+            Ok(collected.exit_code())
         }
         Command::Import { dir, collected_at } => {
             let collected_at = collected_at
                 .as_deref()
-                .map(|t| parse_time(t, false))
+                .map(|t| parse_moment(t, "--collected-at"))
                 .transpose()?;
-            let imported = collect::import::import_dir(&dir, collected_at)?;
-            let store = Store::new(&config.store_path);
-            let stored = store.add(&imported)?;
-            println!(
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "no collection lies ahead of this machine's clock"
+            )]
+            let now = Utc::now();
+            let request = collect::ImportRequest {
+                dir,
+                collected_at,
+                now,
+            };
+            let imported = collect::run_import(&config, &request)?;
+            say!(
+                out,
                 "stored snapshot {} of {} ({}): {} users, {} report rows; sha256 {}",
-                stored.entry.sequence,
-                imported.snapshot.tenant.name,
-                imported.snapshot.tenant.id,
-                imported.snapshot.users.len(),
-                imported.snapshot.registrations.len(),
-                stored.entry.snapshot_sha256
+                imported.stored.entry.sequence,
+                imported.tenant.name,
+                imported.tenant.id,
+                imported.users,
+                imported.registrations,
+                imported.stored.entry.snapshot_sha256
             );
             Ok(0)
         }
         Command::Report {
-            out,
+            out: dest,
             period,
             as_of,
             allow_broken_history,
             tenant,
         } => {
             let request = ReportRequest {
-                out_dir: out,
+                out_dir: dest,
                 tenant,
                 as_of: as_of.as_deref().map(|t| parse_time(t, true)).transpose()?,
                 period: period.as_deref().map(parse_period).transpose()?,
                 allow_broken_history,
             };
             let outcome = report::run(&config, &request)?;
-            print_outcome(&outcome);
+            print_outcome(out, &outcome)?;
             Ok(outcome.exit_code() as u8)
         }
         Command::Verify { package } => {
             let v = verify::verify_package(&package)?;
             for line in &v.checked {
-                println!("ok: {line}");
+                say!(out, "ok: {line}");
             }
             match v.failure {
                 None => {
-                    println!("VERIFIED: {}", package.display());
+                    say!(out, "VERIFIED: {}", package.display());
                     Ok(0)
                 }
                 Some(why) => {
-                    println!("FAILED: {why}");
+                    say!(out, "FAILED: {why}");
                     Ok(1)
                 }
             }
@@ -260,18 +341,20 @@ fn run(cli: Cli) -> Result<u8> {
                     let tenant = store.pick_tenant(tenant.as_deref())?;
                     let report = store.verify(&tenant)?;
                     for note in &report.notes {
-                        println!("note: {note}");
+                        say!(out, "note: {note}");
                     }
                     match report.broken {
                         None => {
-                            println!(
+                            say!(
+                                out,
                                 "ledger of {tenant}: {}, chain intact",
                                 counted(report.verified, "snapshot", "snapshots")
                             );
                             Ok(0)
                         }
                         Some(why) => {
-                            println!(
+                            say!(
+                                out,
                                 "BROKEN: {why} ({} verified before it)",
                                 counted(report.verified, "snapshot", "snapshots")
                             );
@@ -281,12 +364,16 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 StoreAction::List { tenant } => {
                     let tenant = store.pick_tenant(tenant.as_deref())?;
-                    println!(
+                    say!(
+                        out,
                         "{:>6}  {:<20}  {:<30}  sha256",
-                        "seq", "collected at", "folder"
+                        "seq",
+                        "collected at",
+                        "folder"
                     );
                     for s in store.ledger(&tenant)? {
-                        println!(
+                        say!(
+                            out,
                             "{:>6}  {:<20}  {:<30}  {}",
                             s.entry.sequence,
                             secs_text(s.entry.collected_at),
@@ -310,7 +397,7 @@ fn default_samples_dir() -> PathBuf {
     }
 }
 
-fn print_outcome(outcome: &report::ReportOutcome) {
+fn print_outcome(out: &mut Out, outcome: &report::ReportOutcome) -> Result<()> {
     let e = &outcome.evidence;
     let p = &e.point_in_time;
     let figure = if p.in_scope == 0 {
@@ -321,7 +408,8 @@ fn print_outcome(outcome: &report::ReportOutcome) {
             p.registered, p.in_scope, p.percent
         )
     };
-    println!(
+    say!(
+        out,
         "ID-01 {} as of {}: {} ({figure}; threshold {} %)",
         e.tenant.name,
         secs_text(e.as_of),
@@ -329,7 +417,8 @@ fn print_outcome(outcome: &report::ReportOutcome) {
         p.threshold_percent
     );
     if let Some(period) = &e.period {
-        println!(
+        say!(
+            out,
             "period {} to {}: {} ({}, {})",
             secs_text(period.from),
             secs_text(period.to),
@@ -339,7 +428,8 @@ fn print_outcome(outcome: &report::ReportOutcome) {
         );
     }
     for f in &e.findings {
-        println!("finding {} ({}): {}", f.code, f.severity, f.detail);
+        say!(out, "finding {} ({}): {}", f.code, f.severity, f.detail);
     }
-    println!("package: {}", outcome.zip.display());
+    say!(out, "package: {}", outcome.zip.display());
+    Ok(())
 }

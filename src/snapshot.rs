@@ -131,13 +131,14 @@ pub struct ConditionalAccessPolicy {
 }
 
 /// How the snapshot was collected: the record an auditor tests as IPE. Written by the collector
-/// as `provenance.json` beside the raw pages; an import without one gets a record made from the
-/// files it found.
+/// as `provenance.json` beside the raw pages; an import without one gets a record of what the
+/// files show (their `@odata.context`, API version and properties), and nothing more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionRecord {
     pub source_kind: SourceKind,
-    /// `mfa-evidence <version>` of the collecting tool.
-    pub collected_by: String,
+    /// `mfa-evidence <version>` of the collecting tool; `None` when no collector's record came
+    /// with the files, so who collected them is not known.
+    pub collected_by: Option<String>,
     /// The Graph root the requests went to, when collected live.
     #[serde(default)]
     pub graph_endpoint: Option<String>,
@@ -150,7 +151,9 @@ pub struct CollectionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceRecord {
     pub name: Source,
-    pub endpoint: String,
+    /// The request (path and query) the collector made; `None` when the data came from files
+    /// without a collector's record, which do not say how they were requested.
+    pub endpoint: Option<String>,
     pub required: bool,
     pub status: SourceStatus,
     #[serde(default)]
@@ -160,6 +163,23 @@ pub struct SourceRecord {
     /// One per HTTP request, in order; empty for data read from files.
     #[serde(default)]
     pub requests: Vec<RequestRecord>,
+    /// What the files themselves show, for data read from files without a collector's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<FilesRecord>,
+}
+
+/// A source as its files show it: the request Graph answered is named by the `@odata.context`
+/// of its pages, not by this tool's idea of the request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilesRecord {
+    /// The `@odata.context` of its pages, verbatim (`None`: the pages carry none).
+    pub odata_context: Option<String>,
+    /// The Graph API version the context names (`v1.0`, `beta`).
+    pub api_version: Option<String>,
+    /// The properties `$select` asked for, as the context lists them (`None`: no `$select`).
+    pub select: Option<Vec<String>>,
+    /// Every property present on at least one item (or on the object), sorted.
+    pub properties: Vec<String>,
 }
 
 /// One HTTP request to Graph. Never carries a token or a secret.

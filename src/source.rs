@@ -5,7 +5,8 @@
 //!
 //! Also the words provenance uses about sources: [`SourceStatus`] (what became of a source) and
 //! [`SourceKind`] (how a snapshot was obtained). Their spellings are stored in snapshots and shown
-//! in `evidence.json`, so they never change; new words may be added.
+//! in `evidence.json`, so they never change; new words may be added. And [`ODataContext`], what a
+//! page's `@odata.context` says about the request Graph answered.
 //!
 //! This module is the bottom layer: it depends on nothing else of the crate.
 
@@ -303,9 +304,111 @@ impl fmt::Display for SourceKind {
     }
 }
 
+/// What an `@odata.context` URL says about the request Graph answered, e.g.
+/// `https://graph.microsoft.com/beta/$metadata#users(displayName,userPrincipalName)`: the API
+/// version (`beta`) and the properties of a `$select` (Graph lists them in parentheses after the
+/// entity set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ODataContext {
+    /// `v1.0`, `beta`, ...: the path segment before `$metadata`.
+    pub api_version: Option<String>,
+    /// The `$select` properties, as listed; `None` when the context lists none.
+    pub select: Option<Vec<String>>,
+}
+
+impl ODataContext {
+    pub fn parse(text: &str) -> ODataContext {
+        let Some((base, fragment)) = text.split_once("$metadata#") else {
+            return ODataContext {
+                api_version: None,
+                select: None,
+            };
+        };
+        let api_version = base
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .filter(|v| !v.is_empty() && !v.contains(':'))
+            .map(str::to_string);
+        // `users(id,manager(id))/$entity`: the list after the entity set, nested lists kept
+        // out. `Collection(microsoft.graph.x)` names a type, not a selection.
+        let select = fragment.split_once('(').and_then(|(set, rest)| {
+            if set.is_empty() || set == "Collection" {
+                return None;
+            }
+            let mut depth = 0u32;
+            let mut names = Vec::new();
+            let mut name = String::new();
+            for c in rest.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' if depth == 0 => {
+                        names.push(std::mem::take(&mut name));
+                        return Some(names.into_iter().map(|n| n.trim().to_string()).collect());
+                    }
+                    ')' => depth -= 1,
+                    ',' if depth == 0 => names.push(std::mem::take(&mut name)),
+                    _ if depth == 0 => name.push(c),
+                    _ => {}
+                }
+            }
+            None
+        });
+        ODataContext {
+            api_version,
+            select,
+        }
+    }
+
+    /// Whether the `$select` left `property` out (false when there is no `$select`).
+    pub fn leaves_out(&self, property: &str) -> bool {
+        self.select
+            .as_ref()
+            .is_some_and(|list| !list.iter().any(|p| p.eq_ignore_ascii_case(property)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odata_contexts_name_the_version_and_the_select() {
+        let c = ODataContext::parse(
+            "https://graph.microsoft.com/v1.0/$metadata#users(displayName,userPrincipalName,signInActivity)",
+        );
+        assert_eq!(c.api_version.as_deref(), Some("v1.0"));
+        assert_eq!(
+            c.select.as_deref(),
+            Some(
+                &[
+                    "displayName".to_string(),
+                    "userPrincipalName".to_string(),
+                    "signInActivity".to_string()
+                ][..]
+            )
+        );
+        assert!(c.leaves_out("accountEnabled") && !c.leaves_out("DISPLAYNAME"));
+        let c = ODataContext::parse(
+            "https://graph.microsoft.com/beta/$metadata#reports/authenticationMethods/userRegistrationDetails",
+        );
+        assert_eq!(c.api_version.as_deref(), Some("beta"));
+        assert_eq!(c.select, None);
+        assert!(!c.leaves_out("userType"));
+        let c = ODataContext::parse(
+            "https://graph.microsoft.us/v1.0/$metadata#users(id,manager(id,displayName))/$entity",
+        );
+        assert_eq!(
+            c.select,
+            Some(vec!["id".to_string(), "manager".to_string()])
+        );
+        let c = ODataContext::parse(
+            "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.user)",
+        );
+        assert_eq!(c.select, None);
+        let c = ODataContext::parse("not a context");
+        assert_eq!((c.api_version, c.select), (None, None));
+    }
 
     #[test]
     fn the_table_is_in_declaration_order_and_names_are_unique() {

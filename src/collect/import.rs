@@ -6,19 +6,26 @@
 //! several pages, with the file stems of [`crate::source::Source`], plus an optional
 //! `provenance.json` (a [`CollectionRecord`] written by the collector).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Timelike, Utc};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{
+    DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::Value;
 
 use super::wire::{
-    Page, WireAudit, WireAuthMethodsPolicy, WireConditionalAccessPolicy, WireMember,
+    ErrorBody, Page, WireAudit, WireAuthMethodsPolicy, WireConditionalAccessPolicy, WireMember,
     WireOrganization, WireRegistration, WireUser,
 };
-use crate::snapshot::{self, CollectionRecord, Imported, Snapshot, SourceRecord, Tenant};
-use crate::source::{Source, SourceKind, SourceStatus};
+use crate::snapshot::{
+    self, CollectionRecord, FilesRecord, Imported, Snapshot, SourceRecord, Tenant,
+};
+use crate::source::{ODataContext, Paging, Source, SourceKind, SourceStatus};
 
 /// The collector's record beside the pages.
 pub(crate) const PROVENANCE_FILE: &str = "provenance.json";
@@ -113,56 +120,118 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
         Some(path) => Some(read_json(path)?),
         None => None,
     };
+    // Without a collector's record, the record is what the files show, so they are described.
+    let describe = provenance.is_none();
+    let mut shown: BTreeMap<Source, FilesRecord> = BTreeMap::new();
 
-    let org: Vec<WireOrganization> = read_pages(dir, &pages, Source::Organization)?;
-    let org = org.into_iter().next().with_context(|| {
-        format!(
+    let org = read_source::<WireOrganization>(&pages, Source::Organization, describe)?;
+    let org_files = org.files.clone();
+    let tenants = unique_by_id(
+        Source::Organization,
+        &pages,
+        org.items_as(|o| Tenant {
+            id: o.id,
+            name: o.display_name,
+        }),
+        |t| &t.id,
+    )?;
+    let tenant = match tenants.as_slice() {
+        [one] => one.clone(),
+        [] => bail!(
             "{}: the organization page lists no organization: re-export {}",
             dir.display(),
             Source::Organization.endpoint()
-        )
-    })?;
-    let users = read_pages::<WireUser>(dir, &pages, Source::Users)?;
-    let mut users: Vec<snapshot::User> = users.into_iter().map(Into::into).collect();
-    users.sort_by(|a, b| a.id.cmp(&b.id));
-    users.dedup_by(|a, b| a.id == b.id);
-    let registrations = read_pages::<WireRegistration>(dir, &pages, Source::Registration)?;
-    let mut registrations: Vec<snapshot::Registration> =
-        registrations.into_iter().map(Into::into).collect();
-    registrations.sort_by(|a, b| a.id.cmp(&b.id));
-    registrations.dedup_by(|a, b| a.id == b.id);
+        ),
+        many => bail!(
+            "{}: the organization pages list {} organizations ({}): an export folder holds one tenant; export each tenant into its own folder",
+            dir.display(),
+            many.len(),
+            many.iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    shown.extend(org_files.map(|f| (Source::Organization, f)));
+
+    let users = read_source::<WireUser>(&pages, Source::Users, describe)?;
+    shown.extend(users.files.clone().map(|f| (Source::Users, f)));
+    let users = unique_by_id(
+        Source::Users,
+        &pages,
+        users.items_as(snapshot::User::from),
+        |u| &u.id,
+    )?;
+    let registrations = read_source::<WireRegistration>(&pages, Source::Registration, describe)?;
+    shown.extend(
+        registrations
+            .files
+            .clone()
+            .map(|f| (Source::Registration, f)),
+    );
+    let registrations = unique_by_id(
+        Source::Registration,
+        &pages,
+        registrations.items_as(snapshot::Registration::from),
+        |r| &r.id,
+    )?;
 
     let break_glass_members =
-        optional_pages::<WireMember>(dir, &pages, Source::BreakGlass)?.map(|list| {
-            let mut list: Vec<snapshot::GroupMember> = list.into_iter().map(Into::into).collect();
-            list.sort_by(|a, b| a.id.cmp(&b.id));
+        match optional_source::<WireMember>(&pages, Source::BreakGlass, describe)? {
+            Some(read) => {
+                shown.extend(read.files.clone().map(|f| (Source::BreakGlass, f)));
+                Some(unique_by_id(
+                    Source::BreakGlass,
+                    &pages,
+                    read.items_as(snapshot::GroupMember::from),
+                    |m| &m.id,
+                )?)
+            }
+            None => None,
+        };
+    let audit_events = match optional_source::<WireAudit>(&pages, Source::Audits, describe)? {
+        Some(read) => {
+            shown.extend(read.files.clone().map(|f| (Source::Audits, f)));
+            let mut list: Vec<snapshot::AuditEvent> = read
+                .items_as(snapshot::AuditEvent::from)
+                .map(|(e, _)| e)
+                .collect();
+            list.sort_by(|a, b| {
+                (a.activity_date_time.as_str(), &a.id).cmp(&(b.activity_date_time.as_str(), &b.id))
+            });
             list.dedup_by(|a, b| a.id == b.id);
-            list
-        });
-    let audit_events = optional_pages::<WireAudit>(dir, &pages, Source::Audits)?.map(|list| {
-        let mut list: Vec<snapshot::AuditEvent> = list.into_iter().map(Into::into).collect();
-        list.sort_by(|a, b| {
-            (a.activity_date_time.as_str(), &a.id).cmp(&(b.activity_date_time.as_str(), &b.id))
-        });
-        list.dedup_by(|a, b| a.id == b.id);
-        list
-    });
+            Some(list)
+        }
+        None => None,
+    };
     let auth_methods_policy = match pages.get(&Source::AuthMethodsPolicy) {
         Some(list) => {
-            let policy: WireAuthMethodsPolicy = read_json(&list[0].1)?;
+            let (policy, files) = read_object::<WireAuthMethodsPolicy>(
+                &list[0].1,
+                Source::AuthMethodsPolicy,
+                describe,
+            )?;
+            shown.extend(files.map(|f| (Source::AuthMethodsPolicy, f)));
             Some(policy.into())
         }
         None => None,
     };
-    let conditional_access =
-        optional_pages::<WireConditionalAccessPolicy>(dir, &pages, Source::ConditionalAccess)?.map(
-            |list| {
-                let mut list: Vec<snapshot::ConditionalAccessPolicy> =
-                    list.into_iter().map(Into::into).collect();
-                list.sort_by(|a, b| a.id.cmp(&b.id));
-                list
-            },
-        );
+    let conditional_access = match optional_source::<WireConditionalAccessPolicy>(
+        &pages,
+        Source::ConditionalAccess,
+        describe,
+    )? {
+        Some(read) => {
+            shown.extend(read.files.clone().map(|f| (Source::ConditionalAccess, f)));
+            let mut list: Vec<snapshot::ConditionalAccessPolicy> = read
+                .items_as(snapshot::ConditionalAccessPolicy::from)
+                .map(|(p, _)| p)
+                .collect();
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+            Some(list)
+        }
+        None => None,
+    };
 
     // Items per source present, duplicates across pages dropped; one object counts one.
     let items: BTreeMap<Source, u64> = [
@@ -191,7 +260,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             check_provenance(dir, &record, &items)?;
             record
         }
-        None => record_from_files(&pages, &items),
+        None => record_from_files(&pages, &items, shown),
     };
 
     let collected_at = match collected_at {
@@ -211,10 +280,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
     Ok(Imported {
         snapshot: Snapshot {
             schema_version: snapshot::SNAPSHOT_SCHEMA_VERSION,
-            tenant: Tenant {
-                id: org.id,
-                name: org.display_name,
-            },
+            tenant,
             // Whole seconds, as the ledger and the package write it.
             collected_at: collected_at.with_nanosecond(0).unwrap_or(collected_at),
             collection,
@@ -229,8 +295,20 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
     })
 }
 
+/// A file's bytes, without the UTF-8 byte-order mark Windows PowerShell writes in front.
+fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes =
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+    }
+    Ok(bytes)
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_bytes(path)?;
     serde_json::from_slice(&bytes).with_context(|| {
         format!(
             "{} is not a valid Graph response body: re-export it from Graph unchanged",
@@ -239,39 +317,327 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
-/// Reads every page of a source, in order.
-fn read_pages<T: DeserializeOwned>(
-    dir: &Path,
+/// Where an item was read: its page (an index into the source's page list) and its position in
+/// that page's `value`, from 1. Kept for messages that name both places of a conflict.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    page: u32,
+    item: u32,
+}
+
+impl Place {
+    fn describe(self, list: &[(u32, PathBuf)]) -> String {
+        let name = list
+            .get(self.page as usize)
+            .and_then(|(_, p)| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{name} item {}", self.item)
+    }
+}
+
+/// Every page of a source, read in order: its items with their places, and, when asked, what
+/// the files show.
+struct SourceRead<T> {
+    items: Vec<(T, Place)>,
+    files: Option<FilesRecord>,
+}
+
+impl<T> SourceRead<T> {
+    /// The items converted, places kept.
+    fn items_as<U>(self, f: impl Fn(T) -> U) -> impl Iterator<Item = (U, Place)> {
+        self.items.into_iter().map(move |(t, place)| (f(t), place))
+    }
+}
+
+/// Reads every page of a source, in order. A file that is not a Graph collection page (an error
+/// body, `{}`, an object without a `value` array) is refused with what it holds: read as an empty
+/// page, it would silently drop users from the population.
+fn read_source<T: DeserializeOwned>(
     pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
     source: Source,
-) -> Result<Vec<T>> {
+    describe: bool,
+) -> Result<SourceRead<T>> {
     let list = &pages[&source];
     let mut items = Vec::new();
+    let mut context: Option<(String, &Path)> = None;
+    let mut properties = BTreeSet::new();
     for (i, (_, path)) in list.iter().enumerate() {
-        let page: Page<T> = read_json(path)?;
-        items.extend(page.value);
+        let bytes = read_bytes(path)?;
+        let page: Page<T> = match serde_json::from_slice(&bytes) {
+            Ok(page) => page,
+            Err(e) => bail!(not_a_page::<T>(path, source, &bytes, Some(e))),
+        };
+        let Some(value) = page.value else {
+            bail!(not_a_page::<T>(path, source, &bytes, None));
+        };
+        items.extend(value.into_iter().enumerate().map(|(n, item)| {
+            (
+                item,
+                Place {
+                    page: i as u32,
+                    item: n as u32 + 1,
+                },
+            )
+        }));
         // A page that promises more with no page after it is a half-collected source.
         if page.next_link.is_some() && i + 1 == list.len() {
             bail!(
-                "{}: {} has @odata.nextLink but no later {source} page follows: the export is incomplete; export every page",
-                dir.display(),
-                path.file_name().unwrap_or_default().to_string_lossy()
+                "{} has @odata.nextLink but no later {source} page follows: the export is incomplete; export every page",
+                path.display()
             );
         }
+        // Graph repeats a request's context on every page; another one is another request.
+        match (&context, page.context) {
+            (Some((first, first_path)), Some(this)) if *first != this => bail!(
+                "{} and {} carry different @odata.context ({first} and {this}): the pages come from different requests; export {source} again in one pass",
+                first_path.display(),
+                path.display()
+            ),
+            (None, Some(this)) => context = Some((this, path)),
+            _ => {}
+        }
+        if describe {
+            let keys: PageKeys = serde_json::from_slice(&bytes)
+                .with_context(|| format!("cannot read the properties of {}", path.display()))?;
+            properties.extend(keys.value.0);
+        }
     }
-    Ok(items)
+    let files = describe.then(|| files_record(context.map(|(c, _)| c), properties));
+    Ok(SourceRead { items, files })
 }
 
-fn optional_pages<T: DeserializeOwned>(
-    dir: &Path,
+fn optional_source<T: DeserializeOwned>(
     pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
     source: Source,
-) -> Result<Option<Vec<T>>> {
+    describe: bool,
+) -> Result<Option<SourceRead<T>>> {
     if pages.contains_key(&source) {
-        read_pages(dir, pages, source).map(Some)
+        read_source(pages, source, describe).map(Some)
     } else {
         Ok(None)
     }
+}
+
+/// A source that is one object (a policy), not a collection: refused when it is a Graph error
+/// body or not an object.
+fn read_object<T: DeserializeOwned>(
+    path: &Path,
+    source: Source,
+    describe: bool,
+) -> Result<(T, Option<FilesRecord>)> {
+    let bytes = read_bytes(path)?;
+    let mut keys = BTreeSet::new();
+    let is_object = ObjectKeys(&mut keys)
+        .deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+        .is_ok();
+    if !is_object || keys.contains("error") {
+        bail!(not_a_page::<T>(path, source, &bytes, None));
+    }
+    let object: T = read_json(path)?;
+    let context: Option<String> = serde_json::from_slice::<ContextOnly>(&bytes)
+        .ok()
+        .and_then(|c| c.context);
+    keys.retain(|k| !k.starts_with("@odata."));
+    Ok((object, describe.then(|| files_record(context, keys))))
+}
+
+fn files_record(context: Option<String>, properties: BTreeSet<String>) -> FilesRecord {
+    let parsed = context.as_deref().map(ODataContext::parse);
+    FilesRecord {
+        api_version: parsed.as_ref().and_then(|c| c.api_version.clone()),
+        select: parsed.and_then(|c| c.select),
+        odata_context: context,
+        properties: properties.into_iter().collect(),
+    }
+}
+
+/// What a file that should be a Graph collection page of `source` holds instead, in a message
+/// that names the file and says what to do.
+fn not_a_page<T: DeserializeOwned>(
+    path: &Path,
+    source: Source,
+    bytes: &[u8],
+    parse_error: Option<serde_json::Error>,
+) -> String {
+    let file = path.display();
+    let again = format!("export {source} again from Graph ({})", source.endpoint());
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return format!("{file} is not a valid JSON document ({e}): {again}, unchanged"),
+    };
+    if let Ok(body) = serde_json::from_value::<ErrorBody>(value.clone()) {
+        return format!(
+            "{file} is a Graph error response ({}): {}: the request failed when the export was made; {again} with an account or app that can read it",
+            if body.error.code.is_empty() {
+                "no code"
+            } else {
+                &body.error.code
+            },
+            body.error.message.trim_end_matches('.')
+        );
+    }
+    let object = match &value {
+        Value::Object(map) => map,
+        Value::Array(_) => {
+            return format!(
+                "{file} is a JSON array, not a Graph page (an object with a value array): {again}"
+            );
+        }
+        other => {
+            return format!(
+                "{file} holds a JSON {}, not a Graph page: {again}",
+                json_kind(other)
+            );
+        }
+    };
+    if source.info().paging == Paging::SingleObject {
+        return format!("{file} is not a {source} object: {again}");
+    }
+    match object.get("value") {
+        None if object.is_empty() => {
+            format!("{file} is an empty JSON object, not a Graph collection page: {again}")
+        }
+        None => format!(
+            "{file} is not a Graph collection page: it has no value array (it holds {}): {again}",
+            object
+                .keys()
+                .take(5)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some(Value::Array(list)) => {
+            // The page is fine; one of its items is not what Graph returns for this source.
+            let bad = list.iter().enumerate().find_map(|(i, item)| {
+                serde_json::from_value::<T>(item.clone())
+                    .err()
+                    .map(|e| (i + 1, e))
+            });
+            match (bad, parse_error) {
+                (Some((n, e)), _) => format!(
+                    "{file}: item {n} of value is not a {source} item as Graph returns it ({e}): {again}, unchanged"
+                ),
+                (None, Some(e)) => {
+                    format!("{file} is not a valid Graph page ({e}): {again}, unchanged")
+                }
+                (None, None) => format!("{file} is not a valid Graph page: {again}, unchanged"),
+            }
+        }
+        Some(other) => format!(
+            "{file} is not a Graph collection page: its value is a JSON {}, not an array: {again}",
+            json_kind(other)
+        ),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The items of a source, sorted by id. An empty id is refused, as is an id held by two items
+/// that differ (two reads mixed in one folder: which one is the tenant's state?); identical
+/// repeats, which Graph's paging can produce, are dropped.
+fn unique_by_id<T: PartialEq>(
+    source: Source,
+    pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
+    items: impl Iterator<Item = (T, Place)>,
+    id: fn(&T) -> &str,
+) -> Result<Vec<T>> {
+    let list = &pages[&source];
+    let mut items: Vec<(T, Place)> = items.collect();
+    if let Some((_, place)) = items.iter().find(|(t, _)| id(t).trim().is_empty()) {
+        bail!(
+            "{} has an empty id: every {source} item needs its object id; export {source} again from Graph",
+            place.describe(list)
+        );
+    }
+    // Stable: of equal ids, the one read first stays first.
+    items.sort_by(|a, b| id(&a.0).cmp(id(&b.0)));
+    if let Some(pair) = items
+        .windows(2)
+        .find(|w| id(&w[0].0) == id(&w[1].0) && w[0].0 != w[1].0)
+    {
+        bail!(
+            "{} and {} both hold id {} with different content: the export mixes two reads of {source}; export it again in one pass",
+            pair[0].1.describe(list),
+            pair[1].1.describe(list),
+            id(&pair[0].0)
+        );
+    }
+    items.dedup_by(|a, b| id(&a.0) == id(&b.0));
+    Ok(items.into_iter().map(|(t, _)| t).collect())
+}
+
+/// A collection page read for its items' property names only.
+#[derive(Deserialize)]
+struct PageKeys {
+    #[serde(default)]
+    value: ItemKeys,
+}
+
+/// The union of the top-level property names of a page's items; values are skipped unread.
+#[derive(Default)]
+struct ItemKeys(BTreeSet<String>);
+
+impl<'de> Deserialize<'de> for ItemKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<ItemKeys, D::Error> {
+        struct Items;
+        impl<'de> Visitor<'de> for Items {
+            type Value = ItemKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<ItemKeys, A::Error> {
+                let mut keys = BTreeSet::new();
+                while seq.next_element_seed(ObjectKeys(&mut keys))?.is_some() {}
+                Ok(ItemKeys(keys))
+            }
+        }
+        d.deserialize_seq(Items)
+    }
+}
+
+/// Adds an object's property names to the set.
+struct ObjectKeys<'a>(&'a mut BTreeSet<String>);
+
+impl<'de> DeserializeSeed<'de> for ObjectKeys<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectKeys<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if !self.0.contains(key.as_ref()) {
+                self.0.insert(key.into_owned());
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct ContextOnly {
+    #[serde(rename = "@odata.context", default)]
+    context: Option<String>,
 }
 
 /// A collector's record must agree with the files beside it.
@@ -306,10 +672,12 @@ fn check_provenance(
     Ok(())
 }
 
-/// The record of a folder without provenance.json: what the files hold.
+/// The record of a folder without provenance.json: what the files show, and nothing they do not
+/// (no request, no collecting tool).
 fn record_from_files(
     pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
     items: &BTreeMap<Source, u64>,
+    mut shown: BTreeMap<Source, FilesRecord>,
 ) -> CollectionRecord {
     let sources = Source::ALL
         .into_iter()
@@ -317,7 +685,7 @@ fn record_from_files(
             let page_count = pages.get(&source).map_or(0, |l| l.len() as u64);
             SourceRecord {
                 name: source,
-                endpoint: source.endpoint(),
+                endpoint: None,
                 required: source.required(),
                 status: if page_count > 0 {
                     SourceStatus::Collected
@@ -328,12 +696,13 @@ fn record_from_files(
                 pages: page_count,
                 items: items.get(&source).copied().unwrap_or(0),
                 requests: Vec::new(),
+                files: shown.remove(&source),
             }
         })
         .collect();
     CollectionRecord {
         source_kind: SourceKind::Import,
-        collected_by: crate::tool_id(),
+        collected_by: None,
         graph_endpoint: None,
         token_roles: Vec::new(),
         sources,

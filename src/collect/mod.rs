@@ -2,18 +2,29 @@
 //! `import`, the one parser of that layout (offline exports, live collections, stored raw/
 //! folders). Graph's wire types (`wire`) stay inside this module.
 //!
-//! [`run`] is the `collect` job: a live collection into the store.
+//! [`run`] is the `collect` job: a live collection into the store. [`run_import`] is the `import`
+//! job: an export folder into the store, its collection time on the operator's word, checked
+//! against this machine's clock and against the data itself.
 
 pub mod graph;
 pub mod import;
 mod wire;
 
-use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Duration, Utc};
 
 use self::graph::{AuthEnv, CollectOptions};
 use crate::config::Config;
+use crate::snapshot::{Imported, Snapshot, Tenant};
+use crate::source::{Source, SourceStatus};
 use crate::store::{Store, StoredSnapshot};
+use crate::time::secs_text;
+
+/// How far a collection time may lie ahead of this machine's clock: two machines' clocks (the
+/// one that exported, this one) differ by seconds, rarely by minutes; more is a wrong time.
+pub const CLOCK_TOLERANCE: Duration = Duration::minutes(5);
 
 /// One `collect` run.
 #[derive(Debug, Clone)]
@@ -28,11 +39,38 @@ pub struct CollectRequest {
     pub env: AuthEnv,
 }
 
+/// A stored collection, and what the operator must hear about it.
+#[derive(Debug)]
+pub struct Collected {
+    pub stored: StoredSnapshot,
+    /// One per optional source that was not collected, in display order.
+    pub warnings: Vec<SourceWarning>,
+}
+
+/// An optional source that was not collected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceWarning {
+    pub source: Source,
+    /// What happened, what it means and what to grant.
+    pub text: String,
+    /// Every report on this snapshot will be insufficient-evidence (the source decides the
+    /// population).
+    pub insufficient: bool,
+}
+
+impl Collected {
+    /// 0 when the snapshot can be evidence, 1 when every report on it will be
+    /// insufficient-evidence.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.warnings.iter().any(|w| w.insufficient))
+    }
+}
+
 /// The `collect` job: collects every source from Graph into a folder inside the store (same file
 /// system, removed whatever happens), then stores it like an import, so a collection that fails
 /// stores nothing. Audit events are read from the previous snapshot of the tenant on. Builds its
 /// own async runtime: call it from synchronous code.
-pub fn run(config: &Config, request: &CollectRequest) -> Result<StoredSnapshot> {
+pub fn run(config: &Config, request: &CollectRequest) -> Result<Collected> {
     let store = Store::new(&config.store_path);
     let created_root = !store.root().exists();
     std::fs::create_dir_all(store.root()).with_context(|| {
@@ -68,7 +106,164 @@ pub fn run(config: &Config, request: &CollectRequest) -> Result<StoredSnapshot> 
         return Err(e);
     }
     let imported = import::import_dir(folder.path(), None)?;
-    store.add(&imported)
+    check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
+    let stored = store.add(&imported)?;
+    Ok(Collected {
+        stored,
+        warnings: warnings(&imported.snapshot),
+    })
+}
+
+/// The optional sources a collection lacks, each in words. The break-glass group's members
+/// decide who is excluded from the population: without them every report is
+/// insufficient-evidence, which the operator must hear now, not at audit time.
+fn warnings(snapshot: &Snapshot) -> Vec<SourceWarning> {
+    snapshot
+        .collection
+        .sources
+        .iter()
+        .filter(|s| !s.required && s.status == SourceStatus::Missing)
+        .map(|s| {
+            let why = s.error.as_deref().unwrap_or("no error recorded");
+            let insufficient = s.name == Source::BreakGlass;
+            let text = if insufficient {
+                format!(
+                    "{} was not collected ({why}): break_glass.group_id decides who is excluded from the population, so every report on this snapshot is insufficient-evidence; grant {} with admin consent and collect again, or list the accounts in break_glass.user_ids",
+                    s.name,
+                    s.name.permission()
+                )
+            } else {
+                format!(
+                    "{} was not collected ({why}): the figure does not depend on it; grant {} with admin consent to include it",
+                    s.name,
+                    s.name.permission()
+                )
+            };
+            SourceWarning {
+                source: s.name,
+                text,
+                insufficient,
+            }
+        })
+        .collect()
+}
+
+/// One `import` run.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub dir: PathBuf,
+    /// When the data was collected, on the operator's word (`--collected-at`).
+    pub collected_at: Option<DateTime<Utc>>,
+    /// This machine's clock, read by the caller: no collection lies in its future.
+    pub now: DateTime<Utc>,
+}
+
+/// A stored import.
+#[derive(Debug)]
+pub struct ImportOutcome {
+    pub stored: StoredSnapshot,
+    pub tenant: Tenant,
+    pub users: usize,
+    pub registrations: usize,
+}
+
+/// The `import` job: reads the folder, checks that its collection time is plausible (not ahead
+/// of this machine's clock; a time given by the operator not before the registration report's
+/// newest row), and stores it. A future-dated snapshot would shut every later snapshot out of
+/// an append-only history.
+pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutcome> {
+    let imported = import::import_dir(&request.dir, request.collected_at)?;
+    check_collection_time(&imported, request.collected_at.is_some(), request.now)?;
+    let store = Store::new(&config.store_path);
+    check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
+    let stored = store.add(&imported)?;
+    let snapshot = imported.snapshot;
+    Ok(ImportOutcome {
+        stored,
+        users: snapshot.users.len(),
+        registrations: snapshot.registrations.len(),
+        tenant: snapshot.tenant,
+    })
+}
+
+fn check_collection_time(imported: &Imported, given: bool, now: DateTime<Utc>) -> Result<()> {
+    let at = imported.snapshot.collected_at;
+    if at > now + CLOCK_TOLERANCE {
+        let (whose, fix) = if given {
+            (
+                "--collected-at",
+                "give the time the export was made, with its offset (e.g. 2026-10-31T06:00:00Z), or correct this machine's clock",
+            )
+        } else {
+            (
+                "provenance.json's last request time",
+                "check the clock of the machine that collected it, or pass --collected-at with the time the export was made",
+            )
+        };
+        bail!(
+            "{whose} {} is {} ahead of this machine's clock ({}): a collection cannot lie in the future, and a snapshot dated there would refuse every later one; {fix}",
+            secs_text(at),
+            span(at - now),
+            secs_text(now)
+        );
+    }
+    if given
+        && let Some(newest) = imported
+            .snapshot
+            .registrations
+            .iter()
+            .filter_map(|r| Some((r.last_updated.as_ref()?.at(), r)))
+            .max_by_key(|(t, _)| *t)
+        && newest.0 > at
+    {
+        bail!(
+            "--collected-at {} is earlier than the newest lastUpdatedDateTime of the registration report ({}, the row of {}): the data cannot predate itself; give the time the export was made",
+            secs_text(at),
+            newest
+                .1
+                .last_updated
+                .as_ref()
+                .map(|t| t.as_str())
+                .unwrap_or_default(),
+            newest.1.user_principal_name
+        );
+    }
+    Ok(())
+}
+
+/// A store whose newest snapshot lies ahead of the clock takes no new snapshot until then (the
+/// history is append-only); say why and what to do rather than "collected before".
+fn check_store_not_ahead(store: &Store, tenant_id: &str, now: DateTime<Utc>) -> Result<()> {
+    let Some(last) = store.ledger(tenant_id)?.pop() else {
+        return Ok(());
+    };
+    let at = last.entry.collected_at;
+    if at > now + CLOCK_TOLERANCE {
+        bail!(
+            "the store's newest snapshot of {tenant_id} (No. {}, {}) is dated {}, {} ahead of this machine's clock ({}): the history is append-only, so no snapshot of now can follow it. If the clock is right, that snapshot was stored with a wrong time: keep this store as it is (report still reads it, and its ledger shows the time as given) and store new snapshots in a new store ([store] path); if the clock is wrong, correct it",
+            last.entry.sequence,
+            last.entry.folder,
+            secs_text(at),
+            span(at - now),
+            secs_text(now)
+        );
+    }
+    Ok(())
+}
+
+/// A length of time, rounded, in the largest unit of which it holds two: `3 days`, `5 hours`,
+/// `17 minutes`.
+fn span(d: Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    let (unit, one, many) = if secs >= 2 * 86_400 {
+        (86_400, "day", "days")
+    } else if secs >= 2 * 3_600 {
+        (3_600, "hour", "hours")
+    } else {
+        (60, "minute", "minutes")
+    };
+    let n = (secs + unit / 2) / unit;
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Audit events since the previous snapshot of the same tenant, overlapping by a day, so none

@@ -20,13 +20,32 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// One response body of a collection: `{"value": [...], "@odata.nextLink": "..."}`.
+/// One response body of a collection: `{"@odata.context": "...", "value": [...],
+/// "@odata.nextLink": "..."}`. `value` is `None` when the body has none (or `null`): then it is
+/// not a collection page at all, and the importer says what it is instead.
 #[derive(Deserialize)]
 pub(super) struct Page<T> {
-    #[serde(default = "Vec::new")]
-    pub(super) value: Vec<T>,
+    #[serde(default = "Option::default")]
+    pub(super) value: Option<Vec<T>>,
     #[serde(rename = "@odata.nextLink", default)]
     pub(super) next_link: Option<String>,
+    #[serde(rename = "@odata.context", default)]
+    pub(super) context: Option<String>,
+}
+
+/// Graph's error body, `{"error": {"code": "...", "message": "..."}}`, as a saved export may hold
+/// it in place of a page.
+#[derive(Deserialize)]
+pub(super) struct ErrorBody {
+    pub(super) error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ErrorDetail {
+    #[serde(default, deserialize_with = "nullable")]
+    pub(super) code: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub(super) message: String,
 }
 
 #[derive(Deserialize)]
@@ -345,7 +364,7 @@ mod tests {
             "newField":{"a":1},"userType":null,"isAdmin":null}]}"#,
         )
         .unwrap();
-        let r: Registration = page.value.into_iter().next().unwrap().into();
+        let r: Registration = page.value.unwrap().into_iter().next().unwrap().into();
         assert_eq!(
             r.methods_registered,
             ["microsoftAuthenticatorPush", "quantumTotp"]

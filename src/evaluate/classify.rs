@@ -111,7 +111,7 @@ pub(crate) fn break_glass_group<'a>(
         .sources
         .iter()
         .find(|s| s.name == Source::BreakGlass)
-        .and_then(|s| s.endpoint.split("/groups/").nth(1))
+        .and_then(|s| s.endpoint.as_deref()?.split("/groups/").nth(1))
         .and_then(|rest| rest.split('/').next())
         .filter(|id| !id.is_empty() && !id.starts_with('{'));
     match recorded {

@@ -12,6 +12,7 @@ use super::tally::{Tally, microsoft_disagrees};
 use crate::config::ControlSettings;
 use crate::control::methods;
 use crate::snapshot::{Snapshot, SourceRecord, User};
+use crate::source::Source;
 use crate::time::secs_text;
 use chrono::{DateTime, Utc};
 
@@ -38,6 +39,7 @@ crate::vocabulary! {
         StaleRegistrationReport => "stale-registration-report",
         AccountEnabledMissing => "account-enabled-missing",
         UserTypeMissing => "user-type-missing",
+        UsersSelectIncomplete => "users-select-incomplete",
         TextTruncated => "text-truncated",
         MicrosoftFlagDisagreement => "microsoft-flag-disagreement",
         OptionalSourceMissing => "optional-source-missing",
@@ -79,6 +81,8 @@ pub enum Detail {
     FromReport(u64),
     /// The longest text shown whole.
     MaxChars(usize),
+    /// The `$select` a source's files show.
+    Select(Vec<String>),
 }
 
 /// One observation.
@@ -132,7 +136,7 @@ pub(crate) struct Facts<'e, 'a> {
 type Check = fn(&Facts) -> Option<Finding>;
 
 /// Every check, in the order of their codes (the order evidence.json lists them).
-const CHECKS: [Check; 15] = [
+const CHECKS: [Check; 16] = [
     required_sources,
     break_glass_group,
     missing_from_report,
@@ -145,6 +149,7 @@ const CHECKS: [Check; 15] = [
     stale_rows,
     account_enabled_missing,
     user_type_missing,
+    users_select_incomplete,
     microsoft_disagreement,
     optional_sources,
     text_truncated,
@@ -326,6 +331,31 @@ fn user_type_missing(f: &Facts) -> Option<Finding> {
         .count() as u64;
     when_any(Code::UserTypeMissing, count, examples)
         .map(|x| x.with(Detail::FromReport(from_report)))
+}
+
+/// The properties the population depends on, which a `$select` on /users must name.
+const SCOPE_PROPERTIES: [&str; 2] = ["accountEnabled", "userType"];
+
+/// An export whose /users `$select` (as its `@odata.context` shows) leaves out a property the
+/// scope depends on: every user then lacks it, whatever the tenant holds.
+fn users_select_incomplete(f: &Facts) -> Option<Finding> {
+    let select = f
+        .snapshot
+        .collection
+        .sources
+        .iter()
+        .find(|s| s.name == Source::Users)?
+        .files
+        .as_ref()?
+        .select
+        .as_ref()?;
+    let left_out: Vec<String> = SCOPE_PROPERTIES
+        .iter()
+        .filter(|p| !select.iter().any(|s| s.eq_ignore_ascii_case(p)))
+        .map(|p| p.to_string())
+        .collect();
+    when_any(Code::UsersSelectIncomplete, left_out.len() as u64, left_out)
+        .map(|x| x.with(Detail::Select(select.clone())))
 }
 
 fn microsoft_disagreement(f: &Facts) -> Option<Finding> {

@@ -307,6 +307,7 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
         snapshot: snapshot_ref(stored),
         source_kind: snapshot.collection.source_kind,
         collected_by: snapshot.collection.collected_by.clone(),
+        from_files: from_files_text(snapshot),
         token_roles: snapshot.collection.token_roles.clone(),
         sources: snapshot
             .collection
@@ -314,11 +315,14 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
             .iter()
             .map(|s| SourceProvenance {
                 name: s.name,
-                endpoint: if s.endpoint.starts_with('/') {
-                    format!("{graph}{}", s.endpoint)
-                } else {
-                    s.endpoint.clone()
-                },
+                endpoint: s.endpoint.as_ref().map(|e| {
+                    if e.starts_with('/') {
+                        format!("{graph}{e}")
+                    } else {
+                        e.clone()
+                    }
+                }),
+                files: s.files.clone(),
                 required: s.required,
                 status: s.status,
                 error: s.error.clone(),
@@ -339,6 +343,23 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
             stale_rows: freshness.stale_rows,
         },
     }
+}
+
+/// For a snapshot read from files without a collector's record: what its provenance can and
+/// cannot say.
+fn from_files_text(snapshot: &Snapshot) -> Option<String> {
+    let described = snapshot
+        .collection
+        .sources
+        .iter()
+        .any(|s| s.files.is_some());
+    (described && snapshot.collection.collected_by.is_none()).then(|| {
+        "The export folder held no collector's record (provenance.json): who made the requests, \
+         when, and with which request-ids is not known. Each source is described by what its files \
+         show: the @odata.context of its pages (the request Graph answered), the API version it \
+         names, the $select it lists, and the properties its items hold."
+            .to_string()
+    })
 }
 
 fn config_state(snapshot: &Snapshot, evaluation: &Evaluation, config: &Config) -> ConfigState {

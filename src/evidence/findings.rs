@@ -24,6 +24,7 @@ pub fn title(code: Code) -> &'static str {
         Code::StaleRegistrationReport => "Registration report rows older than allowed",
         Code::AccountEnabledMissing => "Users without the accountEnabled property",
         Code::UserTypeMissing => "Users without the userType property",
+        Code::UsersSelectIncomplete => "The /users export's $select leaves out scope properties",
         Code::TextTruncated => "Names too long to show whole",
         Code::MicrosoftFlagDisagreement => {
             "Microsoft's isMfaRegistered disagrees with the method rule"
@@ -67,6 +68,9 @@ pub fn what_to_do(code: Code) -> &'static str {
         }
         Code::UserTypeMissing => {
             "Export /users with $select including userType; without it a guest with no registration row counts as a member."
+        }
+        Code::UsersSelectIncomplete => {
+            "Export /users again with a $select that includes accountEnabled and userType (as in /v1.0/users?$select=id,userPrincipalName,displayName,accountEnabled,userType); without them disabled users and guests can count as in scope."
         }
         Code::TextTruncated => {
             "Nothing to do for the figure: the report shows the start of each; population.csv and raw/ hold the text whole."
@@ -159,6 +163,11 @@ pub fn detail(f: &facts::Finding) -> String {
                 thousands(from_report)
             )
         }
+        (Code::UsersSelectIncomplete, Detail::Select(select)) => format!(
+            "/users was exported with $select={}, which leaves out {}.",
+            select.join(","),
+            f.examples.join(" and ")
+        ),
         (Code::TextTruncated, detail) => {
             let limit = match detail {
                 Detail::MaxChars(l) => *l,

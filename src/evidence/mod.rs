@@ -25,6 +25,7 @@ pub use crate::evaluate::{
     BreakGlassAccount, Classification, Code, ControlResult, ExceptionState, ExceptionStatus,
     MatchedBy, MethodCountKey, Reconciliation, Severity,
 };
+pub use crate::snapshot::FilesRecord;
 pub use crate::source::{Source, SourceKind, SourceStatus};
 
 /// Bumped whenever a field changes meaning or is removed.
@@ -183,8 +184,12 @@ pub struct Finding {
 pub struct Provenance {
     pub snapshot: SnapshotRef,
     pub source_kind: SourceKind,
-    /// Version of the tool that collected the snapshot (may differ from the one reporting).
-    pub collected_by: String,
+    /// Version of the tool that collected the snapshot (may differ from the one reporting);
+    /// `None` when the files came without a collector's record.
+    pub collected_by: Option<String>,
+    /// For data read from files without a collector's record: what its provenance rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_files: Option<String>,
     /// Application permissions the token carried (`roles`), when collected live.
     pub token_roles: Vec<String>,
     pub sources: Vec<SourceProvenance>,
@@ -205,7 +210,11 @@ pub struct SnapshotRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceProvenance {
     pub name: Source,
-    pub endpoint: String,
+    /// The request made, with the Graph root; `None` for files without a collector's record.
+    pub endpoint: Option<String>,
+    /// What the files show, when they came without a collector's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<FilesRecord>,
     pub required: bool,
     pub status: SourceStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -124,8 +124,8 @@ async fn collects_every_source_in_the_import_layout() {
     let record = r.ok();
     assert_eq!(record.source_kind, SourceKind::Graph);
     assert_eq!(
-        record.collected_by,
-        concat!("mfa-evidence ", env!("CARGO_PKG_VERSION"))
+        record.collected_by.as_deref(),
+        Some(concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")))
     );
     assert_eq!(record.graph_endpoint.as_deref(), Some(r.fake.url.as_str()));
     assert_eq!(
@@ -488,7 +488,7 @@ async fn a_required_source_failing_is_an_error() {
     let err = r.err();
     assert!(err.contains("cannot collect organization"), "{err}");
     assert!(
-        err.contains("kept failing (HTTP 503) after 5 attempts"),
+        err.contains("kept failing (HTTP 503 serviceNotAvailable) after 5 attempts"),
         "{err}"
     );
     assert!(!r.dir.path().join("provenance.json").exists());
@@ -782,14 +782,14 @@ async fn the_collect_job_stores_snapshots_and_reads_audits_since_the_previous_on
         tokio::task::spawn_blocking(move || collect::run(&config, &request))
     };
     let first = job(config.clone(), request.clone()).await.unwrap().unwrap();
-    assert_eq!(first.entry.sequence, 1);
-    assert_eq!(first.entry.tenant_id, TENANT);
+    assert_eq!(first.stored.entry.sequence, 1);
+    assert_eq!(first.stored.entry.tenant_id, TENANT);
     let audits = r#"$filter=loggedByService%20eq%20%27Authentication%20Methods%27%20and%20activityDateTime%20ge%20"#;
     let q = &fake.seen_for("directoryAudits")[0].path_and_query;
     assert!(q.ends_with(&format!("{audits}2030-01-01T06:00:00Z")), "{q}");
 
     // Snapshot times are whole seconds, and a store takes only a later one.
-    let next_second = first.entry.collected_at + chrono::Duration::seconds(1);
+    let next_second = first.stored.entry.collected_at + chrono::Duration::seconds(1);
     #[allow(
         clippy::disallowed_methods,
         reason = "the next collection must be a second later"
@@ -799,8 +799,8 @@ async fn the_collect_job_stores_snapshots_and_reads_audits_since_the_previous_on
     config.tenant.id = Some(TENANT.into());
     request.now += chrono::Duration::hours(1);
     let second = job(config.clone(), request).await.unwrap().unwrap();
-    assert_eq!(second.entry.sequence, 2);
-    let since = (first.entry.collected_at - chrono::Duration::days(1))
+    assert_eq!(second.stored.entry.sequence, 2);
+    let since = (first.stored.entry.collected_at - chrono::Duration::days(1))
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     let q = &fake.seen_for("directoryAudits")[1].path_and_query;
@@ -808,7 +808,7 @@ async fn the_collect_job_stores_snapshots_and_reads_audits_since_the_previous_on
 
     let store = Store::new(&config.store_path);
     assert_eq!(store.ledger(TENANT).unwrap().len(), 2);
-    let snapshot = second.load().unwrap();
+    let snapshot = second.stored.load().unwrap();
     assert_eq!(snapshot.collection.source_kind, SourceKind::Graph);
     assert_eq!(snapshot.users.len(), 5);
     assert_eq!(store.verify(TENANT).unwrap().broken, None);
@@ -890,4 +890,138 @@ async fn a_failing_required_source_stores_nothing_and_exits_2() {
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A 403 on the break-glass group used to store the snapshot and exit 0, although every report
+/// on it is insufficient-evidence. Now the snapshot is stored, the run exits 1 and a warning names
+/// the permission; the findings of a report on it agree that the population cannot be decided.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_403_on_the_break_glass_group_stores_the_snapshot_and_exits_1_naming_the_permission() {
+    let mut scenario = Scenario::default();
+    scenario
+        .always
+        .insert("breakGlassMembers".into(), Fault::Forbidden);
+    let fake = FakeGraph::start(scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let (url, path) = (fake.url.clone(), dir.path().to_path_buf());
+        move || collect_with_binary(&url, &path, "fake-secret")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "warning: breakGlassMembers was not collected",
+        "Authorization_RequestDenied",
+        "every report on this snapshot is insufficient-evidence",
+        "grant GroupMember.Read.All",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stored snapshot 1"));
+    let store = Store::new(dir.path().join("store"));
+    assert_eq!(store.ledger(TENANT).unwrap().len(), 1);
+
+    let mut config =
+        Config::from_toml(&format!("[break_glass]\ngroup_id = \"{GROUP_ID}\"\n")).unwrap();
+    config.store_path = dir.path().join("store");
+    let outcome = mfa_evidence::report::run(
+        &config,
+        &mfa_evidence::report::ReportRequest {
+            out_dir: dir.path().join("out"),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        outcome.evidence.point_in_time.result.as_str(),
+        "insufficient-evidence"
+    );
+    let findings: Vec<(&str, &str)> = outcome
+        .evidence
+        .findings
+        .iter()
+        .map(|f| (f.code.as_str(), f.detail.as_str()))
+        .collect();
+    assert!(
+        findings
+            .iter()
+            .any(|(code, _)| *code == "break-glass-group-not-collected"),
+        "{findings:?}"
+    );
+    assert!(
+        !findings
+            .iter()
+            .any(|(code, detail)| *code == "optional-source-missing"
+                && detail.contains("breakGlassMembers")),
+        "the group is called optional: {findings:?}"
+    );
+}
+
+/// A 500 from Graph used to end the source at once; an unresolvable host used to be retried for
+/// 765 s; a Retry-After beyond the retry budget gave up with no word of it. Now 500s are retried
+/// within the same bounds as 503 and, when they persist, the message says what to do; a host that
+/// does not resolve fails within seconds naming it; and the Retry-After is named.
+#[tokio::test]
+async fn server_errors_are_retried_unresolvable_hosts_fail_fast_and_a_long_retry_after_is_named() {
+    let r =
+        run(Scenario::default().fault("users", &[Fault::Status(500), Fault::Status(500)])).await;
+    assert_eq!(statuses(r.source("users")), [500, 500, 200]);
+    assert_eq!(r.source("users").status, SourceStatus::Collected);
+
+    let mut scenario = Scenario::default();
+    scenario
+        .always
+        .insert("organization".into(), Fault::Status(500));
+    let err = run(scenario).await.err();
+    for needle in [
+        "cannot collect organization",
+        "Graph kept failing (HTTP 500 UnknownError) after 5 attempts",
+        "last request-id",
+        "try again later, and if it persists, give Microsoft support the request-id",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+
+    // Production-like waits (1 s, doubling, for up to a minute): a retried DNS failure would
+    // take most of that minute.
+    let mut o = options();
+    o.network = NetworkPolicy {
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(30),
+        max_retries: 10,
+        max_wait: Duration::from_secs(60),
+        ..o.network
+    };
+    let started = Instant::now();
+    let r = run_with(Scenario::default(), secret_env("fake-secret"), o, |c| {
+        c.tenant.login_endpoint = Some("https://login.mfa-evidence.invalid".into());
+    })
+    .await;
+    let err = r.err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}: {err}",
+        started.elapsed()
+    );
+    for needle in [
+        "cannot resolve login.mfa-evidence.invalid",
+        "check the login endpoint",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+
+    let mut scenario = Scenario::default();
+    scenario
+        .always
+        .insert("users".into(), Fault::Throttle(Some(3600)));
+    let err = run(scenario).await.err();
+    for needle in [
+        "Graph kept failing (HTTP 429 TooManyRequests) after 1 attempts",
+        "with a Retry-After of 3600s, beyond the 10s this tool waits for one request",
+        "Graph is throttling this tenant or application",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
 }

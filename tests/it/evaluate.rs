@@ -353,7 +353,7 @@ fn classification_rules_and_their_order() {
                 );
                 for s in &mut snap.collection.sources {
                     if s.name == Source::BreakGlass {
-                        s.endpoint = "/v1.0/groups/g-old/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true".into();
+                        s.endpoint = Some("/v1.0/groups/g-old/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$count=true".into());
                     }
                 }
                 snap

@@ -32,20 +32,21 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
         collected_at: at,
         collection: CollectionRecord {
             source_kind: SourceKind::Import,
-            collected_by: "test".into(),
+            collected_by: Some("test".into()),
             graph_endpoint: None,
             token_roles: vec![],
             sources: Source::ALL
                 .into_iter()
                 .map(|name| SourceRecord {
                     name,
-                    endpoint: String::new(),
+                    endpoint: None,
                     required: name.required(),
                     status: SourceStatus::Collected,
                     error: None,
                     pages: 1,
                     items: 0,
                     requests: vec![],
+                    files: None,
                 })
                 .collect(),
         },

@@ -90,14 +90,14 @@ pub fn reg(name: &str, methods: &[&str]) -> Registration {
 pub fn collection() -> CollectionRecord {
     CollectionRecord {
         source_kind: SourceKind::Import,
-        collected_by: mfa_evidence::tool_id(),
+        collected_by: Some(mfa_evidence::tool_id()),
         graph_endpoint: None,
         token_roles: Vec::new(),
         sources: Source::ALL
             .into_iter()
             .map(|name| SourceRecord {
                 name,
-                endpoint: name.endpoint(),
+                endpoint: Some(name.endpoint()),
                 required: name.required(),
                 status: if name.required() {
                     SourceStatus::Collected
@@ -108,6 +108,7 @@ pub fn collection() -> CollectionRecord {
                 pages: u64::from(name.required()),
                 items: 0,
                 requests: Vec::new(),
+                files: None,
             })
             .collect(),
     }

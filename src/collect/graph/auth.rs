@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tracing::debug;
 
-use super::retry::{Attempt, NetworkPolicy, is_transient, retry, retry_after, transport_error};
+use super::retry::{
+    Attempt, NetworkPolicy, is_transient, retry, retry_after, transport_error, unresolvable,
+};
 
 /// Secrets and ids from the environment, under the names Azure tooling already uses.
 ///
@@ -427,6 +429,13 @@ impl TokenSource {
                 let resp = match sent {
                     Ok(resp) => resp,
                     Err(e) => {
+                        if let Some(final_error) = unresolvable(
+                            &e,
+                            url,
+                            "the login endpoint ([tenant] cloud or login_endpoint, or AZURE_AUTHORITY_HOST)",
+                        ) {
+                            return Err(final_error);
+                        }
                         return Ok(Attempt::Retry {
                             fault: transport_error(&e),
                             retry_after: None,
@@ -458,10 +467,9 @@ impl TokenSource {
             },
             |gave_up| {
                 anyhow!(
-                    "the token endpoint {url} kept failing ({}) after {} attempts over {}s: check the network and the login endpoint",
+                    "the token endpoint {url} kept failing ({}) {}: check the network and the login endpoint",
                     gave_up.fault,
-                    gave_up.attempts,
-                    gave_up.elapsed.as_secs()
+                    gave_up.bound_text(&self.policy)
                 )
             },
         )

@@ -1,6 +1,7 @@
 //! One Graph GET at a time, done right: the token only to the Graph host, throttling and faults
 //! retried with the waits Graph asks for (the policy in `retry.rs`), errors turned into messages
-//! that say what to do, and a [`RequestRecord`] for every attempt. Also the proxy variables.
+//! that say what to do, and a [`RequestRecord`] for every attempt. Also the proxy variables and
+//! the host name resolver.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +15,10 @@ use tracing::debug;
 
 use super::auth::TokenSource;
 use super::progress::SourceBar;
-use super::retry::{Attempt, NetworkPolicy, is_transient, retry, retry_after, transport_error};
+use super::retry::{
+    Attempt, NetworkPolicy, Unresolvable, advice, is_transient, retry, retry_after,
+    transport_error, unresolvable,
+};
 use crate::snapshot::RequestRecord;
 use crate::source::Source;
 
@@ -124,6 +128,44 @@ impl ProxyEnv {
     }
 }
 
+/// The system resolver (getaddrinfo, run off the async threads, as reqwest's own default does),
+/// with its failure typed as [`Unresolvable`] so the retry policy can tell a host that does not
+/// resolve from a dropped connection. Names under `.invalid` never resolve (RFC 6761) and are
+/// answered at once without asking. IP addresses never reach a resolver.
+pub(crate) struct Resolver;
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let unresolvable = |reason: String| -> Box<dyn std::error::Error + Send + Sync> {
+                Box::new(Unresolvable {
+                    host: host.clone(),
+                    reason,
+                })
+            };
+            let tld = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+            if tld.eq_ignore_ascii_case("invalid") {
+                return Err(unresolvable("a name under .invalid never resolves".into()));
+            }
+            let lookup = host.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                use std::net::ToSocketAddrs;
+                (lookup.as_str(), 0).to_socket_addrs().map(Vec::from_iter)
+            })
+            .await
+            .map_err(|e| unresolvable(format!("the lookup stopped: {e}")))?;
+            match found {
+                Ok(addrs) if !addrs.is_empty() => {
+                    Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+                }
+                Ok(_) => Err(unresolvable("no address".into())),
+                Err(e) => Err(unresolvable(e.to_string())),
+            }
+        })
+    }
+}
+
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
@@ -143,17 +185,26 @@ pub(crate) struct Graph {
 
 /// Why an attempt is worth repeating.
 enum Fault {
-    Status(StatusCode, Option<String>),
+    /// The status, Graph's error code from the body (when it has one) and the request-id.
+    Status(StatusCode, Option<String>, Option<String>),
     Transport(String),
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::Status(s, _) => write!(f, "HTTP {}", s.as_u16()),
+            Fault::Status(s, Some(code), _) => write!(f, "HTTP {} {code}", s.as_u16()),
+            Fault::Status(s, None, _) => write!(f, "HTTP {}", s.as_u16()),
             Fault::Transport(kind) => f.write_str(kind),
         }
     }
+}
+
+/// Graph's error code in an error body, if it is one.
+fn error_code(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let code = value.get("error")?.get("code")?.as_str()?;
+    (!code.is_empty()).then(|| code.to_string())
 }
 
 impl Graph {
@@ -205,16 +256,23 @@ impl Graph {
                 self.pause(delay).await
             },
             |gave_up| {
-                let rid = match &gave_up.fault {
-                    Fault::Status(_, Some(id)) => format!(", last request-id {id}"),
-                    _ => String::new(),
+                let (rid, what_to_do) = match &gave_up.fault {
+                    Fault::Status(status, _, id) => (
+                        id.as_ref()
+                            .map(|id| format!(", last request-id {id}"))
+                            .unwrap_or_default(),
+                        advice(*status),
+                    ),
+                    Fault::Transport(_) => (
+                        String::new(),
+                        "check the network and the proxy settings, then try again",
+                    ),
                 };
                 anyhow!(
-                    "{}: Graph kept failing ({}) after {} attempts over {}s{rid}: try again later",
+                    "{}: Graph kept failing ({}) {}{rid}: {what_to_do}",
                     url_path(url),
                     gave_up.fault,
-                    gave_up.attempts,
-                    gave_up.elapsed.as_secs()
+                    gave_up.bound_text(&self.policy)
                 )
             },
         )
@@ -266,7 +324,16 @@ impl Graph {
                         Err(e) => (status, request_id, Err(transport_error(&e)), None),
                     }
                 }
-                Err(e) => (StatusCode::OK, None, Err(transport_error(&e)), None),
+                Err(e) => {
+                    if let Some(final_error) = unresolvable(
+                        &e,
+                        url,
+                        "the Graph endpoint ([tenant] cloud or graph_endpoint)",
+                    ) {
+                        return Err(final_error);
+                    }
+                    (StatusCode::OK, None, Err(transport_error(&e)), None)
+                }
             };
             let duration_ms = started.elapsed().as_millis() as u64;
             let complete = body.is_ok();
@@ -294,8 +361,8 @@ impl Graph {
                     retry_after: None,
                 },
                 Ok(body) if status.is_success() => Attempt::Done(Vec::from(body)),
-                Ok(_) if is_transient(status) => Attempt::Retry {
-                    fault: Fault::Status(status, request_id),
+                Ok(body) if is_transient(status) => Attempt::Retry {
+                    fault: Fault::Status(status, error_code(&body), request_id),
                     retry_after: wait_hint,
                 },
                 Ok(_) if status == StatusCode::UNAUTHORIZED && !*renewed_after_401 => {

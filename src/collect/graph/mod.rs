@@ -28,7 +28,7 @@ pub use auth::AuthEnv;
 pub use retry::NetworkPolicy;
 
 use self::auth::{Credential, TokenSource, token_roles};
-use self::http::{Graph, ProxyEnv, check_token_url};
+use self::http::{Graph, ProxyEnv, Resolver, check_token_url};
 use self::progress::{Progress, SourceBar};
 use self::sources::{collect_source, not_configured};
 use super::import::PROVENANCE_FILE;
@@ -126,6 +126,7 @@ pub async fn collect(
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(30))
         .user_agent(concat!("mfa-evidence/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(std::sync::Arc::new(Resolver))
         .no_proxy();
     if let Some(proxy) = ProxyEnv::from_process_env()?.into_proxy() {
         builder = builder.proxy(proxy);
@@ -239,7 +240,7 @@ pub async fn collect(
 
     let record = CollectionRecord {
         source_kind: SourceKind::Graph,
-        collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).into(),
+        collected_by: Some(concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).into()),
         graph_endpoint: Some(graph_root.as_str().trim_end_matches('/').to_string()),
         token_roles,
         sources,

@@ -1,7 +1,9 @@
 //! The retry policy shared by token requests and Graph GETs: which answers are worth repeating,
 //! how long to wait before the next attempt (the server's `Retry-After`, else exponential back-off
-//! with jitter), and the bound on attempts and on the time since the first attempt.
+//! with jitter), and the bound on attempts and on the time since the first attempt. Also the one
+//! transport error that is not worth repeating: a host name that does not resolve.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -40,12 +42,67 @@ impl Default for NetworkPolicy {
     }
 }
 
-/// Throttling (429) and the transient faults of a busy service (503, 504) are repeated; any
-/// other answer is final.
+/// Throttling (429) and the faults of a busy or failing service (500, 502, 503, 504) are
+/// repeated, within the same bounds; any other answer is final. Graph's 500s are mostly
+/// passing faults of one of its back ends.
 pub(crate) fn is_transient(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::INTERNAL_SERVER_ERROR
+        || status == StatusCode::BAD_GATEWAY
         || status == StatusCode::SERVICE_UNAVAILABLE
         || status == StatusCode::GATEWAY_TIMEOUT
+}
+
+/// What to do when a status went on failing.
+pub(crate) fn advice(status: StatusCode) -> &'static str {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        "Graph is throttling this tenant or application; try again later, at a quieter hour"
+    } else {
+        "Microsoft Graph is failing on its side; try again later, and if it persists, give Microsoft support the request-id"
+    }
+}
+
+/// A host name that does not resolve, from our resolver. Final, never repeated: the system
+/// resolver has made its own attempts before it answers, and a name that does not exist will not
+/// exist a minute later; repeating it would only hold a scheduled run for a quarter of an hour.
+#[derive(Debug)]
+pub(crate) struct Unresolvable {
+    pub(crate) host: String,
+    pub(crate) reason: String,
+}
+
+impl fmt::Display for Unresolvable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot resolve {} ({})", self.host, self.reason)
+    }
+}
+
+impl std::error::Error for Unresolvable {}
+
+/// The host name behind a failed request, when it is that its host did not resolve: `what`
+/// names the setting that gave the URL. The host may be a proxy's.
+pub(crate) fn unresolvable(
+    e: &reqwest::Error,
+    url: &reqwest::Url,
+    what: &str,
+) -> Option<anyhow::Error> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(u) = s.downcast_ref::<Unresolvable>() {
+            let fix = if url
+                .host_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&u.host))
+            {
+                format!("check {what} and this machine's DNS")
+            } else {
+                "it is the proxy's host: check HTTPS_PROXY (or ALL_PROXY) and this machine's DNS"
+                    .to_string()
+            };
+            return Some(anyhow::anyhow!("{u}: {fix}"));
+        }
+        source = s.source();
+    }
+    None
 }
 
 /// Exponential back-off with equal jitter: attempt 1 waits about `base`, doubling up to `max_delay`.
@@ -93,6 +150,29 @@ pub(crate) struct GaveUp<F> {
     pub(crate) fault: F,
     pub(crate) attempts: u32,
     pub(crate) elapsed: Duration,
+    /// The server's `Retry-After`, when waiting it out would pass `max_wait`.
+    pub(crate) retry_after_beyond: Option<Duration>,
+}
+
+impl<F> GaveUp<F> {
+    /// `after 5 attempts over 40s`, or, when the server asked for a wait beyond the budget, that
+    /// wait and the budget.
+    pub(crate) fn bound_text(&self, policy: &NetworkPolicy) -> String {
+        match self.retry_after_beyond {
+            Some(wait) => format!(
+                "after {} attempts over {}s, with a Retry-After of {}s, beyond the {}s this tool waits for one request",
+                self.attempts,
+                self.elapsed.as_secs(),
+                wait.as_secs(),
+                policy.max_wait.as_secs()
+            ),
+            None => format!(
+                "after {} attempts over {}s",
+                self.attempts,
+                self.elapsed.as_secs()
+            ),
+        }
+    }
 }
 
 /// Runs `attempt` until it gives a final answer, waiting with `wait` (which may stop the loop
@@ -115,11 +195,13 @@ pub(crate) async fn retry<T, F>(
         attempts += 1;
         let delay = hint.unwrap_or_else(|| backoff_delay(policy, attempts));
         let elapsed = first_attempt.elapsed();
-        if attempts > policy.max_retries || elapsed + delay > policy.max_wait {
+        let beyond = elapsed + delay > policy.max_wait;
+        if attempts > policy.max_retries || beyond {
             return Err(give_up(GaveUp {
                 fault,
                 attempts,
                 elapsed,
+                retry_after_beyond: hint.filter(|_| beyond && attempts <= policy.max_retries),
             }));
         }
         wait(&fault, delay).await?;
@@ -154,11 +236,11 @@ mod tests {
     }
 
     #[test]
-    fn only_throttling_and_busy_answers_are_transient() {
-        for code in [429, 503, 504] {
+    fn only_throttling_and_server_faults_are_transient() {
+        for code in [429, 500, 502, 503, 504] {
             assert!(is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
         }
-        for code in [200, 400, 401, 403, 404, 500, 502] {
+        for code in [200, 400, 401, 403, 404, 501] {
             assert!(!is_transient(StatusCode::from_u16(code).unwrap()), "{code}");
         }
     }
@@ -212,11 +294,20 @@ mod tests {
                 })
             },
             async |_, _| panic!("no wait may start"),
-            |g| anyhow::anyhow!("{} after {} attempts", g.fault, g.attempts),
+            |g| {
+                anyhow::anyhow!(
+                    "{} {}",
+                    g.fault,
+                    g.bound_text(&policy(10, Duration::from_secs(5)))
+                )
+            },
         )
         .await
         .unwrap_err();
-        assert_eq!(err.to_string(), "HTTP 429 after 1 attempts");
+        assert_eq!(
+            err.to_string(),
+            "HTTP 429 after 1 attempts over 0s, with a Retry-After of 6s, beyond the 5s this tool waits for one request"
+        );
         assert_eq!(calls, 1);
         let mut calls = 0u32;
         let done = retry(

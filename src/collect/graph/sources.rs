@@ -28,13 +28,14 @@ struct Page {
 pub(crate) fn not_configured(source: Source) -> SourceRecord {
     SourceRecord {
         name: source,
-        endpoint: source.endpoint(),
+        endpoint: Some(source.endpoint()),
         required: source.required(),
         status: SourceStatus::NotConfigured,
         error: None,
         pages: 0,
         items: 0,
         requests: Vec::new(),
+        files: None,
     }
 }
 
@@ -51,13 +52,14 @@ pub(crate) async fn collect_source(
 ) -> SourceRecord {
     let mut record = SourceRecord {
         name: source,
-        endpoint: relative(&first),
+        endpoint: Some(relative(&first)),
         required: source.required(),
         status: SourceStatus::Collected,
         error: None,
         pages: 0,
         items: 0,
         requests: Vec::new(),
+        files: None,
     };
     match page_through(graph, source, min_interval, first, dest, bar, &mut record).await {
         Ok(()) => bar.finish(&format!("{} pages, {} items", record.pages, record.items)),

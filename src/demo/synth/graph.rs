@@ -640,21 +640,24 @@ pub fn write_provenance(
                 Source::from_stem(name).with_context(|| format!("{name} is not a source"))?;
             Ok(SourceRecord {
                 name: source,
-                endpoint: source
-                    .endpoint()
-                    .replace(crate::source::GROUP_ID, break_glass_group),
+                endpoint: Some(
+                    source
+                        .endpoint()
+                        .replace(crate::source::GROUP_ID, break_glass_group),
+                ),
                 required: source.required(),
                 status: SourceStatus::Collected,
                 error: None,
                 pages: *pages,
                 items: *items,
                 requests: Vec::new(),
+                files: None,
             })
         })
         .collect::<Result<_>>()?;
     let record = CollectionRecord {
         source_kind: SourceKind::Sample,
-        collected_by: concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).to_string(),
+        collected_by: Some(concat!("mfa-evidence ", env!("CARGO_PKG_VERSION")).to_string()),
         graph_endpoint: None,
         token_roles: Vec::new(),
         sources,

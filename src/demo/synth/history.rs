@@ -213,7 +213,7 @@ impl Final {
             .sources
             .iter()
             .find(|s| s.name == Source::BreakGlass)
-            .and_then(|s| s.endpoint.split("/groups/").nth(1))
+            .and_then(|s| s.endpoint.as_deref()?.split("/groups/").nth(1))
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_default()
             .to_string();
