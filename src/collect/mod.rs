@@ -35,7 +35,7 @@ pub struct CollectRequest {
 pub fn run(config: &Config, request: &CollectRequest) -> Result<StoredSnapshot> {
     let store = Store::new(&config.store_path);
     let created_root = !store.root().exists();
-    std::fs::create_dir_all(store.root()).with_context(|| {
+    crate::files::create_private_dir_all(store.root()).with_context(|| {
         format!(
             "cannot create the store {}: check [store] path",
             store.root().display()
