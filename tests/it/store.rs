@@ -467,7 +467,7 @@ fn a_killed_import_leaves_the_store_valid() {
                 stored = n;
             }
             Some(2) if stored == 0 => {
-                check.expect_output("holds no snapshot");
+                check.expect_output("no snapshot is stored");
             }
             _ => panic!("after a kill at {delay_ms} ms the store does not verify: {check:#?}"),
         }
