@@ -206,12 +206,11 @@ fn run(cli: Cli) -> Result<u8> {
     };
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "mfa-evidence",
-                &mut std::io::stdout(),
-            );
+            // Into a buffer first: the generator panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mfa-evidence", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .context("cannot write the completion script")?;
             Ok(0)
         }
         Command::Man => {

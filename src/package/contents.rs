@@ -253,13 +253,13 @@ pub fn readme(evidence: &Evidence) -> String {
          How to verify\n\
          -------------\n\
          1. The zip itself, against the .sha256 beside it:\n\
-              Linux:    sha256sum -c {id}.zip.sha256\n\
-              macOS:    shasum -a 256 -c {id}.zip.sha256\n\
-              Windows:  (Get-FileHash {id}.zip -Algorithm SHA256).Hash   (PowerShell; compare\n\
-                        it with the first word of {id}.zip.sha256, case aside)\n\
+         Linux:    sha256sum -c {id}.zip.sha256\n\
+         macOS:    shasum -a 256 -c {id}.zip.sha256\n\
+         Windows:  (Get-FileHash {id}.zip -Algorithm SHA256).Hash\n\
+         (PowerShell: compare the hash it prints with the first word of the .sha256 file)\n\
          2. Every file inside:     unzip {id}.zip && cd {id} && sha256sum -c SHA256SUMS\n\
-              (macOS: shasum -a 256 -c SHA256SUMS; Windows: Get-FileHash -Algorithm SHA256\n\
-              on each file, compared with its line in SHA256SUMS)\n\
+         (macOS: shasum -a 256 -c SHA256SUMS; Windows: Get-FileHash -Algorithm SHA256 on each\n\
+         file, compared with its line in SHA256SUMS)\n\
          3. Everything, and the figure re-computed from population.csv:\n\
                                    mfa-evidence verify {id}.zip\n\
          To re-perform the figure by hand: in population.csv keep the rows whose classification is\n\
