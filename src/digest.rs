@@ -36,7 +36,8 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 /// Copies a stream into a new file, fsynced, and returns the SHA-256 of what was copied.
 pub fn copy_hashed(input: &mut impl Read, dest: &Path) -> Result<String> {
     let mut out = HashingWriter::new(
-        File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?,
+        crate::files::create_private_file(dest)
+            .with_context(|| format!("cannot create {}", dest.display()))?,
     );
     std::io::copy(input, &mut out).with_context(|| format!("cannot write {}", dest.display()))?;
     let (file, hash) = out.finish();

@@ -4,7 +4,7 @@
 //! `collect` (live Graph, offline exports) -> `snapshot` -> `store` (ledger) -> `evaluate` ->
 //! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`; `report` joins
 //! them. Below them all: `control` (what ID-01 is), `source` (the table of the Graph sources),
-//! `time`, `digest`, `files` and `vocabulary`. `demo` (with its generator `demo::synth`) sits
+//! `time`, `digest`, `files` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
 //! at the edge and feeds the sample tenant in through the same import.
 
 pub mod collect;
@@ -20,6 +20,7 @@ pub mod render;
 pub mod report;
 pub mod snapshot;
 pub mod source;
+pub mod steps;
 pub mod store;
 pub mod time;
 pub mod verify;

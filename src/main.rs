@@ -1,5 +1,6 @@
 //! The command line: parses arguments, sets up logging, runs one job, prints the error chain and
-//! maps the outcome to an exit code (0 pass, 1 fail or insufficient evidence, 2 error).
+//! maps the outcome to an exit code (0 pass, 1 fail or insufficient evidence, 2 error). Also
+//! writes shell completions and the man page, both from these clap definitions.
 //!
 //! The clock is read here and only here: for `collect` (the run's time) and `import` (no
 //! collection lies in the future).
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use mfa_evidence::collect::graph::AuthEnv;
 use mfa_evidence::config::Config;
@@ -31,11 +32,36 @@ struct Cli {
     /// The configuration file [default: ./mfa-evidence.toml when present]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// More logging (-v: requests and steps; -vv: everything)
+    /// More logging on stderr (-v: each step with its duration; -vv: every request too)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Colour in log lines: auto (only when stderr is a terminal and NO_COLOR is unset)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether log lines carry ANSI colour codes: never into a file or a pipe unless asked.
+    fn ansi(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -45,7 +71,7 @@ enum Command {
         /// Where the package goes
         #[arg(long, value_name = "DIR", default_value = "./evidence")]
         out: PathBuf,
-        /// The sample tenant folder [default: the samples/ folder of this source tree, or ./samples]
+        /// A sample tenant folder to use instead of the one built into the binary
         #[arg(long, value_name = "DIR")]
         samples: Option<PathBuf>,
     },
@@ -87,28 +113,40 @@ enum Command {
         /// The tenant, when the store holds several
         #[arg(long, value_name = "ID")]
         tenant: Option<String>,
+        /// Print one JSON summary on stdout instead of text (result, figure, findings, package)
+        #[arg(long)]
+        json: bool,
     },
     /// Check a package: every hash, and the figure re-computed from population.csv
     Verify {
         /// The package zip
         package: PathBuf,
+        /// Print one JSON object on stdout instead of text (verdict, each check)
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect the evidence store
     Store {
         #[command(subcommand)]
         action: StoreAction,
     },
+    /// Print a shell completion script: bash, zsh, fish, powershell or elvish
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff): mfa-evidence man > mfa-evidence.1
+    Man,
 }
 
 #[derive(Subcommand)]
 enum StoreAction {
     /// Recompute the ledger chain and every snapshot's hash; name the first broken link
     Verify {
+        /// Only this tenant (directory id) [default: every tenant of the store]
         #[arg(long, value_name = "ID")]
         tenant: Option<String>,
     },
     /// List the stored snapshots
     List {
+        /// Only this tenant (directory id) [default: every tenant of the store]
         #[arg(long, value_name = "ID")]
         tenant: Option<String>,
     },
@@ -116,7 +154,7 @@ enum StoreAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.color.ansi());
     let mut out = Out { closed: false };
     match run(cli, &mut out) {
         Ok(code) => ExitCode::from(code),
@@ -168,14 +206,16 @@ fn warn(text: &str) {
     let _ = writeln!(io::stderr(), "warning: {text}");
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, ansi: bool) {
+    // -v: our steps (info); -vv: our requests and details (debug), other crates' info.
     let level = match verbose {
         0 => "warn",
-        1 => "info,mfa_evidence=debug",
-        _ => "debug",
+        1 => "warn,mfa_evidence=info",
+        _ => "info,mfa_evidence=debug",
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_env_filter(tracing_subscriber::EnvFilter::new(level))
         .with_target(false)
         .init();
@@ -227,13 +267,26 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
     // `verify` is the auditor's command: it reads only the zip, so a config file it does not
     // use (an unrelated, perhaps broken ./mfa-evidence.toml) must not stop it.
     let config = match &cli.command {
-        Command::Verify { .. } => Config::default(),
+        Command::Verify { .. } | Command::Completions { .. } | Command::Man => Config::default(),
         _ => Config::load(cli.config.as_deref())?,
     };
     match cli.command {
+        Command::Completions { shell } => {
+            // Into a buffer first: the generator panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mfa-evidence", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .context("cannot write the completion script")?;
+            Ok(0)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the man page")?;
+            Ok(0)
+        }
         Command::Demo { out: dest, samples } => {
-            let samples = samples.unwrap_or_else(default_samples_dir);
-            let outcome = demo::run(&samples, &dest)?;
+            let outcome = demo::run(samples.as_deref(), &dest)?;
             print_outcome(out, &outcome)?;
             // The demo's story has deviations on purpose; `report` on the same store would exit
             // with the conclusion's code, the demo succeeds when its package is written.
@@ -306,6 +359,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             as_of,
             allow_broken_history,
             tenant,
+            json,
         } => {
             let request = ReportRequest {
                 out_dir: dest,
@@ -315,86 +369,148 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 allow_broken_history,
             };
             let outcome = report::run(&config, &request)?;
-            print_outcome(out, &outcome)?;
+            if json {
+                say!(out, "{}", report_json(&outcome)?);
+            } else {
+                print_outcome(out, &outcome)?;
+            }
             Ok(outcome.exit_code() as u8)
         }
-        Command::Verify { package } => {
+        Command::Verify { package, json } => {
             let v = verify::verify_package(&package)?;
-            for line in &v.checked {
-                say!(out, "ok: {line}");
-            }
-            match v.failure {
-                None => {
-                    say!(out, "VERIFIED: {}", package.display());
-                    Ok(0)
+            if json {
+                say!(out, "{}", verify_json(&package, &v));
+            } else {
+                for line in &v.checked {
+                    say!(out, "ok: {line}");
                 }
-                Some(why) => {
-                    say!(out, "FAILED: {why}");
-                    Ok(1)
+                for line in &v.skipped {
+                    say!(out, "skipped: {line}");
                 }
             }
+            let code = if v.failure.is_none() { 0 } else { 1 };
+            if !json {
+                match &v.failure {
+                    None if v.skipped.is_empty() => say!(out, "VERIFIED: {}", package.display()),
+                    None => say!(
+                        out,
+                        "VERIFIED: {} (its contents; see skipped above)",
+                        package.display()
+                    ),
+                    Some(why) => say!(out, "FAILED: {why}"),
+                }
+            }
+            Ok(code)
         }
         Command::Store { action } => {
             let store = Store::new(&config.store_path);
-            match action {
-                StoreAction::Verify { tenant } => {
-                    let tenant = store.pick_tenant(tenant.as_deref())?;
-                    let report = store.verify(&tenant)?;
-                    for note in &report.notes {
-                        say!(out, "note: {note}");
-                    }
-                    match report.broken {
-                        None => {
-                            say!(
-                                out,
-                                "ledger of {tenant}: {}, chain intact",
-                                counted(report.verified, "snapshot", "snapshots")
-                            );
-                            Ok(0)
-                        }
-                        Some(why) => {
-                            say!(
-                                out,
-                                "BROKEN: {why} ({} verified before it)",
-                                counted(report.verified, "snapshot", "snapshots")
-                            );
-                            Ok(1)
-                        }
-                    }
-                }
-                StoreAction::List { tenant } => {
-                    let tenant = store.pick_tenant(tenant.as_deref())?;
-                    say!(
-                        out,
-                        "{:>6}  {:<20}  {:<30}  sha256",
-                        "seq",
-                        "collected at",
-                        "folder"
-                    );
-                    for s in store.ledger(&tenant)? {
-                        say!(
-                            out,
-                            "{:>6}  {:<20}  {:<30}  {}",
-                            s.entry.sequence,
-                            secs_text(s.entry.collected_at),
-                            s.entry.folder,
-                            s.entry.snapshot_sha256
-                        );
-                    }
-                    Ok(0)
-                }
+            let (StoreAction::Verify { tenant } | StoreAction::List { tenant }) = &action;
+            // Without --tenant, every tenant of the store (an MSP's store holds several).
+            let tenants = match tenant {
+                Some(_) => vec![store.pick_tenant(tenant.as_deref())?],
+                None if store.tenants()?.is_empty() => vec![store.pick_tenant(None)?],
+                None => store.tenants()?,
+            };
+            let mut code = 0;
+            for tenant in &tenants {
+                let tenant_code = match action {
+                    StoreAction::Verify { .. } => store_verify(out, &store, tenant)?,
+                    StoreAction::List { .. } => store_list(out, &store, tenant, tenants.len() > 1)?,
+                };
+                code = code.max(tenant_code);
             }
+            Ok(code)
         }
     }
 }
 
-fn default_samples_dir() -> PathBuf {
-    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples");
-    if built.is_dir() {
-        built
-    } else {
-        PathBuf::from("samples")
+fn store_verify(out: &mut Out, store: &Store, tenant: &str) -> Result<u8> {
+    let report = store.verify(tenant)?;
+    for note in &report.notes {
+        say!(out, "note: {note}");
     }
+    let verified = counted(report.verified, "snapshot", "snapshots");
+    match report.broken {
+        None => {
+            say!(out, "ledger of {tenant}: {verified}, chain intact");
+            Ok(0)
+        }
+        Some(why) => {
+            say!(
+                out,
+                "BROKEN: ledger of {tenant}: {why} ({verified} verified before it)"
+            );
+            Ok(1)
+        }
+    }
+}
+
+fn store_list(out: &mut Out, store: &Store, tenant: &str, name_it: bool) -> Result<u8> {
+    if name_it {
+        say!(out, "tenant {tenant}");
+    }
+    say!(
+        out,
+        "{:>6}  {:<20}  {:<30}  sha256",
+        "seq",
+        "collected at",
+        "folder"
+    );
+    for s in store.ledger(tenant)? {
+        say!(
+            out,
+            "{:>6}  {:<20}  {:<30}  {}",
+            s.entry.sequence,
+            secs_text(s.entry.collected_at),
+            s.entry.folder,
+            s.entry.snapshot_sha256
+        );
+    }
+    Ok(0)
+}
+
+/// `report --json`: one object for a CI job to branch on.
+fn report_json(outcome: &report::ReportOutcome) -> Result<serde_json::Value> {
+    let e = &outcome.evidence;
+    let p = &e.point_in_time;
+    let sha256 = mfa_evidence::digest::hash_file(&outcome.zip)
+        .with_context(|| format!("cannot read {}", outcome.zip.display()))?;
+    Ok(serde_json::json!({
+        "result": p.result,
+        "in_scope": p.in_scope,
+        "registered": p.registered,
+        "percent": p.percent,
+        "threshold_percent": p.threshold_percent,
+        "as_of": secs_text(e.as_of),
+        "tenant_id": e.tenant.id,
+        "period_conclusion": e.period.as_ref().map(|p| p.conclusion),
+        "findings": e.findings.iter().map(|f| f.code).collect::<Vec<_>>(),
+        "package": outcome.zip.display().to_string(),
+        "sha256": sha256,
+        "exit_code": outcome.exit_code(),
+    }))
+}
+
+/// `verify --json`: the verdict and each check with its outcome.
+fn verify_json(package: &std::path::Path, v: &verify::Verification) -> serde_json::Value {
+    let mut checks: Vec<serde_json::Value> = v
+        .checked
+        .iter()
+        .map(|c| serde_json::json!({"check": c, "outcome": "passed"}))
+        .collect();
+    checks.extend(
+        v.skipped
+            .iter()
+            .map(|c| serde_json::json!({"check": c, "outcome": "skipped"})),
+    );
+    if let Some(why) = &v.failure {
+        checks.push(serde_json::json!({"check": why, "outcome": "failed"}));
+    }
+    serde_json::json!({
+        "package": package.display().to_string(),
+        "verdict": if v.failure.is_none() { "verified" } else { "failed" },
+        "checks": checks,
+    })
 }
 
 fn print_outcome(out: &mut Out, outcome: &report::ReportOutcome) -> Result<()> {

@@ -12,6 +12,7 @@ use crate::evaluate::{self, ControlResult};
 use crate::evidence::{self, Evidence};
 use crate::package::{self, ManifestSnapshot, PackageInputs};
 use crate::snapshot::Snapshot;
+use crate::steps::Step;
 use crate::store::{Store, StoredSnapshot};
 
 /// What the user asked of `report`, validated.
@@ -45,7 +46,10 @@ impl ReportOutcome {
 pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     let store = Store::new(&config.store_path);
     let tenant = store.pick_tenant(request.tenant.as_deref())?;
-    let ledger = store.ledger(&tenant)?;
+    let ledger = {
+        let _step = Step::new("read the ledger");
+        store.ledger(&tenant)?
+    };
     if let (Some(at), Some((from, to))) = (request.as_of, request.period)
         && (at < from || at > to)
     {
@@ -68,6 +72,7 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     let mut stored = pick_as_of(&ledger, limit)?;
     // A period report has just hashed every snapshot of an intact chain, the as-of one included.
     let verified = period.as_ref().is_some_and(|p| p.chain_intact);
+    let check_step = Step::new("verify the as-of snapshot");
     if !verified && let Err(why) = store.check_snapshot(stored) {
         // Over a history reported as broken, the as-of snapshot is the newest one that still
         // holds; otherwise a snapshot that fails its hashes is never evidence.
@@ -88,16 +93,24 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
             ),
         }
     }
+    drop(check_step);
     let kept = period.as_mut().and_then(|p| p.as_of_snapshot.take());
     let snapshot = match kept {
         Some((sequence, snapshot)) if sequence == stored.entry.sequence => snapshot,
-        _ => stored.load()?,
+        _ => {
+            let _step = Step::new("load the as-of snapshot");
+            stored.load()?
+        }
     };
-    let evaluation = evaluate::evaluate(&snapshot, &config.control);
+    let evaluation = {
+        let _step = Step::new("evaluate the as-of snapshot");
+        evaluate::evaluate(&snapshot, &config.control)
+    };
     let (facts, snapshots) = match period {
         Some(p) => (Some(p.facts), p.snapshots),
         None => (None, vec![manifest_snapshot(stored)]),
     };
+    let evidence_step = Step::new("generate evidence.json");
     let evidence = evidence::generate(
         &snapshot,
         stored,
@@ -105,6 +118,7 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         config,
         facts.as_ref().map(evidence::period),
     );
+    drop(evidence_step);
     let zip = package::write_package(
         &request.out_dir,
         PackageInputs {
@@ -137,7 +151,10 @@ fn analyse_period(
     config: &Config,
     request: &ReportRequest,
 ) -> Result<PeriodOutcome> {
-    let chain = store.verify(tenant)?;
+    let chain = {
+        let _step = Step::new("verify the history");
+        store.verify(tenant)?
+    };
     if let Some(why) = &chain.broken
         && !request.allow_broken_history
     {
@@ -171,11 +188,18 @@ fn analyse_period(
     let mut as_of_snapshot = None;
     let mut analysis = PeriodAnalysis::new(from, to, config.max_gap_hours);
     let mut snapshots = Vec::new();
-    for stored in ledger {
+    let in_period: Vec<&StoredSnapshot> = ledger
+        .iter()
+        .filter(|s| (from..=to).contains(&s.entry.collected_at))
+        .collect();
+    let step = Step::new(format!(
+        "evaluate {} snapshots of the period",
+        in_period.len()
+    ));
+    let bar = crate::steps::progress(in_period.len() as u64, "evaluating the period");
+    for stored in in_period {
+        bar.inc(1);
         let at = stored.entry.collected_at;
-        if at < from || at > to {
-            continue;
-        }
         // Past a break, a snapshot whose own hashes fail is left out; the break is a deviation.
         if chain.broken.is_some() && store.check_snapshot(stored).is_err() {
             continue;
@@ -193,6 +217,8 @@ fn analyse_period(
             as_of_snapshot = Some((stored.entry.sequence, snapshot));
         }
     }
+    bar.finish_and_clear();
+    drop(step);
     let chain_intact = chain.broken.is_none();
     let facts = analysis.finish(LedgerState {
         verified: chain_intact,

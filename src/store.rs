@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{HashingWriter, SUMS_FILE, Sha256Sums, copy_hashed, hash_file, sha256_hex};
-use crate::files::{list_files, sync_dir};
+use crate::files::{
+    create_private_dir_all, create_private_file, list_files, private_options, sync_dir,
+};
 use crate::snapshot::{Imported, Snapshot};
 use crate::time::secs_text;
 
@@ -122,7 +124,7 @@ impl Store {
         match wanted {
             Some(id) if tenants.iter().any(|t| t == id) => Ok(id.to_string()),
             Some(id) => bail!(
-                "the store {} holds no snapshot of tenant {id}: it holds {}",
+                "the evidence store {} holds no snapshot of tenant {id}: it holds {}",
                 self.root.display(),
                 if tenants.is_empty() {
                     "none".to_string()
@@ -132,12 +134,12 @@ impl Store {
             ),
             None => match tenants.as_slice() {
                 [] => bail!(
-                    "the store {} holds no snapshot: run `mfa-evidence collect` or `mfa-evidence import --dir D` first, or set [store] path",
+                    "no snapshot is stored in {} yet: run `mfa-evidence collect` or `mfa-evidence import --dir D` first, or point [store] path at your store",
                     self.root.display()
                 ),
                 [one] => Ok(one.clone()),
                 many => bail!(
-                    "the store {} holds several tenants ({}): choose one with --tenant",
+                    "the evidence store {} holds several tenants ({}): choose one with --tenant",
                     self.root.display(),
                     many.join(", ")
                 ),
@@ -169,13 +171,13 @@ impl Store {
     pub fn add(&self, imported: &Imported) -> Result<StoredSnapshot> {
         let snapshot = &imported.snapshot;
         let tenant_dir = self.tenant_dir(&snapshot.tenant.id)?;
-        fs::create_dir_all(tenant_dir.join(SNAPSHOTS_DIR)).with_context(|| {
+        create_private_dir_all(&tenant_dir.join(SNAPSHOTS_DIR)).with_context(|| {
             format!(
                 "cannot create the store folder {}: check [store] path and its permissions",
                 tenant_dir.display()
             )
         })?;
-        let lock = File::create(tenant_dir.join(LOCK_FILE))
+        let lock = create_private_file(&tenant_dir.join(LOCK_FILE))
             .with_context(|| format!("cannot create the lock file in {}", tenant_dir.display()))?;
         lock.lock()
             .with_context(|| format!("cannot lock {}", tenant_dir.display()))?;
@@ -229,7 +231,7 @@ impl Store {
             recorded_by: crate::tool_id(),
         };
         let line = serde_json::to_string(&entry)?;
-        let mut ledger_file = OpenOptions::new()
+        let mut ledger_file = private_options()
             .create(true)
             .append(true)
             .open(tenant_dir.join(LEDGER_FILE))
@@ -265,6 +267,7 @@ impl Store {
                     .into(),
             );
         }
+        let chain_step = crate::steps::Step::new(format!("verify the ledger chain of {tenant_id}"));
         // 1. The chain itself, line by line: cheap, and in order. It stops at the first line
         //    that does not hold; the snapshots of the lines before it are checked next.
         let mut entries = Vec::new();
@@ -301,9 +304,11 @@ impl Store {
             prev = sha256_hex(line.as_bytes());
             entries.push(entry);
         }
+        drop(chain_step);
         // 2. Every snapshot those lines record, against its line: every file is hashed, so this
         //    is the long part, spread over the cores. The first broken link is the earliest
         //    failing snapshot, or else the chain's own break.
+        let _hash_step = crate::steps::Step::new(format!("hash {} snapshots", entries.len()));
         if let Some((index, why)) = first_failing_snapshot(&dir, &entries) {
             report.verified = index as u64;
             report.broken = Some(why);
@@ -356,6 +361,7 @@ fn first_failing_snapshot(tenant_dir: &Path, entries: &[LedgerEntry]) -> Option<
         .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
         .or_else(|| line_disagrees(tenant_dir, entry, n))
     };
+    let bar = crate::steps::progress(entries.len() as u64, "hashing snapshots");
     let next = AtomicUsize::new(0);
     let first: Mutex<Option<(usize, String)>> = Mutex::new(None);
     let workers = std::thread::available_parallelism()
@@ -372,7 +378,9 @@ fn first_failing_snapshot(tenant_dir: &Path, entries: &[LedgerEntry]) -> Option<
                     if i >= entries.len() || found_before(&first.lock().unwrap()) {
                         break;
                     }
-                    if let Some(why) = check(i) {
+                    let failed = check(i);
+                    bar.inc(1);
+                    if let Some(why) = failed {
                         let mut first = first.lock().unwrap();
                         if !found_before(&first) {
                             *first = Some((i, why));
@@ -382,6 +390,7 @@ fn first_failing_snapshot(tenant_dir: &Path, entries: &[LedgerEntry]) -> Option<
             });
         }
     });
+    bar.finish_and_clear();
     first.into_inner().unwrap()
 }
 
@@ -519,7 +528,7 @@ fn remove_leftovers(tenant_dir: &Path) -> Result<()> {
 /// Writes raw/, snapshot.json and SHA256SUMS into `dir`, fsynced. Returns the snapshot's hash.
 fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
     let raw = dir.join(RAW_DIR);
-    fs::create_dir_all(&raw)?;
+    create_private_dir_all(&raw)?;
     let mut sums: Vec<(String, String)> = Vec::new();
     for source in &imported.files {
         let name = source
@@ -536,7 +545,8 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
     let hash = {
         let path = dir.join(SNAPSHOT_FILE);
         // Buffer in front of the hasher, so it hashes large blocks rather than serde's small writes.
-        let mut out = BufWriter::with_capacity(1 << 20, HashingWriter::new(File::create(&path)?));
+        let mut out =
+            BufWriter::with_capacity(1 << 20, HashingWriter::new(create_private_file(&path)?));
         serde_json::to_writer(&mut out, &imported.snapshot)?;
         let (file, hash) = out.into_inner().map_err(|e| e.into_error())?.finish();
         file.sync_all()?;
@@ -544,7 +554,7 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
     };
     sums.push((SNAPSHOT_FILE.to_string(), hash));
     let text = Sha256Sums::new(sums).to_text();
-    let mut f = File::create(dir.join(SUMS_FILE))?;
+    let mut f = create_private_file(&dir.join(SUMS_FILE))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     sync_dir(dir)?;

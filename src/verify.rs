@@ -25,6 +25,8 @@ use crate::package::{self, EVIDENCE_FILE, MANIFEST_FILE, Manifest, SUMS_FILE};
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Verification {
     pub checked: Vec<String>,
+    /// Checks that could not be made, with why (no `.sha256` beside the zip).
+    pub skipped: Vec<String>,
     pub failure: Option<String>,
 }
 
@@ -89,15 +91,23 @@ const S_IFREG: u32 = 0o100_000;
 const S_IFDIR: u32 = 0o040_000;
 const S_IFLNK: u32 = 0o120_000;
 
+/// Verifies the package zip at `path`. A path that names no file (missing, a folder) is an
+/// error; a file that is not a readable zip is a failed verification.
 pub fn verify_package(path: &Path) -> Result<Verification> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{} is a folder: verify needs the package zip itself (ID-01_<tenant>_<as-of>.zip), \
+             not an extracted package; to check an extracted one, run sha256sum -c SHA256SUMS inside it",
+            path.display()
+        );
+    }
     let file = File::open(path).with_context(|| {
         format!(
             "cannot open {}: check the path of the package",
             path.display()
         )
     })?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file))
-        .with_context(|| format!("{} is not a readable zip archive", path.display()))?;
+    let _step = crate::steps::Step::new("verify the package");
     let mut v = Verification::default();
 
     // 1. The zip against the .sha256 beside it, when there is one. A mismatch is recorded and
@@ -107,6 +117,12 @@ pub fn verify_package(path: &Path) -> Result<Verification> {
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
     let mut zip_changed = None;
+    if !sidecar.is_file() {
+        v.skipped.push(format!(
+            "the zip's own hash: no {} beside it (check it against the hash the package came with)",
+            sidecar.file_name().unwrap_or_default().to_string_lossy()
+        ));
+    }
     if let Ok(text) = std::fs::read_to_string(&sidecar) {
         let expected = text
             .split_whitespace()
@@ -125,7 +141,13 @@ pub fn verify_package(path: &Path) -> Result<Verification> {
         }
     }
 
-    let mut v = check_contents(path, &mut zip, v)?;
+    let mut v = match zip::ZipArchive::new(BufReader::new(file)) {
+        Ok(mut zip) => check_contents(path, &mut zip, v)?,
+        Err(e) => v.fail(format!(
+            "{} is not a readable zip archive ({e}): it is truncated or damaged",
+            path.display()
+        )),
+    };
     if let Some(changed) = zip_changed {
         v.failure = Some(match v.failure.take() {
             Some(inside) => format!("{changed}; inside it, {inside}"),
@@ -236,7 +258,9 @@ fn check_contents<R: Read + Seek>(
     // 3. Every entry read and hashed (a damaged entry fails, naming it), then every file
     //    against SHA256SUMS and manifest.json.
     let mut actual: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let bar = crate::steps::progress(names.len() as u64, "hashing entries");
     for (i, name) in names.iter().enumerate() {
+        bar.inc(1);
         let rel = name
             .strip_prefix(&format!("{top}/"))
             .unwrap_or(name)
@@ -267,6 +291,7 @@ fn check_contents<R: Read + Seek>(
         }
         actual.insert(rel, (hex::encode(hasher.finalize()), size));
     }
+    bar.finish_and_clear();
 
     // A file the checks need but the package lacks is a failed verification, not an error.
     let Ok(sums_bytes) = package::read_entry(zip, &inner(SUMS_FILE)) else {

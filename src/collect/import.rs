@@ -106,14 +106,18 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             );
         }
     }
-    for source in Source::ALL {
-        if source.required() && !pages.contains_key(&source) {
-            bail!(
-                "{}: no {source} data ({source}.json or {source}-0001.json): export {} from Graph into this folder",
-                dir.display(),
-                source.endpoint()
-            );
-        }
+    // Every missing required source at once, so one re-export fixes them all.
+    let missing: Vec<String> = Source::ALL
+        .into_iter()
+        .filter(|s| s.required() && !pages.contains_key(s))
+        .map(|s| format!("{s} ({s}.json or {s}-0001.json, from {})", s.endpoint()))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{}: required data missing: {}: export each from Graph into this folder",
+            dir.display(),
+            missing.join("; ")
+        );
     }
 
     let provenance: Option<CollectionRecord> = match &provenance_path {

@@ -73,7 +73,7 @@ impl Collected {
 pub fn run(config: &Config, request: &CollectRequest) -> Result<Collected> {
     let store = Store::new(&config.store_path);
     let created_root = !store.root().exists();
-    std::fs::create_dir_all(store.root()).with_context(|| {
+    crate::files::create_private_dir_all(store.root()).with_context(|| {
         format!(
             "cannot create the store {}: check [store] path",
             store.root().display()
@@ -107,7 +107,10 @@ pub fn run(config: &Config, request: &CollectRequest) -> Result<Collected> {
     }
     let imported = import::import_dir(folder.path(), None)?;
     check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
-    let stored = store.add(&imported)?;
+    let stored = {
+        let _step = crate::steps::Step::new("store the snapshot");
+        store.add(&imported)?
+    };
     Ok(Collected {
         stored,
         warnings: warnings(&imported.snapshot),
@@ -172,11 +175,17 @@ pub struct ImportOutcome {
 /// newest row), and stores it. A future-dated snapshot would shut every later snapshot out of
 /// an append-only history.
 pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutcome> {
-    let imported = import::import_dir(&request.dir, request.collected_at)?;
+    let imported = {
+        let _step = crate::steps::Step::new(format!("read the export {}", request.dir.display()));
+        import::import_dir(&request.dir, request.collected_at)?
+    };
     check_collection_time(&imported, request.collected_at.is_some(), request.now)?;
     let store = Store::new(&config.store_path);
     check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
-    let stored = store.add(&imported)?;
+    let stored = {
+        let _step = crate::steps::Step::new("store the snapshot");
+        store.add(&imported)?
+    };
     let snapshot = imported.snapshot;
     Ok(ImportOutcome {
         stored,

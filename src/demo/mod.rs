@@ -19,26 +19,70 @@ use crate::config::Config;
 use crate::evidence::PackageFile;
 use crate::package::{Manifest, read_entry};
 use crate::report::{self, ReportOutcome, ReportRequest};
+use crate::steps::Step;
 use crate::store::Store;
 
 pub mod synth;
 
-pub fn run(samples: &Path, out_dir: &Path) -> Result<ReportOutcome> {
-    let config_path = samples.join("mfa-evidence.toml");
-    let mut config = Config::from_file(&config_path).with_context(|| {
-        format!("the sample tenant is missing or damaged in {}: run from the source tree or pass --samples", samples.display())
-    })?;
+/// The sample tenant, compiled into the binary (`build.rs` lists `samples/`): file name and
+/// bytes, sorted by name. `demo` runs from any copy of the binary, with no source tree.
+pub const SAMPLE_FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/samples.rs"));
+
+/// Writes the built-in sample tenant into `dir` (created when missing).
+pub fn write_builtin_samples(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, bytes) in SAMPLE_FILES {
+        std::fs::write(dir.join(name), bytes)
+            .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+    }
+    Ok(())
+}
+
+/// The demo on the sample tenant in `samples`, or on the built-in one when `None`.
+pub fn run(samples: Option<&Path>, out_dir: &Path) -> Result<ReportOutcome> {
     let work =
         tempfile::tempdir().context("cannot create a temporary folder for the demo store")?;
+    let samples = match samples {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let dir = work.path().join("samples");
+            write_builtin_samples(&dir)?;
+            dir
+        }
+    };
+    let samples = samples.as_path();
+    let config_path = samples.join("mfa-evidence.toml");
+    if !config_path.is_file() {
+        anyhow::bail!(
+            "--samples {}: no sample tenant there (no mfa-evidence.toml): give a folder written by \
+             `gen_tenant samples`, or leave --samples out to use the built-in sample tenant",
+            samples.display()
+        );
+    }
+    let step = Step::new("load the sample tenant");
+    let mut config = Config::from_file(&config_path).with_context(|| {
+        format!(
+            "the sample tenant in {} is damaged: check --samples, or leave it out to use the built-in sample tenant",
+            samples.display()
+        )
+    })?;
+    drop(step);
+    let step = Step::new("generate six months of history");
     let days = synth::write_demo_history(samples, &work.path().join("history"))?;
+    drop(step);
     config.store_path = work.path().join("store");
     let store = Store::new(&config.store_path);
+    let import_step = Step::new(format!("import {} daily snapshots", days.len()));
+    let bar = crate::steps::progress(days.len() as u64, "importing the history");
     for day in &days {
+        bar.inc(1);
         let imported = import_dir(&day.dir, Some(day.collected_at))?;
         store.add(&imported)?;
         // The day's pages are in the store now; keep the temporary folder small.
         std::fs::remove_dir_all(&day.dir).ok();
     }
+    bar.finish_and_clear();
+    drop(import_step);
     let request = ReportRequest {
         out_dir: out_dir.to_path_buf(),
         period: days
@@ -79,7 +123,7 @@ pub fn report_input(zip: &Path) -> Result<(Vec<u8>, Vec<PackageFile>)> {
 /// file list, pretty JSON and a newline). Runs the demo into a temporary folder.
 pub fn fixtures(samples: &Path) -> Result<[(&'static str, Vec<u8>); 2]> {
     let out = tempfile::tempdir().context("cannot create a temporary folder for the demo")?;
-    let outcome = run(samples, out.path())?;
+    let outcome = run(Some(samples), out.path())?;
     let (evidence, files) = report_input(&outcome.zip)?;
     let mut files = serde_json::to_vec_pretty(&files)?;
     files.push(b'\n');

@@ -1,5 +1,5 @@
 //! What goes into a package: the evidence document, the CSVs, the raw pages of the as-of
-//! snapshot, README.txt and the narrative; and the package's name.
+//! snapshot, README.txt, COLUMNS.txt and the narrative; and the package's name.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use crate::evaluate::period::PeriodFacts;
 use crate::evidence::Evidence;
 use crate::render;
 use crate::source::Source;
+use crate::steps::Step;
 use crate::store::StoredSnapshot;
 
 /// Everything a package is written from.
@@ -33,6 +34,7 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
         period,
         snapshots,
     } = inputs;
+    let csv_step = Step::new("write the CSVs");
     let mut pkg = PackageBuilder::new(out_dir)?;
     let evidence_json = serde_json::to_vec_pretty(evidence)?;
     pkg.add_bytes(EVIDENCE_FILE, &evidence_json)?;
@@ -59,6 +61,7 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
             render::period_csv::write_population_changes(facts, w).map(drop)
         })?;
     }
+    drop(csv_step);
     let mut raw_files = Vec::new();
     crate::files::list_files(&as_of.raw_dir(), &as_of.raw_dir(), &mut raw_files)
         .with_context(|| format!("cannot list {}", as_of.raw_dir().display()))?;
@@ -73,10 +76,14 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
         }
     }
     pkg.add_bytes("README.txt", readme(evidence).as_bytes())?;
+    pkg.add_bytes(COLUMNS_FILE, columns(evidence.period.is_some()).as_bytes())?;
     // The narrative is rendered from the very evidence.json bytes in the package, and lists every
     // file but itself and the two hash lists written after it.
-    let pdf = render::pdf::render_report(&evidence_json, &pkg.files())
-        .context("cannot render report.pdf")?;
+    let pdf = {
+        let _step = Step::new("render report.pdf");
+        render::pdf::render_report(&evidence_json, &pkg.files())
+            .context("cannot render report.pdf")?
+    };
     pkg.add_bytes(PDF_FILE, &pdf)?;
 
     let manifest = Manifest {
@@ -88,6 +95,7 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
         snapshots,
         files: Vec::new(),
     };
+    let _step = Step::new("write the zip");
     pkg.finish(out_dir, manifest)
 }
 
@@ -98,6 +106,100 @@ remediation.csv    users brought into compliance during the period (dates, days 
 audit-events.csv   the Authentication Methods audit events of the period, each once
 population-changes.csv  joiners and leavers of the in-scope population, snapshot by snapshot
 ";
+
+/// The file that describes every CSV column.
+pub const COLUMNS_FILE: &str = "COLUMNS.txt";
+
+const USER_COLUMNS: &str = "\
+Booleans are true or false, an empty cell means unknown. Times are UTC, RFC 3339. Lists inside a
+cell are separated by semicolons. A cell a spreadsheet would run as a formula starts with an
+apostrophe.
+
+population.csv: every user from /users, one row each
+  user_id                  the Entra object id of the user
+  user_principal_name      the user's sign-in name (UPN)
+  display_name             the user's display name
+  classification           in-scope, break-glass, disabled, guest or exception: the first rule that matches
+  reason                   why the user is classified so, in words
+  account_enabled          accountEnabled from /users (empty: not returned, treated as enabled)
+  user_type                userType from /users (Member or Guest)
+  in_registration_report   whether the registration report has a row for the user
+  methods_registered       methodsRegistered from the registration report, as Graph spells them
+  registered               for in-scope users: at least one qualifying method (empty when not in scope)
+  is_mfa_registered        Microsoft's own isMfaRegistered flag (shown, never decides)
+  is_mfa_capable           Microsoft's own isMfaCapable flag (shown, never decides)
+  phishing_resistant       a FIDO2, passkey or certificate method is registered
+  report_last_updated      when Graph last updated the user's registration report row
+
+unregistered.csv: in-scope users without a qualifying method
+  user_id                  the Entra object id of the user
+  user_principal_name      the user's sign-in name (UPN)
+  display_name             the user's display name
+  in_registration_report   whether the registration report has a row for the user
+  methods_registered       the methods the user has, none of them qualifying
+  reason                   why the user is in scope, in words
+  is_mfa_registered        Microsoft's own isMfaRegistered flag
+  account_created          createdDateTime from /users
+
+excluded.csv: users left out of the figure
+  user_id                  the Entra object id of the user
+  user_principal_name      the user's sign-in name (UPN)
+  display_name             the user's display name
+  classification           break-glass, disabled, guest or exception
+  reason                   why the user is excluded, in words
+  methods_registered       methodsRegistered from the registration report
+  phishing_resistant       a FIDO2, passkey or certificate method is registered
+  approved_by              for an exception: who approved it
+  expires                  for an exception: its expiry date (honoured through the end of that day, UTC)
+";
+
+const PERIOD_COLUMNS: &str = "
+history.csv: one row per snapshot of the audit period
+  sequence                 the snapshot's sequence number in the store's ledger
+  collected_at             when the snapshot was collected
+  in_scope                 in-scope users in that snapshot
+  registered               of them, registered
+  percent                  registered / in_scope, floored to two decimals
+  result                   pass, fail or insufficient-evidence for that snapshot
+  joiners                  users in scope now and not in the previous snapshot
+  leavers                  users in scope in the previous snapshot and not now
+  snapshot_sha256          the snapshot's SHA-256 as the ledger records it
+
+remediation.csv: users brought into compliance, then users still unregistered at the end
+  status                   remediated or still-unregistered
+  user_id                  the Entra object id of the user
+  user_principal_name      the user's sign-in name (UPN)
+  first_seen_unregistered  the first snapshot of the stretch in which the user was unregistered
+  first_seen_registered    the first later snapshot in which the user was registered (empty: still open)
+  days_open                days from first_seen_unregistered to first_seen_registered (or the period's end)
+  audit_event_ids          ids of the matching \"registered security info\" audit events
+
+audit-events.csv: the Authentication Methods audit events of the period, each once
+  id                           the audit event's id
+  activity_date_time           when the activity happened
+  activity                     the activity's name as Graph gives it
+  result                       the activity's result (success, failure, ...)
+  target_user_id               the object id of the user the activity changed
+  target_user_principal_name   the UPN of that user
+  initiated_by                 who did it (a user's UPN or an app's name)
+  first_collected_in_snapshot  the sequence of the first snapshot that held the event
+
+population-changes.csv: joiners and leavers of the in-scope population
+  sequence                 the snapshot in which the change was seen
+  collected_at             when that snapshot was collected
+  change                   joiner or leaver
+  user_id                  the Entra object id of the user
+  user_principal_name      the user's sign-in name (UPN)
+";
+
+/// COLUMNS.txt: every column of every CSV in the package, with its meaning.
+pub fn columns(with_period: bool) -> String {
+    let mut text = format!("Columns of the CSV files\n------------------------\n{USER_COLUMNS}");
+    if with_period {
+        text.push_str(PERIOD_COLUMNS);
+    }
+    text
+}
 
 /// `950 of 1000 in-scope users registered, 95.00 %`, or that no user was in scope.
 pub fn figure_in_words(p: &crate::evidence::PointInTime) -> String {
@@ -146,11 +248,18 @@ pub fn readme(evidence: &Evidence) -> String {
          raw/               the Graph responses of the as-of snapshot, byte for byte, with provenance.json\n\
          manifest.json      every file with its size and SHA-256, the tool version, the config and snapshot hashes\n\
          SHA256SUMS         the same hashes, for sha256sum -c\n\
+         COLUMNS.txt        every column of every CSV, and what it means\n\
          \n\
          How to verify\n\
          -------------\n\
-         1. The zip itself:        sha256sum -c {id}.zip.sha256   (beside the zip)\n\
+         1. The zip itself, against the .sha256 beside it:\n\
+         Linux:    sha256sum -c {id}.zip.sha256\n\
+         macOS:    shasum -a 256 -c {id}.zip.sha256\n\
+         Windows:  (Get-FileHash {id}.zip -Algorithm SHA256).Hash\n\
+         (PowerShell: compare the hash it prints with the first word of the .sha256 file)\n\
          2. Every file inside:     unzip {id}.zip && cd {id} && sha256sum -c SHA256SUMS\n\
+         (macOS: shasum -a 256 -c SHA256SUMS; Windows: Get-FileHash -Algorithm SHA256 on each\n\
+         file, compared with its line in SHA256SUMS)\n\
          3. Everything, and the figure re-computed from population.csv:\n\
                                    mfa-evidence verify {id}.zip\n\
          To re-perform the figure by hand: in population.csv keep the rows whose classification is\n\

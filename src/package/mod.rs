@@ -21,7 +21,7 @@ use zip::write::SimpleFileOptions;
 
 use crate::digest::{self, HashingWriter, Sha256Sums, hash_file};
 use crate::evidence::PackageFile;
-use crate::files::sync_dir;
+use crate::files::{create_private_file, sync_dir};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SUMS_FILE: &str = digest::SUMS_FILE;
@@ -70,7 +70,7 @@ impl PackageBuilder {
     /// Stages inside `out_dir`, so nothing is written elsewhere and a crash leaves only a
     /// dot-folder that the next run does not read.
     pub fn new(out_dir: &Path) -> Result<PackageBuilder> {
-        std::fs::create_dir_all(out_dir).with_context(|| {
+        crate::files::create_private_dir_all(out_dir).with_context(|| {
             format!(
                 "cannot create the output folder {}: check --out",
                 out_dir.display()
@@ -100,7 +100,7 @@ impl PackageBuilder {
             .staging
             .path()
             .join(format!("{:04}", self.entries.len()));
-        let file = File::create(&staged).with_context(|| format!("cannot stage {path}"))?;
+        let file = create_private_file(&staged).with_context(|| format!("cannot stage {path}"))?;
         let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         write(&mut out).with_context(|| format!("cannot write {path}"))?;
         let size = out.written;
@@ -181,7 +181,7 @@ impl PackageBuilder {
             );
         }
         let sidecar = self.staging.path().join(format!("{name}.sha256"));
-        std::fs::write(&sidecar, sidecar_text)?;
+        crate::files::write_private(&sidecar, sidecar_text.as_bytes())?;
         File::open(&sidecar)?.sync_all()?;
         std::fs::rename(&partial, &zip_path)
             .with_context(|| format!("cannot move the package into {}", zip_path.display()))?;
@@ -191,8 +191,8 @@ impl PackageBuilder {
     }
 
     fn write_zip(&mut self, path: &Path, top: &str) -> Result<()> {
-        let file =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let file = create_private_file(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
         let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)

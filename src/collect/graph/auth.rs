@@ -19,7 +19,7 @@ use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::retry::{
     Attempt, NetworkPolicy, is_transient, retry, retry_after, transport_error, unresolvable,
@@ -460,8 +460,13 @@ impl TokenSource {
                     },
                 })
             },
-            async |fault, delay| {
-                debug!(url = %url, fault = %fault, delay_ms = delay.as_millis() as u64, "token endpoint retry");
+            async |fault, delay, failed| {
+                warn!(
+                    "token endpoint {url}: attempt {failed} failed ({fault}); retrying in {:.1} s (attempt {} of at most {})",
+                    delay.as_secs_f64(),
+                    failed + 1,
+                    self.policy.max_retries + 1
+                );
                 tokio::time::sleep(delay).await;
                 Ok(())
             },

@@ -11,7 +11,7 @@ use anyhow::{Result, anyhow, bail};
 use chrono::{SecondsFormat, Utc};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::auth::TokenSource;
 use super::progress::SourceBar;
@@ -250,8 +250,14 @@ impl Graph {
                 self.attempt(source, url, requests, &mut renewed_after_401)
                     .await
             },
-            async |fault, delay| {
-                debug!(source = source.stem(), fault = %fault, delay_ms = delay.as_millis() as u64, "retrying");
+            async |fault, delay, failed| {
+                warn!(
+                    "{}: attempt {failed} failed ({fault}); retrying in {:.1} s (attempt {} of at most {})",
+                    url_path(url),
+                    delay.as_secs_f64(),
+                    failed + 1,
+                    self.policy.max_retries + 1
+                );
                 bar.throttled(delay);
                 self.pause(delay).await
             },

@@ -248,7 +248,7 @@ pub async fn collect(
     let path = dest.join(PROVENANCE_FILE);
     let mut json = serde_json::to_vec_pretty(&record).context("cannot serialise the provenance")?;
     json.push(b'\n');
-    tokio::fs::write(&path, json)
+    write_private(&path, &json)
         .await
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(record)
@@ -302,6 +302,18 @@ fn percent_encode_segment(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Writes a whole file owner-only (0600 on unix): pages hold personal data.
+pub(crate) async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.flush().await
 }
 
 #[cfg(test)]

@@ -176,13 +176,14 @@ impl<F> GaveUp<F> {
 }
 
 /// Runs `attempt` until it gives a final answer, waiting with `wait` (which may stop the loop
-/// with an error) between attempts. Gives up, with the error `give_up` makes, when one more
+/// with an error) between attempts; `wait` is told the fault, the delay and how many attempts
+/// failed so far, so the operator can see each retry as it happens. Gives up, with the error `give_up` makes, when one more
 /// attempt would exceed `max_retries`, or when its wait would end after `max_wait` since the first
 /// attempt (attempts that time out count, not only the waits between them).
 pub(crate) async fn retry<T, F>(
     policy: &NetworkPolicy,
     mut attempt: impl AsyncFnMut() -> Result<Attempt<T, F>>,
-    mut wait: impl AsyncFnMut(&F, Duration) -> Result<()>,
+    mut wait: impl AsyncFnMut(&F, Duration, u32) -> Result<()>,
     give_up: impl FnOnce(GaveUp<F>) -> anyhow::Error,
 ) -> Result<T> {
     let first_attempt = Instant::now();
@@ -204,7 +205,7 @@ pub(crate) async fn retry<T, F>(
                 retry_after_beyond: hint.filter(|_| beyond && attempts <= policy.max_retries),
             }));
         }
-        wait(&fault, delay).await?;
+        wait(&fault, delay, attempts).await?;
     }
 }
 
@@ -268,7 +269,7 @@ mod tests {
                     retry_after: Some(Duration::from_millis(1)),
                 })
             },
-            async |_, delay| {
+            async |_, delay, _| {
                 waits.push(delay);
                 Ok(())
             },
@@ -293,7 +294,7 @@ mod tests {
                     retry_after: Some(Duration::from_secs(6)),
                 })
             },
-            async |_, _| panic!("no wait may start"),
+            async |_, _, _| panic!("no wait may start"),
             |g| {
                 anyhow::anyhow!(
                     "{} {}",
@@ -323,7 +324,7 @@ mod tests {
                     Attempt::Done(calls)
                 })
             },
-            async |_, _| Ok(()),
+            async |_, _, _| Ok(()),
             |_| unreachable!(),
         )
         .await

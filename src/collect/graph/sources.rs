@@ -115,7 +115,7 @@ async fn page_through(
         };
         let file = format!("{source}-{page_no:04}.json");
         let path = dest.join(&file);
-        tokio::fs::write(&path, &body)
+        super::write_private(&path, &body)
             .await
             .with_context(|| format!("cannot write {}", path.display()))?;
         drop(body);
