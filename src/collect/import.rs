@@ -387,8 +387,9 @@ fn read_source<T: DeserializeOwned>(
                 path.display()
             );
         }
-        // Graph repeats a request's context on every page; another one is another request.
-        match (&context, page.context) {
+        // Graph repeats a request's context on every page; another one is another request, and
+        // the record of what the files show would name only the first.
+        match (&context, page.context.filter(|_| describe)) {
             (Some((first, first_path)), Some(this)) if *first != this => bail!(
                 "{} and {} carry different @odata.context ({first} and {this}): the pages come from different requests; export {source} again in one pass",
                 first_path.display(),
@@ -477,23 +478,26 @@ fn not_a_page<T: DeserializeOwned>(
             body.error.message.trim_end_matches('.')
         );
     }
+    if source.info().paging == Paging::SingleObject {
+        return format!(
+            "{file} holds a JSON {}, not a {source} object: {again}",
+            json_kind(&value)
+        );
+    }
     let object = match &value {
         Value::Object(map) => map,
         Value::Array(_) => {
             return format!(
-                "{file} is a JSON array, not a Graph page (an object with a value array): {again}"
+                "{file} is a JSON array, not a Graph collection page (an object with a value array): {again}"
             );
         }
         other => {
             return format!(
-                "{file} holds a JSON {}, not a Graph page: {again}",
+                "{file} holds a JSON {}, not a Graph collection page: {again}",
                 json_kind(other)
             );
         }
     };
-    if source.info().paging == Paging::SingleObject {
-        return format!("{file} is not a {source} object: {again}");
-    }
     match object.get("value") {
         None if object.is_empty() => {
             format!("{file} is an empty JSON object, not a Graph collection page: {again}")
@@ -566,7 +570,7 @@ fn unique_by_id<T: PartialEq>(
         .find(|w| id(&w[0].0) == id(&w[1].0) && w[0].0 != w[1].0)
     {
         bail!(
-            "{} and {} both hold id {} with different content: the export mixes two reads of {source}; export it again in one pass",
+            "{} and {} both hold id {} with different content: the pages mix two reads of {source}; read it again in one pass (export it again, or collect again)",
             pair[0].1.describe(list),
             pair[1].1.describe(list),
             id(&pair[0].0)
