@@ -4,7 +4,12 @@
 //!
 //! Layout: `<source>.json`, or `<source>-0001.json`, `<source>-0002.json`, ... for a source of
 //! several pages, with the file stems of [`crate::source::Source`], plus an optional
-//! `provenance.json` (a [`CollectionRecord`] written by the collector).
+//! `provenance.json` (a [`CollectionRecord`] written by the collector). Without it, the record is
+//! what the files show ([`FilesRecord`]), never the collector's requests.
+//!
+//! Nothing is read as data that is not: a file in a page's place that is not a Graph page, the
+//! same id twice with different content, several organizations and empty ids are refused with the
+//! file (and item) named. A UTF-8 byte-order mark in front of a file is skipped.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,7 +130,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
     let mut shown: BTreeMap<Source, FilesRecord> = BTreeMap::new();
 
     let org = read_source::<WireOrganization>(&pages, Source::Organization, describe)?;
-    let org_files = org.files.clone();
+    shown.extend(org.files.clone().map(|f| (Source::Organization, f)));
     let tenants = unique_by_id(
         Source::Organization,
         &pages,
@@ -152,7 +157,6 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
                 .join(", ")
         ),
     };
-    shown.extend(org_files.map(|f| (Source::Organization, f)));
 
     let users = read_source::<WireUser>(&pages, Source::Users, describe)?;
     shown.extend(users.files.clone().map(|f| (Source::Users, f)));
@@ -401,7 +405,8 @@ fn read_source<T: DeserializeOwned>(
         if describe {
             let keys: PageKeys = serde_json::from_slice(&bytes)
                 .with_context(|| format!("cannot read the properties of {}", path.display()))?;
-            properties.extend(keys.value.0);
+            // Annotations (`@odata.type`) are not properties.
+            properties.extend(keys.value.0.into_iter().filter(|k| !k.starts_with('@')));
         }
     }
     let files = describe.then(|| files_record(context.map(|(c, _)| c), properties));
@@ -439,7 +444,7 @@ fn read_object<T: DeserializeOwned>(
     let context: Option<String> = serde_json::from_slice::<ContextOnly>(&bytes)
         .ok()
         .and_then(|c| c.context);
-    keys.retain(|k| !k.starts_with("@odata."));
+    keys.retain(|k| !k.starts_with('@'));
     Ok((object, describe.then(|| files_record(context, keys))))
 }
 
