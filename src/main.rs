@@ -2,8 +2,8 @@
 //! maps the outcome to an exit code (0 pass, 1 fail or insufficient evidence, 2 error). Also
 //! writes shell completions and the man page, both from these clap definitions.
 //!
-//! The clock is read here and only here: for `collect` (the run's time) and `import` (no
-//! collection lies in the future).
+//! Apart from the request times the collector records, the clock is read here: for `collect`
+//! (the run's time) and `import` (no collection lies in the future), and passed in.
 
 use std::fmt;
 use std::io::{self, Write};

@@ -4,7 +4,12 @@
 //!
 //! Layout: `<source>.json`, or `<source>-0001.json`, `<source>-0002.json`, ... for a source of
 //! several pages, with the file stems of [`crate::source::Source`], plus an optional
-//! `provenance.json` (a [`CollectionRecord`] written by the collector).
+//! `provenance.json` (a [`CollectionRecord`] written by the collector). Without it, the record is
+//! what the files show ([`FilesRecord`]), never the collector's requests.
+//!
+//! Nothing is read as data that is not: a file in a page's place that is not a Graph page, the
+//! same id twice with different content, several organizations and empty ids are refused with the
+//! file (and item) named. A UTF-8 byte-order mark in front of a file is skipped.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -129,7 +134,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
     let mut shown: BTreeMap<Source, FilesRecord> = BTreeMap::new();
 
     let org = read_source::<WireOrganization>(&pages, Source::Organization, describe)?;
-    let org_files = org.files.clone();
+    shown.extend(org.files.clone().map(|f| (Source::Organization, f)));
     let tenants = unique_by_id(
         Source::Organization,
         &pages,
@@ -156,7 +161,6 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
                 .join(", ")
         ),
     };
-    shown.extend(org_files.map(|f| (Source::Organization, f)));
 
     let users = read_source::<WireUser>(&pages, Source::Users, describe)?;
     shown.extend(users.files.clone().map(|f| (Source::Users, f)));
@@ -391,8 +395,9 @@ fn read_source<T: DeserializeOwned>(
                 path.display()
             );
         }
-        // Graph repeats a request's context on every page; another one is another request.
-        match (&context, page.context) {
+        // Graph repeats a request's context on every page; another one is another request, and
+        // the record of what the files show would name only the first.
+        match (&context, page.context.filter(|_| describe)) {
             (Some((first, first_path)), Some(this)) if *first != this => bail!(
                 "{} and {} carry different @odata.context ({first} and {this}): the pages come from different requests; export {source} again in one pass",
                 first_path.display(),
@@ -404,7 +409,8 @@ fn read_source<T: DeserializeOwned>(
         if describe {
             let keys: PageKeys = serde_json::from_slice(&bytes)
                 .with_context(|| format!("cannot read the properties of {}", path.display()))?;
-            properties.extend(keys.value.0);
+            // Annotations (`@odata.type`) are not properties.
+            properties.extend(keys.value.0.into_iter().filter(|k| !k.starts_with('@')));
         }
     }
     let files = describe.then(|| files_record(context.map(|(c, _)| c), properties));
@@ -442,7 +448,7 @@ fn read_object<T: DeserializeOwned>(
     let context: Option<String> = serde_json::from_slice::<ContextOnly>(&bytes)
         .ok()
         .and_then(|c| c.context);
-    keys.retain(|k| !k.starts_with("@odata."));
+    keys.retain(|k| !k.starts_with('@'));
     Ok((object, describe.then(|| files_record(context, keys))))
 }
 
@@ -481,23 +487,26 @@ fn not_a_page<T: DeserializeOwned>(
             body.error.message.trim_end_matches('.')
         );
     }
+    if source.info().paging == Paging::SingleObject {
+        return format!(
+            "{file} holds a JSON {}, not a {source} object: {again}",
+            json_kind(&value)
+        );
+    }
     let object = match &value {
         Value::Object(map) => map,
         Value::Array(_) => {
             return format!(
-                "{file} is a JSON array, not a Graph page (an object with a value array): {again}"
+                "{file} is a JSON array, not a Graph collection page (an object with a value array): {again}"
             );
         }
         other => {
             return format!(
-                "{file} holds a JSON {}, not a Graph page: {again}",
+                "{file} holds a JSON {}, not a Graph collection page: {again}",
                 json_kind(other)
             );
         }
     };
-    if source.info().paging == Paging::SingleObject {
-        return format!("{file} is not a {source} object: {again}");
-    }
     match object.get("value") {
         None if object.is_empty() => {
             format!("{file} is an empty JSON object, not a Graph collection page: {again}")
@@ -570,7 +579,7 @@ fn unique_by_id<T: PartialEq>(
         .find(|w| id(&w[0].0) == id(&w[1].0) && w[0].0 != w[1].0)
     {
         bail!(
-            "{} and {} both hold id {} with different content: the export mixes two reads of {source}; export it again in one pass",
+            "{} and {} both hold id {} with different content: the pages mix two reads of {source}; read it again in one pass (export it again, or collect again)",
             pair[0].1.describe(list),
             pair[1].1.describe(list),
             id(&pair[0].0)

@@ -312,6 +312,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn spans_are_rounded_to_their_largest_unit() {
+        let cases = [
+            (Duration::seconds(3 * 86_400 - 1), "3 days"),
+            (Duration::hours(49), "2 days"),
+            (Duration::hours(47), "47 hours"),
+            (Duration::minutes(119), "119 minutes"),
+            (Duration::seconds(61), "1 minute"),
+        ];
+        for (d, text) in cases {
+            assert_eq!(span(d), text);
+        }
+    }
+
+    #[test]
     fn tenant_guids_and_domains() {
         assert!(is_guid("11111111-2222-3333-4444-555555555555"));
         assert!(is_guid("AbCdEf01-2222-3333-4444-555555555555"));

@@ -25,7 +25,6 @@ where
 /// not a collection page at all, and the importer says what it is instead.
 #[derive(Deserialize)]
 pub(super) struct Page<T> {
-    #[serde(default = "Option::default")]
     pub(super) value: Option<Vec<T>>,
     #[serde(rename = "@odata.nextLink", default)]
     pub(super) next_link: Option<String>,

@@ -1018,7 +1018,7 @@ async fn server_errors_are_retried_unresolvable_hosts_fail_fast_and_a_long_retry
         .insert("users".into(), Fault::Throttle(Some(3600)));
     let err = run(scenario).await.err();
     for needle in [
-        "Graph kept failing (HTTP 429 TooManyRequests) after 1 attempts",
+        "Graph kept failing (HTTP 429 TooManyRequests) after 1 attempt over",
         "with a Retry-After of 3600s, beyond the 10s this tool waits for one request",
         "Graph is throttling this tenant or application",
     ] {

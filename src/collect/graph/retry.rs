@@ -79,8 +79,9 @@ impl fmt::Display for Unresolvable {
 
 impl std::error::Error for Unresolvable {}
 
-/// The host name behind a failed request, when it is that its host did not resolve: `what`
-/// names the setting that gave the URL. The host may be a proxy's.
+/// When a request failed because a host name did not resolve: the error that ends the run,
+/// naming the host and what to check (`what` names the setting the URL came from). The host may
+/// be the proxy's.
 pub(crate) fn unresolvable(
     e: &reqwest::Error,
     url: &reqwest::Url,
@@ -155,22 +156,26 @@ pub(crate) struct GaveUp<F> {
 }
 
 impl<F> GaveUp<F> {
-    /// `after 5 attempts over 40s`, or, when the server asked for a wait beyond the budget, that
-    /// wait and the budget.
+    /// `after 5 attempts over 40s`, and, when the server asked for a wait beyond the budget,
+    /// that wait and the budget.
     pub(crate) fn bound_text(&self, policy: &NetworkPolicy) -> String {
+        let attempts = format!(
+            "after {} {} over {}s",
+            self.attempts,
+            if self.attempts == 1 {
+                "attempt"
+            } else {
+                "attempts"
+            },
+            self.elapsed.as_secs()
+        );
         match self.retry_after_beyond {
             Some(wait) => format!(
-                "after {} attempts over {}s, with a Retry-After of {}s, beyond the {}s this tool waits for one request",
-                self.attempts,
-                self.elapsed.as_secs(),
+                "{attempts}, with a Retry-After of {}s, beyond the {}s this tool waits for one request",
                 wait.as_secs(),
                 policy.max_wait.as_secs()
             ),
-            None => format!(
-                "after {} attempts over {}s",
-                self.attempts,
-                self.elapsed.as_secs()
-            ),
+            None => attempts,
         }
     }
 }
@@ -307,7 +312,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "HTTP 429 after 1 attempts over 0s, with a Retry-After of 6s, beyond the 5s this tool waits for one request"
+            "HTTP 429 after 1 attempt over 0s, with a Retry-After of 6s, beyond the 5s this tool waits for one request"
         );
         assert_eq!(calls, 1);
         let mut calls = 0u32;
