@@ -5,6 +5,7 @@ mod collect;
 mod evaluate;
 mod fake_graph;
 mod honest;
+mod notify;
 mod package;
 mod pdf;
 mod period;
