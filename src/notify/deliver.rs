@@ -27,7 +27,8 @@ use crate::config::{EmailSettings, Mailbox, NotifySettings, WebhookFormat};
 pub const WEBHOOK_URL_VAR: &str = "MFA_EVIDENCE_WEBHOOK_URL";
 pub const SMTP_PASSWORD_VAR: &str = "MFA_EVIDENCE_SMTP_PASSWORD";
 
-/// How much of a receiver's answer an error quotes.
+/// How much of a receiver's answer is read, and how much an error quotes.
+const ANSWER_READ_MAX: usize = 16 * 1024;
 const ANSWER_QUOTE_MAX: usize = 200;
 
 /// Where an alert went.
@@ -416,8 +417,9 @@ impl Webhook {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        // The answer is read within the attempt's time as well; only its start is quoted.
-        let answer = match response.text().await {
+        // The answer is read within the attempt's time as well, and only its start: it is
+        // quoted, or searched for a Teams connector's throttling notice.
+        let answer = match read_start(response).await {
             Ok(t) => t,
             Err(e) if status.is_success() => {
                 return Attempt::Retry(self.transport_error(&e, policy), None);
@@ -493,6 +495,19 @@ impl Webhook {
         };
         scrub(&text, &self.secrets)
     }
+}
+
+/// The first [`ANSWER_READ_MAX`] bytes of an answer, as text.
+async fn read_start(mut response: reqwest::Response) -> reqwest::Result<String> {
+    let mut bytes = Vec::new();
+    while bytes.len() < ANSWER_READ_MAX {
+        match response.chunk().await? {
+            Some(chunk) => bytes.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    bytes.truncate(ANSWER_READ_MAX);
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The TLS failure behind an error, when there is one: an untrusted or mismatched certificate
