@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::evaluate::period::{Conclusion, LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo};
 use crate::evaluate::{self, ControlResult};
 use crate::evidence::{self, Evidence};
+use crate::notify;
 use crate::package::{self, ManifestSnapshot, PackageInputs};
 use crate::snapshot::Snapshot;
 use crate::store::{Store, StoredSnapshot};
@@ -98,13 +99,12 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         Some(p) => (Some(p.facts), p.snapshots),
         None => (None, vec![manifest_snapshot(stored)]),
     };
-    let evidence = evidence::generate(
-        &snapshot,
-        stored,
-        &evaluation,
-        config,
-        facts.as_ref().map(evidence::period),
-    );
+    let mut period = facts.as_ref().map(evidence::period);
+    if let Some(p) = &mut period {
+        p.deviations_signalled =
+            notify::job::deviations_signalled(store.root(), &tenant, &p.series)?;
+    }
+    let evidence = evidence::generate(&snapshot, stored, &evaluation, config, period);
     let zip = package::write_package(
         &request.out_dir,
         PackageInputs {

@@ -65,7 +65,7 @@ pub struct Delivery {
     pub attempts: u32,
     /// Why the last attempt failed; never holds a secret.
     pub error: Option<String>,
-    /// When the last attempt ended.
+    /// When the last attempt ended, in whole seconds.
     pub finished_at: DateTime<Utc>,
 }
 
@@ -282,7 +282,8 @@ fn scrub(text: &str, secrets: &[String]) -> String {
     reason = "when an alert was delivered: kept in the store's notification record, never in a package"
 )]
 fn now() -> DateTime<Utc> {
-    Utc::now()
+    // Whole seconds, as every time the store writes.
+    chrono::SubsecRound::trunc_subsecs(Utc::now(), 0)
 }
 
 /// What one attempt came to.

@@ -4,11 +4,13 @@
 //! This module is the pure part: [`decide`] whether a stored snapshot is news, the [`Alert`] that
 //! says so (the figure, what changed since the previous snapshot, what to do next) and its text.
 //! `payload` shapes an alert for each receiver, `deliver` sends it (the one part that touches the
-//! network), `record` keeps what was sent beside the tenant's ledger. Nothing here reaches a
+//! network), `record` keeps what was sent beside the tenant's ledger, and `job` is the step
+//! `collect` and `import` run once the snapshot is stored. Nothing here reaches a
 //! package: a package stays a function of the snapshots and the config, and only the period's
 //! count of deviations signalled is read back from the record.
 
 pub mod deliver;
+pub mod job;
 pub mod payload;
 pub mod record;
 
@@ -18,8 +20,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{ControlResult, Evaluation};
-use crate::findings::{counted, thousands};
+use chrono::{DateTime, Utc};
+
+use crate::evidence::words::{counted, thousands};
 use crate::snapshot::Tenant;
+use crate::time::secs_text;
 
 /// How many UPNs an alert names for each kind of change; the counts are always complete.
 pub const CHANGE_SAMPLE: usize = 5;
@@ -46,6 +51,12 @@ impl AlertKind {
             AlertKind::Recovered => "recovered",
             AlertKind::CollectionFailed => "collection-failed",
         }
+    }
+}
+
+impl std::fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -78,8 +89,8 @@ pub struct ControlAlert {
     pub tenant_name: String,
     /// The snapshot's ledger sequence.
     pub sequence: u64,
-    /// RFC 3339, UTC: the snapshot's collection time.
-    pub as_of: String,
+    /// The snapshot's collection time.
+    pub as_of: DateTime<Utc>,
     pub result: ControlResult,
     /// The previous snapshot's result; `None` for the tenant's first snapshot.
     pub previous: Option<ControlResult>,
@@ -90,7 +101,7 @@ pub struct ControlAlert {
     /// Floored to two decimals, as in the package.
     pub percent: String,
     pub threshold_percent: String,
-    /// `None` for the first snapshot: there is nothing to compare with.
+    /// `None` without a previous snapshot to compare with.
     pub changes: Option<Changes>,
     /// The command that builds the evidence package from the store.
     pub package_command: String,
@@ -102,24 +113,24 @@ impl ControlAlert {
     pub fn new(
         tenant: &Tenant,
         sequence: u64,
-        as_of: &str,
         evaluation: &Evaluation,
         previous: Option<(ControlResult, &Population)>,
         package_command: String,
     ) -> ControlAlert {
-        let pit = &evaluation.point_in_time;
+        // The figure in the package's own words and numbers.
+        let pit = crate::evidence::point_in_time(evaluation);
         ControlAlert {
             tenant_id: tenant.id.clone(),
             tenant_name: tenant.name.clone(),
             sequence,
-            as_of: as_of.to_string(),
+            as_of: evaluation.as_of,
             result: evaluation.result,
             previous: previous.map(|(result, _)| result),
-            reason: pit.result_reason.clone(),
+            reason: pit.result_reason,
             registered: pit.registered,
             in_scope: pit.in_scope,
-            percent: pit.percent.clone(),
-            threshold_percent: pit.threshold_percent.clone(),
+            percent: pit.percent,
+            threshold_percent: pit.threshold_percent,
             changes: previous.map(|(_, population)| changes(population, evaluation)),
             package_command,
         }
@@ -131,11 +142,11 @@ impl ControlAlert {
 pub struct CollectionFailure {
     /// The tenant as configured (`[tenant] id` or `AZURE_TENANT_ID`), when known.
     pub tenant: Option<String>,
-    /// RFC 3339, UTC: when the collection was attempted.
-    pub attempted_at: String,
+    /// When the collection was attempted.
+    pub attempted_at: DateTime<Utc>,
     /// The collection time of the newest stored snapshot, so the reader knows how old the
     /// evidence now is.
-    pub last_snapshot_at: Option<String>,
+    pub last_snapshot_at: Option<DateTime<Utc>>,
     /// The error chain, as the run printed it.
     pub error: String,
     pub what_to_do: String,
@@ -144,15 +155,15 @@ pub struct CollectionFailure {
 impl CollectionFailure {
     pub fn new(
         tenant: Option<&str>,
-        attempted_at: &str,
-        last_snapshot_at: Option<&str>,
+        attempted_at: DateTime<Utc>,
+        last_snapshot_at: Option<DateTime<Utc>>,
         error: &str,
         max_gap_hours: u32,
     ) -> CollectionFailure {
         CollectionFailure {
             tenant: tenant.map(str::to_string),
-            attempted_at: attempted_at.to_string(),
-            last_snapshot_at: last_snapshot_at.map(str::to_string),
+            attempted_at,
+            last_snapshot_at,
             error: error.to_string(),
             what_to_do: format!(
                 "Fix what the error names, then run `mfa-evidence collect` again. Nothing was stored: \
@@ -308,14 +319,17 @@ impl Alert {
             Alert::Control(a) => {
                 let mut facts = vec![
                     fact("Tenant", format!("{} ({})", a.tenant_name, a.tenant_id)),
-                    fact("As of", a.as_of.clone()),
+                    fact("As of", secs_text(a.as_of)),
                     fact(
                         "Result",
                         match a.previous {
                             Some(p) => {
                                 format!("{} (previous snapshot: {})", a.result.as_str(), p.as_str())
                             }
-                            None => format!("{} (the first snapshot)", a.result.as_str()),
+                            None => format!(
+                                "{} (no previous snapshot to compare with)",
+                                a.result.as_str()
+                            ),
                         },
                     ),
                     fact(
@@ -347,12 +361,11 @@ impl Alert {
                 if let Some(t) = &f.tenant {
                     facts.push(fact("Tenant", t.clone()));
                 }
-                facts.push(fact("Attempted at", f.attempted_at.clone()));
+                facts.push(fact("Attempted at", secs_text(f.attempted_at)));
                 facts.push(fact(
                     "Newest stored snapshot",
                     f.last_snapshot_at
-                        .clone()
-                        .unwrap_or_else(|| "none".to_string()),
+                        .map_or_else(|| "none".to_string(), secs_text),
                 ));
                 facts
             }

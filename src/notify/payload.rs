@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::Alert;
 use crate::evaluate::ControlResult;
+use crate::time::secs_text;
 
 /// The Adaptive Card schema version used: every element here exists since 1.0, and 1.2 is what
 /// Teams documents for incoming webhooks.
@@ -151,7 +152,7 @@ pub fn json(alert: &Alert) -> Value {
     let specific = match alert {
         Alert::Control(a) => json!({
             "tenant": { "id": a.tenant_id, "name": a.tenant_name },
-            "as_of": a.as_of,
+            "as_of": secs_text(a.as_of),
             "sequence": a.sequence,
             "result": a.result.as_str(),
             "previous_result": a.previous.map(ControlResult::as_str),
@@ -170,8 +171,8 @@ pub fn json(alert: &Alert) -> Value {
         }),
         Alert::CollectionFailed(f) => json!({
             "tenant": f.tenant.as_ref().map(|t| json!({ "id": t })),
-            "attempted_at": f.attempted_at,
-            "last_snapshot_at": f.last_snapshot_at,
+            "attempted_at": secs_text(f.attempted_at),
+            "last_snapshot_at": f.last_snapshot_at.map(secs_text),
             "error": f.error,
             "next_step": f.what_to_do,
         }),

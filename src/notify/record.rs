@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -27,15 +27,16 @@ pub const NOTIFICATIONS_FILE: &str = "notifications.jsonl";
 /// One alert sent on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotificationRecord {
-    /// RFC 3339, UTC: when the last attempt ended.
-    pub sent_at: String,
+    /// When the last attempt ended.
+    #[serde(with = "crate::time::secs")]
+    pub sent_at: DateTime<Utc>,
     pub kind: AlertKind,
     /// The snapshot the alert is about (its ledger sequence and collection time); none for a
     /// failed collection.
     pub sequence: Option<u64>,
-    pub collected_at: Option<String>,
+    #[serde(with = "crate::time::secs_opt")]
+    pub collected_at: Option<DateTime<Utc>>,
     /// The snapshot's point-in-time result.
-    #[serde(with = "result_text")]
     pub result: Option<ControlResult>,
     pub channel: Channel,
     pub delivered: bool,
@@ -47,13 +48,11 @@ pub struct NotificationRecord {
 impl NotificationRecord {
     pub fn new(alert: &Alert, delivery: &Delivery) -> NotificationRecord {
         let (sequence, collected_at, result) = match alert {
-            Alert::Control(a) => (Some(a.sequence), Some(a.as_of.clone()), Some(a.result)),
+            Alert::Control(a) => (Some(a.sequence), Some(a.as_of), Some(a.result)),
             Alert::CollectionFailed(_) => (None, None, None),
         };
         NotificationRecord {
-            sent_at: delivery
-                .finished_at
-                .to_rfc3339_opts(SecondsFormat::Secs, true),
+            sent_at: delivery.finished_at,
             kind: alert.kind(),
             sequence,
             collected_at,
@@ -165,47 +164,14 @@ impl Signalled {
         let delivered = records
             .iter()
             .filter(|r| r.delivered && r.kind == AlertKind::NotPassing)
-            .filter_map(|r| Some((r.sequence?, parse(r.collected_at.as_deref()?)?)))
+            .filter_map(|r| Some((r.sequence?, r.collected_at?)))
             .collect();
         Signalled { delivered }
     }
 
-    /// Whether the snapshot `sequence`, collected at `collected_at` (RFC 3339), was signalled.
-    pub fn contains(&self, sequence: u64, collected_at: &str) -> bool {
-        parse(collected_at).is_some_and(|t| self.delivered.contains(&(sequence, t)))
-    }
-}
-
-fn parse(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// `ControlResult` as the package spells it (`pass`, `fail`, `insufficient-evidence`).
-mod result_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::evaluate::ControlResult;
-
-    pub fn serialize<S: Serializer>(r: &Option<ControlResult>, s: S) -> Result<S::Ok, S::Error> {
-        match r {
-            Some(r) => s.serialize_str(r.as_str()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ControlResult>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| match t.as_str() {
-            "pass" => Ok(ControlResult::Pass),
-            "fail" => Ok(ControlResult::Fail),
-            "insufficient-evidence" => Ok(ControlResult::InsufficientEvidence),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown result {other:?}"
-            ))),
-        })
-        .transpose()
+    /// Whether the snapshot `sequence`, collected at `collected_at`, was signalled.
+    pub fn contains(&self, sequence: u64, collected_at: DateTime<Utc>) -> bool {
+        self.delivered.contains(&(sequence, collected_at))
     }
 }
 
@@ -213,12 +179,16 @@ mod result_text {
 mod tests {
     use super::*;
 
+    fn t(text: &str) -> DateTime<Utc> {
+        crate::time::parse_rfc3339(text).unwrap()
+    }
+
     fn record(sequence: u64, at: &str, kind: AlertKind, delivered: bool) -> NotificationRecord {
         NotificationRecord {
-            sent_at: "2026-10-31T06:01:00Z".into(),
+            sent_at: t("2026-10-31T06:01:00Z"),
             kind,
             sequence: Some(sequence),
-            collected_at: Some(at.into()),
+            collected_at: Some(t(at)),
             result: Some(ControlResult::Fail),
             channel: Channel::Webhook,
             delivered,
@@ -235,15 +205,15 @@ mod tests {
             record(4, "2026-10-04T06:00:00Z", AlertKind::NotPassing, false),
             record(5, "2026-10-05T06:00:00Z", AlertKind::Recovered, true),
         ]);
-        assert!(s.contains(3, "2026-10-03T06:00:00Z"));
-        assert!(s.contains(3, "2026-10-03T06:00:00+00:00"));
+        assert!(s.contains(3, t("2026-10-03T06:00:00Z")));
+        assert!(s.contains(3, t("2026-10-03T06:00:00+00:00")));
         assert!(
-            !s.contains(3, "2026-10-02T06:00:00Z"),
+            !s.contains(3, t("2026-10-02T06:00:00Z")),
             "another store's snapshot 3"
         );
-        assert!(!s.contains(4, "2026-10-04T06:00:00Z"), "not delivered");
+        assert!(!s.contains(4, t("2026-10-04T06:00:00Z")), "not delivered");
         assert!(
-            !s.contains(5, "2026-10-05T06:00:00Z"),
+            !s.contains(5, t("2026-10-05T06:00:00Z")),
             "a recovery is no deviation"
         );
     }

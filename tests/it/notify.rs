@@ -31,7 +31,9 @@ use mfa_evidence::notify::{
 };
 use serde_json::{Value, json};
 
-use crate::util::{TENANT_ID, member, reg, snapshot};
+use mfa_evidence::store::Store;
+
+use crate::util::{Run, TENANT_ID, Workdir, graph_users, member, reg, snapshot, write_export};
 
 const AUTHENTICATOR: &[&str] = &["microsoftAuthenticatorPush"];
 /// The secret part of the test webhook's URL, as Slack and Teams put one in the path.
@@ -92,7 +94,6 @@ fn failing_after_passing() -> Alert {
     Alert::Control(ControlAlert::new(
         &snap.tenant,
         7,
-        &snap.collected_at,
         &current,
         Some((prev.result, &population)),
         notify::package_command(
@@ -102,11 +103,15 @@ fn failing_after_passing() -> Alert {
     ))
 }
 
+fn t(text: &str) -> chrono::DateTime<chrono::Utc> {
+    mfa_evidence::time::parse_rfc3339(text).unwrap()
+}
+
 fn collection_failed() -> Alert {
     Alert::CollectionFailed(CollectionFailure::new(
         Some(TENANT_ID),
-        "2026-11-01T02:15:00Z",
-        Some("2026-10-31T06:00:00Z"),
+        t("2026-11-01T02:15:00Z"),
+        Some(t("2026-10-31T06:00:00Z")),
         "users: Graph answered 403 Forbidden (Authorization_RequestDenied): grant the application permission User.Read.All and an admin consent (request-id 1234)",
         48,
     ))
@@ -167,7 +172,6 @@ fn a_first_snapshot_and_a_recovery() {
     let alert = Alert::Control(ControlAlert::new(
         &snap.tenant,
         2,
-        &snap.collected_at,
         &eval,
         Some((ControlResult::Fail, &Population::default())),
         notify::package_command(None, TENANT_ID),
@@ -180,12 +184,15 @@ fn a_first_snapshot_and_a_recovery() {
     let first = Alert::Control(ControlAlert::new(
         &snap.tenant,
         1,
-        &snap.collected_at,
         &eval,
         None,
         notify::package_command(None, TENANT_ID),
     ));
-    assert!(first.text().contains("Result: pass (the first snapshot)"));
+    assert!(
+        first
+            .text()
+            .contains("Result: pass (no previous snapshot to compare with)")
+    );
     assert!(
         !first.text().contains("Joiners"),
         "no previous snapshot to compare with"
@@ -1007,17 +1014,17 @@ async fn the_record_keeps_what_was_sent_and_counts_deviations_signalled() {
     assert_eq!(read, records);
     assert_eq!(read[0].kind, AlertKind::NotPassing);
     assert_eq!(
-        (read[0].sequence, read[0].collected_at.as_deref()),
-        (Some(7), Some("2026-10-31T06:00:00Z"))
+        (read[0].sequence, read[0].collected_at),
+        (Some(7), Some(t("2026-10-31T06:00:00Z")))
     );
     assert_eq!((read[0].delivered, read[1].delivered), (true, false));
     assert_eq!(read[1].attempts, 3);
     let signalled = Signalled::from_records(&read);
     assert!(
-        signalled.contains(7, "2026-10-31T06:00:00Z"),
+        signalled.contains(7, t("2026-10-31T06:00:00Z")),
         "delivered on one channel is signalled"
     );
-    assert!(!signalled.contains(6, "2026-10-30T06:00:00Z"));
+    assert!(!signalled.contains(6, t("2026-10-30T06:00:00Z")));
 }
 
 #[tokio::test]
@@ -1108,4 +1115,404 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_record() {
             assert!(!e.contains(needle.as_str()), "{needle} in the error {e}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The built binary: alerts after `import` and `collect`, and the period's count in the package.
+
+/// A work folder whose config sends alerts to the webhook as JSON, plus `extra` TOML.
+fn alerting_workdir(extra: &str) -> (Workdir, String) {
+    let work = Workdir::new();
+    let config = work.join("mfa-evidence.toml");
+    std::fs::write(&config, format!("[notify]\nformat = \"json\"\n{extra}")).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    (work, config)
+}
+
+/// `import` of `registered` of 20 users, collected `day` days after 2026-10-01, with the webhook
+/// URL in the environment; the receiver keeps serving while the binary runs.
+async fn import_day(
+    work: &Workdir,
+    config: &str,
+    day: u32,
+    registered: u32,
+    url: &str,
+    extra: &[&str],
+) -> Run {
+    let dir = work.join(&format!("export-{day}"));
+    write_export(&dir, &graph_users(20, registered));
+    let at = format!("2026-10-{:02}T06:00:00Z", day);
+    let mut args: Vec<String> = [
+        "--config",
+        config,
+        "import",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--collected-at",
+        &at,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut cmd = work.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    cmd.env(WEBHOOK_URL_VAR, url);
+    tokio::task::spawn_blocking(move || Run::from(cmd.output().unwrap()))
+        .await
+        .unwrap()
+}
+
+fn store_of(work: &Workdir) -> Store {
+    Store::new(work.join("evidence-store"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_follow_the_control_and_the_package_counts_the_deviations_signalled() {
+    let receiver = Receiver::start(&[Answer::Status(200, "ok")]).await;
+    let (work, config) = alerting_workdir("");
+    let url = receiver.url.clone();
+    // pass, pass: nothing is news.
+    for day in [1, 2] {
+        import_day(&work, &config, day, 20, &url, &[])
+            .await
+            .expect_code(0)
+            .expect_output("alert: none");
+    }
+    assert_eq!(receiver.got().len(), 0, "a pass after a pass sends nothing");
+    // fail after pass: one message with the figure.
+    import_day(&work, &config, 3, 18, &url, &[])
+        .await
+        .expect_code(0)
+        .expect_output("alert not-passing sent by the webhook (1 attempt)");
+    let got = receiver.got();
+    assert_eq!(got.len(), 1);
+    let m = &got[0].body;
+    assert_eq!(
+        (
+            m["kind"].as_str(),
+            m["result"].as_str(),
+            m["previous_result"].as_str()
+        ),
+        (Some("not-passing"), Some("fail"), Some("pass"))
+    );
+    assert_eq!(
+        (
+            m["registered"].as_u64(),
+            m["in_scope"].as_u64(),
+            m["percent"].as_str()
+        ),
+        (Some(18), Some(20), Some("90.00"))
+    );
+    assert_eq!(m["sequence"], 3);
+    assert_eq!(m["changes"]["newly_unregistered"], 2);
+    assert_eq!(
+        m["changes"]["newly_unregistered_sample"],
+        json!(["user19@fabrikam.test", "user20@fabrikam.test"])
+    );
+    assert!(
+        m["package_command"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("report --tenant {TENANT_ID}"))
+    );
+    // Still failing: told again. Then the recovery: one more.
+    import_day(&work, &config, 4, 18, &url, &[])
+        .await
+        .expect_code(0);
+    import_day(&work, &config, 5, 20, &url, &[])
+        .await
+        .expect_code(0)
+        .expect_output("alert recovered sent by the webhook");
+    let got = receiver.got();
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        (
+            got[1].body["previous_result"].as_str(),
+            got[1].body["result"].as_str()
+        ),
+        (Some("fail"), Some("fail"))
+    );
+    assert_eq!(
+        got[1].body["changes"]["newly_unregistered"], 0,
+        "the same two as before"
+    );
+    assert_eq!(got[2].body["kind"], "recovered");
+
+    let records = record::read(work.join("evidence-store").as_path(), Some(TENANT_ID)).unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.sequence, r.kind))
+            .collect::<Vec<_>>(),
+        [
+            (Some(3), AlertKind::NotPassing),
+            (Some(4), AlertKind::NotPassing),
+            (Some(5), AlertKind::Recovered),
+        ]
+    );
+
+    // The period's package says how many deviating snapshots were signalled, and nothing else
+    // of the notifications.
+    let run = work.run(&["--config", &config, "report", "--out", "out"]);
+    run.expect_code(1);
+    let zip = std::fs::read_dir(work.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "zip"))
+        .unwrap();
+    let entries = crate::util::zip_entries(&zip);
+    let evidence: Value = serde_json::from_slice(
+        &entries
+            .iter()
+            .find(|(n, _)| n.ends_with("/evidence.json"))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(evidence["period"]["deviations_signalled"], 2);
+    for (name, bytes) in &entries {
+        assert!(!name.contains("notifications"), "{name}");
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            !text.contains("XyZ-hook-s3cr3t-canary"),
+            "the webhook URL in {name}"
+        );
+    }
+    let pdf = &entries
+        .iter()
+        .find(|(n, _)| n.ends_with("/report.pdf"))
+        .unwrap()
+        .1;
+    let text: String = pdf_extract::extract_text_from_mem(pdf)
+        .unwrap()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert!(
+        text.contains("2ofthe2snapshotsthatdidnotpasshadanalertdeliveredwhenstored"),
+        "the PDF states the count"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undelivered_alert_keeps_the_snapshot_and_exits_1() {
+    let down = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/services/{HOOK_SECRET}", l.local_addr().unwrap())
+    };
+    let failing = Receiver::start(&[Answer::Status(500, "")]).await;
+    let (work, config) = alerting_workdir("");
+    for (day, url, needle) in [
+        (1, down.as_str(), "cannot connect to the webhook"),
+        (2, failing.url.as_str(), "the webhook answered HTTP 500"),
+    ] {
+        import_day(&work, &config, day, 10, url, &[])
+            .await
+            .expect_code(1)
+            .expect_output("alert not-passing NOT delivered by the webhook (3 attempts)")
+            .expect_output(needle)
+            .expect_output("the snapshot is stored");
+        assert_eq!(
+            store_of(&work).ledger(TENANT_ID).unwrap().len(),
+            day as usize,
+            "the snapshot is stored"
+        );
+    }
+    assert_eq!(failing.got().len(), 3, "three tries, then the run gives up");
+    let records = record::read(work.join("evidence-store").as_path(), Some(TENANT_ID)).unwrap();
+    assert_eq!(
+        records.iter().map(|r| r.delivered).collect::<Vec<_>>(),
+        [false, false]
+    );
+    // An alert that never arrived signalled nothing.
+    let run = work.run(&["--config", &config, "report", "--out", "out"]);
+    run.expect_code(1);
+    let zip = std::fs::read_dir(work.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "zip"))
+        .unwrap();
+    let entries = crate::util::zip_entries(&zip);
+    let evidence: Value = serde_json::from_slice(
+        &entries
+            .iter()
+            .find(|(n, _)| n.ends_with("/evidence.json"))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(evidence["period"]["deviations_signalled"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_notify_sends_nothing_and_a_broken_channel_stops_the_run_before_it_stores() {
+    let receiver = Receiver::start(&[Answer::Status(200, "ok")]).await;
+    let (work, config) = alerting_workdir("");
+    let run = import_day(&work, &config, 1, 10, &receiver.url, &["--no-notify"]).await;
+    run.expect_code(0);
+    assert!(!run.stdout.contains("alert"), "{}", run.stdout);
+    assert!(receiver.got().is_empty());
+    // A webhook URL that is not https: a configuration error before anything is stored.
+    let plain = format!("http://hooks.example.com/services/{HOOK_SECRET}");
+    let run = import_day(&work, &config, 2, 10, &plain, &[]).await;
+    run.expect_code(2).expect_output("must use https");
+    assert!(
+        !run.stderr.contains("CANARY") && !run.stderr.contains("hooks.example.com"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(store_of(&work).ledger(TENANT_ID).unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_collection_sends_one_alert_and_exits_2() {
+    use crate::fake_graph::{CLIENT_ID, FakeGraph, Fault, Scenario, TENANT};
+    let receiver = Receiver::start(&[Answer::Status(200, "ok")]).await;
+    let fake = FakeGraph::start(Scenario::default().fault("users", &[Fault::Forbidden])).await;
+    let (work, config) = alerting_workdir(&format!(
+        "[tenant]\nid = \"{TENANT}\"\nlogin_endpoint = \"{url}\"\ngraph_endpoint = \"{url}\"\n[auth]\nclient_id = \"{CLIENT_ID}\"\n",
+        url = fake.url
+    ));
+    let mut cmd = work.command(&["--config", &config, "collect"]);
+    cmd.env("AZURE_CLIENT_SECRET", "fake-secret")
+        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+        .env_remove("HTTPS_PROXY")
+        .env(WEBHOOK_URL_VAR, &receiver.url);
+    let run = tokio::task::spawn_blocking(move || Run::from(cmd.output().unwrap()))
+        .await
+        .unwrap();
+    run.expect_code(2).expect_output("User.Read.All");
+    let got = receiver.got();
+    assert_eq!(got.len(), 1, "one alert for the broken collection");
+    let m = &got[0].body;
+    assert_eq!(m["kind"], "collection-failed");
+    assert_eq!(m["tenant"]["id"], TENANT);
+    assert!(
+        m["error"].as_str().unwrap().contains("User.Read.All"),
+        "{m}"
+    );
+    assert!(
+        m["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("mfa-evidence collect"),
+        "{m}"
+    );
+    assert!(
+        run.stdout
+            .contains("alert collection-failed sent by the webhook"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_the_output_at_vv_a_store_file_or_a_package() {
+    let certs = Certs::make();
+    let smtp = SmtpServer::start(Some(&certs), Some((SMTP_USER, SMTP_PASSWORD)));
+    let ok = Receiver::start(&[Answer::Status(503, ""), Answer::Status(200, "ok")]).await;
+    let echo = Receiver::start(&[Answer::EchoPath]).await;
+    let (work, config) = alerting_workdir(&format!(
+        "[notify.email]\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"mfa@fabrikam.test\"\nto = [\"secops@fabrikam.test\"]\n\
+         username = \"{SMTP_USER}\"\nca_file = \"{}\"\n",
+        smtp.port,
+        certs.path("ca.pem").display()
+    ));
+    let mut outputs = Vec::new();
+    for (day, url, code) in [(1, &ok.url, 0), (2, &echo.url, 1)] {
+        let dir = work.join(&format!("export-{day}"));
+        write_export(&dir, &graph_users(10, 5));
+        let at = format!("2026-10-{day:02}T06:00:00Z");
+        let mut cmd = work.command(&[
+            "-vv",
+            "--config",
+            &config,
+            "import",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--collected-at",
+            &at,
+        ]);
+        cmd.env(WEBHOOK_URL_VAR, url.as_str())
+            .env(SMTP_PASSWORD_VAR, SMTP_PASSWORD);
+        let run = tokio::task::spawn_blocking(move || Run::from(cmd.output().unwrap()))
+            .await
+            .unwrap();
+        run.expect_code(code)
+            .expect_output("alert not-passing sent by the mail");
+        outputs.push(run);
+    }
+    assert!(
+        smtp.next_mail().is_some() && smtp.next_mail().is_some(),
+        "both mails arrived"
+    );
+    assert!(
+        outputs[0].stderr.contains("DEBUG"),
+        "-vv logs: {}",
+        outputs[0].stderr
+    );
+    let report = work.run(&["-vv", "--config", &config, "report", "--out", "out"]);
+    report.expect_code(1);
+
+    let plain_auth = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{SMTP_USER}\0{SMTP_PASSWORD}"))
+    };
+    let needles = [
+        HOOK_SECRET,
+        "XyZ-hook-s3cr3t-canary",
+        SMTP_PASSWORD,
+        plain_auth.as_str(),
+    ];
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for (i, run) in outputs.iter().chain([&report]).enumerate() {
+        texts.push((
+            format!("run {i} output"),
+            format!("{}\n{}", run.stdout, run.stderr),
+        ));
+    }
+    for path in files_under(&work.join("evidence-store"))
+        .into_iter()
+        .chain(files_under(&work.join("out")))
+    {
+        let bytes = std::fs::read(&path).unwrap();
+        texts.push((
+            path.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+        if path.extension().is_some_and(|x| x == "zip") {
+            for (name, bytes) in crate::util::zip_entries(&path) {
+                texts.push((
+                    format!("{} {name}", path.display()),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ));
+            }
+        }
+    }
+    assert!(
+        texts
+            .iter()
+            .any(|(name, _)| name.ends_with("notifications.jsonl"))
+    );
+    for (name, text) in &texts {
+        for needle in needles {
+            assert!(!text.contains(needle), "{needle} in {name}");
+        }
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
 }
