@@ -11,6 +11,10 @@ use sha2::{Digest, Sha256};
 
 use crate::control::methods;
 
+/// Where a mail alert goes and comes from; parsed strictly, so a typo in an address is a config
+/// error and not a failed delivery at the first alert.
+pub use lettre::message::Mailbox;
+
 pub const DEFAULT_CONFIG_FILE: &str = "mfa-evidence.toml";
 pub const DEFAULT_STORE_PATH: &str = "./evidence-store";
 
@@ -31,6 +35,7 @@ struct RawConfig {
     tenant: RawTenant,
     #[serde(default)]
     auth: RawAuth,
+    notify: Option<RawNotify>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +95,28 @@ struct RawAuth {
     client_id: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    format: Option<String>,
+    email: Option<RawEmail>,
+    /// Never accepted: read only to say where the secret goes instead.
+    url: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    host: Option<String>,
+    port: Option<u16>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    username: Option<String>,
+    ca_file: Option<PathBuf>,
+    /// Never accepted: read only to say where the secret goes instead.
+    password: Option<toml::Value>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -97,6 +124,8 @@ pub struct Config {
     pub store_path: PathBuf,
     pub max_gap_hours: u32,
     pub tenant: TenantSettings,
+    /// Alerts after each stored snapshot; nothing configured means none are sent.
+    pub notify: NotifySettings,
     /// SHA-256 of the file's bytes, or of nothing when no file was read.
     pub sha256: String,
     /// The file it came from, for messages.
@@ -155,6 +184,60 @@ pub struct TenantSettings {
     pub client_id: Option<String>,
 }
 
+/// The alert channels (`[notify]`). Secrets are not here: the webhook URL carries its own and
+/// comes from `MFA_EVIDENCE_WEBHOOK_URL`, the SMTP password from `MFA_EVIDENCE_SMTP_PASSWORD`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NotifySettings {
+    /// The webhook's payload format; `Some` turns the webhook channel on.
+    pub webhook: Option<WebhookFormat>,
+    pub email: Option<EmailSettings>,
+}
+
+impl NotifySettings {
+    /// Whether any channel is configured.
+    pub fn is_configured(&self) -> bool {
+        self.webhook.is_some() || self.email.is_some()
+    }
+}
+
+/// What the webhook receives: a Teams message with an Adaptive Card, a Slack message with
+/// blocks, or the alert as plain JSON for any other receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Teams,
+    Slack,
+    Json,
+}
+
+impl WebhookFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Teams => "teams",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Json => "json",
+        }
+    }
+}
+
+/// Mail over SMTP with STARTTLS (`[notify.email]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailSettings {
+    pub host: String,
+    /// 587 (submission) unless set.
+    pub port: u16,
+    pub from: Mailbox,
+    /// At least one.
+    pub to: Vec<Mailbox>,
+    /// Authenticates with `MFA_EVIDENCE_SMTP_PASSWORD` when set; else the relay is used without
+    /// authentication.
+    pub username: Option<String>,
+    /// A PEM file of the CA that signed a private relay's certificate, trusted in addition to the
+    /// public roots. Relative to the config file's folder, like `store.path`.
+    pub ca_file: Option<PathBuf>,
+}
+
+pub const DEFAULT_SMTP_PORT: u16 = 587;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cloud {
     #[default]
@@ -195,6 +278,7 @@ impl Default for Config {
             store_path: PathBuf::from(DEFAULT_STORE_PATH),
             max_gap_hours: 48,
             tenant: TenantSettings::default(),
+            notify: NotifySettings::default(),
             sha256: hex::encode(Sha256::digest(b"")),
             source: None,
         }
@@ -235,6 +319,14 @@ impl Config {
             && !dir.as_os_str().is_empty()
         {
             config.store_path = dir.join(&config.store_path);
+        }
+        if let Some(email) = &mut config.notify.email
+            && let Some(ca) = &mut email.ca_file
+            && ca.is_relative()
+            && let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            *ca = dir.join(&*ca);
         }
         Ok(config)
     }
@@ -314,6 +406,11 @@ fn validate(raw: RawConfig) -> Result<Config> {
         ),
     };
 
+    let notify = match raw.notify {
+        None => NotifySettings::default(),
+        Some(n) => validate_notify(n)?,
+    };
+
     Ok(Config {
         control,
         store_path: raw
@@ -328,8 +425,98 @@ fn validate(raw: RawConfig) -> Result<Config> {
             graph_endpoint: raw.tenant.graph_endpoint,
             client_id: raw.auth.client_id,
         },
+        notify,
         sha256: String::new(),
         source: None,
+    })
+}
+
+fn validate_notify(raw: RawNotify) -> Result<NotifySettings> {
+    if raw.url.is_some() {
+        bail!(
+            "notify.url is not read from the file: a webhook URL carries its own secret, so set MFA_EVIDENCE_WEBHOOK_URL in the environment and remove the key"
+        );
+    }
+    let webhook = match raw.format.as_deref().map(str::trim) {
+        None => None,
+        Some("teams") => Some(WebhookFormat::Teams),
+        Some("slack") => Some(WebhookFormat::Slack),
+        Some("json") => Some(WebhookFormat::Json),
+        Some(other) => bail!(
+            "notify.format = {other:?} is not known: use \"teams\", \"slack\" or \"json\" (the webhook URL comes from MFA_EVIDENCE_WEBHOOK_URL)"
+        ),
+    };
+    let email = raw.email.map(validate_email).transpose()?;
+    if webhook.is_none() && email.is_none() {
+        bail!(
+            "[notify] configures no channel: set notify.format for a webhook, add [notify.email], or remove [notify]"
+        );
+    }
+    Ok(NotifySettings { webhook, email })
+}
+
+fn validate_email(raw: RawEmail) -> Result<EmailSettings> {
+    if raw.password.is_some() {
+        bail!(
+            "notify.email.password is not read from the file: set MFA_EVIDENCE_SMTP_PASSWORD in the environment and remove the key"
+        );
+    }
+    let host = raw
+        .host
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .context(
+            "notify.email has no host: name the SMTP relay, e.g. host = \"smtp.example.com\"",
+        )?;
+    let port = raw.port.unwrap_or(DEFAULT_SMTP_PORT);
+    if port == 0 {
+        bail!("notify.email.port must be a port number (587 for STARTTLS submission)");
+    }
+    let mailbox = |key: &str, text: &str| -> Result<Mailbox> {
+        text.trim().parse::<Mailbox>().map_err(|e| {
+            anyhow::anyhow!(
+                "{key} = {text:?} is not a mail address ({e}): write e.g. \"alerts@example.com\" or \"Alerts <alerts@example.com>\""
+            )
+        })
+    };
+    let from = mailbox(
+        "notify.email.from",
+        raw.from.as_deref().context(
+            "notify.email has no from: give the sender address, e.g. from = \"mfa-evidence@example.com\"",
+        )?,
+    )?;
+    let to = raw.to.unwrap_or_default();
+    if to.is_empty() {
+        bail!(
+            "notify.email has no recipient: list at least one in to, e.g. to = [\"secops@example.com\"]"
+        );
+    }
+    let to = to
+        .iter()
+        .map(|t| mailbox("notify.email.to", t))
+        .collect::<Result<Vec<_>>>()?;
+    let username = match raw.username {
+        Some(u) if u.trim().is_empty() => bail!(
+            "notify.email.username is empty: give the SMTP user, or remove the key to send without authentication"
+        ),
+        other => other.map(|u| u.trim().to_string()),
+    };
+    if raw
+        .ca_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        bail!(
+            "notify.email.ca_file is empty: give the PEM file of the relay's CA, or remove the key"
+        );
+    }
+    Ok(EmailSettings {
+        host,
+        port,
+        from,
+        to,
+        username,
+        ca_file: raw.ca_file,
     })
 }
 
@@ -495,6 +682,84 @@ mod tests {
         }
         let c = Config::from_toml(&exception("upn = \"a@b\"\nexpires = \"9999-12-31\"")).unwrap();
         assert_eq!(c.control.exceptions[0].expires.to_string(), "9999-12-31");
+    }
+
+    #[test]
+    fn no_notify_section_means_no_channel() {
+        let c = Config::from_toml("[control]\nthreshold_percent = 90\n").unwrap();
+        assert!(!c.notify.is_configured());
+    }
+
+    #[test]
+    fn notify_channels_are_parsed() {
+        let c = Config::from_toml(
+            "[notify]\nformat = \"teams\"\n[notify.email]\nhost = \"smtp.example.com\"\n\
+             from = \"MFA evidence <mfa@example.com>\"\nto = [\"secops@example.com\", \"ciso@example.com\"]\n\
+             username = \"mfa\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.notify.webhook, Some(WebhookFormat::Teams));
+        let email = c.notify.email.unwrap();
+        assert_eq!(email.host, "smtp.example.com");
+        assert_eq!(email.port, DEFAULT_SMTP_PORT);
+        assert_eq!(email.from.email.to_string(), "mfa@example.com");
+        assert_eq!(email.from.name.as_deref(), Some("MFA evidence"));
+        assert_eq!(email.to.len(), 2);
+        assert_eq!(email.username.as_deref(), Some("mfa"));
+
+        let c = Config::from_toml("[notify]\nformat = \"slack\"\n").unwrap();
+        assert_eq!(c.notify.webhook, Some(WebhookFormat::Slack));
+        assert_eq!(c.notify.email, None);
+    }
+
+    #[test]
+    fn notify_mistakes_are_named() {
+        for (toml, needle) in [
+            (
+                "[notify]\nformat = \"discord\"\n",
+                "notify.format = \"discord\"",
+            ),
+            ("[notify]\n", "configures no channel"),
+            (
+                "[notify]\nurl = \"https://x\"\n",
+                "MFA_EVIDENCE_WEBHOOK_URL",
+            ),
+            (
+                "[notify.email]\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n",
+                "no host",
+            ),
+            (
+                "[notify.email]\nhost = \"h\"\nfrom = \"not an address\"\nto = [\"b@example.com\"]\n",
+                "notify.email.from",
+            ),
+            (
+                "[notify.email]\nhost = \"h\"\nfrom = \"a@example.com\"\nto = []\n",
+                "no recipient",
+            ),
+            (
+                "[notify.email]\nhost = \"h\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\npassword = \"x\"\n",
+                "MFA_EVIDENCE_SMTP_PASSWORD",
+            ),
+        ] {
+            let err = Config::from_toml(toml).unwrap_err();
+            assert!(format!("{err:#}").contains(needle), "{toml}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn a_relative_ca_file_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mfa-evidence.toml");
+        std::fs::write(
+            &file,
+            "[notify.email]\nhost = \"h\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\nca_file = \"relay-ca.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&file).unwrap();
+        assert_eq!(
+            c.notify.email.unwrap().ca_file,
+            Some(dir.path().join("relay-ca.pem"))
+        );
     }
 
     #[test]

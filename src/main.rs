@@ -1,6 +1,7 @@
 //! The command line: parses arguments, sets up logging, runs one job, prints the error chain and
-//! maps the outcome to an exit code (0 pass, 1 fail or insufficient evidence, 2 error). Also
-//! writes shell completions and the man page, both from these clap definitions.
+//! maps the outcome to an exit code (0 pass, 1 fail or insufficient evidence or an alert not
+//! delivered, 2 error). Also writes shell completions and the man page, both from these clap
+//! definitions.
 //!
 //! Apart from the request times the collector records, the clock is read here: for `collect`
 //! (the run's time) and `import` (no collection lies in the future), and passed in.
@@ -17,6 +18,8 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use mfa_evidence::collect::graph::AuthEnv;
 use mfa_evidence::config::Config;
 use mfa_evidence::evidence::words::counted;
+use mfa_evidence::notify::deliver::{Notifier, NotifyEnv};
+use mfa_evidence::notify::job::{self, NotifyOutcome};
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::Store;
 use mfa_evidence::time::secs_text;
@@ -80,6 +83,9 @@ enum Command {
         /// Sign in interactively with a device code instead of the app's credentials
         #[arg(long)]
         device_code: bool,
+        /// Send no alert for this run, whatever [notify] configures
+        #[arg(long)]
+        no_notify: bool,
     },
     /// Import a folder of Graph response bodies (offline exports) as a snapshot
     Import {
@@ -93,6 +99,9 @@ enum Command {
         /// lastUpdatedDateTime of the registration report: the data cannot predate itself.
         #[arg(long, value_name = "TIME")]
         collected_at: Option<String>,
+        /// Send no alert for this run, whatever [notify] configures
+        #[arg(long)]
+        no_notify: bool,
     },
     /// Evaluate ID-01 and write the evidence package
     Report {
@@ -297,20 +306,39 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             );
             Ok(0)
         }
-        Command::Collect { device_code } => {
+        Command::Collect {
+            device_code,
+            no_notify,
+        } => {
+            // A channel that cannot work is a configuration error, found before collecting.
+            let notifier = notifier(&config, no_notify)?;
             #[allow(
                 clippy::disallowed_methods,
                 reason = "a live collection runs now; its default audit window ends now"
             )]
             let now = Utc::now();
+            let env = AuthEnv::from_process_env();
+            let tenant = config.tenant.id.clone().or_else(|| env.tenant_id.clone());
             let request = collect::CollectRequest {
                 now,
                 device_code,
                 // Progress lines and -v log lines would both write to stderr and garble each other.
                 progress: cli.verbose == 0,
-                env: AuthEnv::from_process_env(),
+                env,
             };
-            let collected = collect::run(&config, &request)?;
+            let collected = match collect::run(&config, &request) {
+                Ok(collected) => collected,
+                Err(e) => {
+                    // A broken collection is news too; the run still ends with its error.
+                    if let Some(n) = &notifier {
+                        match job::after_failure(&config, n, tenant.as_deref(), now, &e) {
+                            Ok(outcome) => print_alert(out, &outcome)?,
+                            Err(alert) => warn(&format!("the failure alert: {alert:#}")),
+                        }
+                    }
+                    return Err(e);
+                }
+            };
             let entry = &collected.stored.entry;
             say!(
                 out,
@@ -323,9 +351,22 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             for w in &collected.warnings {
                 warn(&w.text);
             }
-            Ok(collected.exit_code())
+            let alerted = match &notifier {
+                None => 0,
+                Some(n) => {
+                    let snapshot = collected.stored.load()?;
+                    let outcome = job::after_stored(&config, n, &collected.stored, &snapshot);
+                    alert_code(out, outcome)?
+                }
+            };
+            Ok(collected.exit_code().max(alerted))
         }
-        Command::Import { dir, collected_at } => {
+        Command::Import {
+            dir,
+            collected_at,
+            no_notify,
+        } => {
+            let notifier = notifier(&config, no_notify)?;
             let collected_at = collected_at
                 .as_deref()
                 .map(|t| parse_moment(t, "--collected-at"))
@@ -351,7 +392,16 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 imported.registrations,
                 imported.stored.entry.snapshot_sha256
             );
-            Ok(0)
+            match &notifier {
+                None => Ok(0),
+                Some(n) => {
+                    let snapshot = imported.stored.load()?;
+                    alert_code(
+                        out,
+                        job::after_stored(&config, n, &imported.stored, &snapshot),
+                    )
+                }
+            }
         }
         Command::Report {
             out: dest,
@@ -422,6 +472,41 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             Ok(code)
         }
     }
+}
+
+/// The alert channels `[notify]` configures, with their secrets from the environment; none with
+/// `--no-notify` or without `[notify]`.
+fn notifier(config: &Config, no_notify: bool) -> Result<Option<Notifier>> {
+    if no_notify {
+        return Ok(None);
+    }
+    Notifier::new(&config.notify, &NotifyEnv::from_process_env())
+}
+
+/// Says what the alert step did: what was sent on stdout, what was not delivered on stderr.
+fn print_alert(out: &mut Out, outcome: &NotifyOutcome) -> Result<()> {
+    for (delivered, line) in outcome.lines() {
+        if delivered {
+            say!(out, "{line}");
+        } else {
+            let _ = writeln!(io::stderr(), "{line}");
+        }
+    }
+    Ok(())
+}
+
+/// 1 when an alert was not delivered (the snapshot is stored all the same), else 0.
+fn alert_code(out: &mut Out, outcome: Result<NotifyOutcome>) -> Result<u8> {
+    let outcome = outcome.context("the snapshot is stored, but the alert step failed")?;
+    print_alert(out, &outcome)?;
+    if outcome.undelivered().next().is_none() {
+        return Ok(0);
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "error: an alert was not delivered (see above); the snapshot is stored"
+    );
+    Ok(1)
 }
 
 fn store_verify(out: &mut Out, store: &Store, tenant: &str) -> Result<u8> {

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::evaluate::period::{Conclusion, LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo};
 use crate::evaluate::{self, ControlResult};
 use crate::evidence::{self, Evidence};
+use crate::notify;
 use crate::package::{self, ManifestSnapshot, PackageInputs};
 use crate::snapshot::Snapshot;
 use crate::steps::Step;
@@ -111,13 +112,12 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         None => (None, vec![manifest_snapshot(stored)]),
     };
     let evidence_step = Step::new("generate evidence.json");
-    let evidence = evidence::generate(
-        &snapshot,
-        stored,
-        &evaluation,
-        config,
-        facts.as_ref().map(evidence::period),
-    );
+    let mut period = facts.as_ref().map(evidence::period);
+    if let Some(p) = &mut period {
+        p.deviations_signalled =
+            notify::job::deviations_signalled(store.root(), &tenant, &p.series)?;
+    }
+    let evidence = evidence::generate(&snapshot, stored, &evaluation, config, period);
     drop(evidence_step);
     let zip = package::write_package(
         &request.out_dir,

@@ -434,6 +434,8 @@ pub fn period(facts: &PeriodFacts) -> Period {
                 to: d.to,
             })
             .collect(),
+        // Not a fact of the snapshots: the report reads it from the store's notification record.
+        deviations_signalled: 0,
         longest_failing_run: facts.longest_failing_run.clone(),
         gaps: facts
             .gaps

@@ -290,6 +290,9 @@ pub struct Period {
     pub ledger: LedgerState,
     pub series: Vec<HistoryPoint>,
     pub deviations: Vec<Deviation>,
+    /// The snapshots of `series` that did not pass and whose alert was delivered when they were
+    /// stored, by the store's notification record: monitoring that told someone.
+    pub deviations_signalled: u64,
     pub longest_failing_run: Option<FailingRun>,
     pub gaps: Vec<Gap>,
     pub remediation: RemediationSummary,

@@ -5,6 +5,7 @@ mod collect;
 mod evaluate;
 mod fake_graph;
 mod honest;
+mod notify;
 mod operator;
 mod package;
 mod pdf;

@@ -304,7 +304,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -360,7 +360,9 @@ impl Workdir {
             .env_remove("RUST_LOG")
             .env_remove("AZURE_CLIENT_ID")
             .env_remove("AZURE_TENANT_ID")
-            .env_remove("AZURE_CLIENT_SECRET");
+            .env_remove("AZURE_CLIENT_SECRET")
+            .env_remove("MFA_EVIDENCE_WEBHOOK_URL")
+            .env_remove("MFA_EVIDENCE_SMTP_PASSWORD");
         cmd
     }
 
