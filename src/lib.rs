@@ -15,6 +15,7 @@ pub mod digest;
 pub mod evaluate;
 pub mod evidence;
 pub mod files;
+pub mod loopback;
 pub mod notify;
 pub mod package;
 pub mod render;

@@ -23,6 +23,7 @@ use tracing::debug;
 
 use super::{Alert, payload};
 use crate::config::{EmailSettings, Mailbox, NotifySettings, WebhookFormat};
+use crate::loopback::is_loopback;
 
 pub const WEBHOOK_URL_VAR: &str = "MFA_EVIDENCE_WEBHOOK_URL";
 pub const SMTP_PASSWORD_VAR: &str = "MFA_EVIDENCE_SMTP_PASSWORD";
@@ -230,17 +231,6 @@ fn webhook_url(text: &str) -> Result<Url> {
             "refusing to send alerts over plain http: the webhook URL carries its own secret, so {WEBHOOK_URL_VAR} must use https (http is allowed only to a loopback address)"
         ),
         other => bail!("{WEBHOOK_URL_VAR} has the scheme {other:?}: use https"),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => bare.eq_ignore_ascii_case("localhost"),
     }
 }
 

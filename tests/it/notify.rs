@@ -678,22 +678,15 @@ fn the_webhook_needs_its_url_from_the_environment_over_https() {
 // ---------------------------------------------------------------------------------------------
 // A real SMTP server on 127.0.0.1.
 
-/// The interpreter with aiosmtpd: `MFA_EVIDENCE_TEST_PYTHON`, else the `.ci/venv` that `.ci/run`
-/// makes. Missing, the test fails and says how to set it up: mail delivery is never skipped.
+/// The interpreter with aiosmtpd: `MFA_EVIDENCE_TEST_PYTHON`, else `.ci/venv`, made on first use.
+/// Without python3 the test fails and says what to install: mail delivery is never skipped.
 fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("MFA_EVIDENCE_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv/bin/python");
-    if venv.is_file() {
-        return venv;
-    }
-    panic!(
-        "the SMTP tests need Python with aiosmtpd, and MFA_EVIDENCE_TEST_PYTHON is not set: \
-         run .ci/run once (it makes .ci/venv), or: python3 -m venv .ci/venv && \
-         .ci/venv/bin/pip install -r .ci/requirements-test.txt && \
-         MFA_EVIDENCE_TEST_PYTHON=$PWD/.ci/venv/bin/python cargo test --release --test it -- notify::"
-    );
+    crate::util::python_with(
+        "MFA_EVIDENCE_TEST_PYTHON",
+        "venv",
+        "requirements-test.txt",
+        "aiosmtpd",
+    )
 }
 
 /// A CA and a relay certificate for 127.0.0.1 signed by it, made with openssl.

@@ -465,3 +465,71 @@ pub fn assert_contains(label: &str, text: &str, needles: &[&str]) {
         );
     }
 }
+
+/// A Python interpreter with the test tools of `requirements` (hash-pinned, under `.ci/`)
+/// installed, for tests that talk to a real peer written in Python. `env_var` names one given by
+/// the caller (`.ci/run` sets it); without it the tests make `.ci/<venv>` themselves, once per run,
+/// so `cargo test --release` works on a fresh machine with python3 and its venv module. A venv
+/// whose `probe` import fails (a half-made one) is installed into again.
+pub fn python_with(env_var: &str, venv: &str, requirements: &str, probe: &str) -> PathBuf {
+    use std::sync::Mutex;
+    static MAKING: Mutex<()> = Mutex::new(());
+
+    if let Some(p) = std::env::var_os(env_var) {
+        return PathBuf::from(p);
+    }
+    let _one_at_a_time = MAKING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci");
+    let python = ci.join(venv).join("bin/python");
+    let works = |python: &Path| {
+        Command::new(python)
+            .args(["-c", &format!("import {probe}")])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if works(&python) {
+        return python;
+    }
+    let how = format!(
+        "install python3 with its venv module (Debian: apt-get install python3 python3-venv), \
+         or set {env_var} to a Python that can `import {probe}`"
+    );
+    let run = |what: &str, command: &mut Command| {
+        let out = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {what}: {e}: {how}"));
+        assert!(
+            out.status.success(),
+            "{what} failed: {}\n{how}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        "python3 -m venv",
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(ci.join(venv)),
+    );
+    run(
+        "pip install (needs PyPI)",
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+                "--require-hashes",
+                "-r",
+            ])
+            .arg(ci.join(requirements)),
+    );
+    assert!(
+        works(&python),
+        "{} cannot import {probe}: {how}",
+        python.display()
+    );
+    python
+}

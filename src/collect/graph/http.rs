@@ -19,6 +19,7 @@ use super::retry::{
     Attempt, NetworkPolicy, Unresolvable, advice, is_transient, retry, retry_after,
     transport_error, unresolvable,
 };
+use crate::loopback::is_loopback;
 use crate::snapshot::RequestRecord;
 use crate::source::Source;
 
@@ -33,17 +34,6 @@ pub(crate) fn check_token_url(url: &Url, what: &str) -> Result<()> {
             url.host_str().unwrap_or("")
         ),
         other => bail!("{what} {url} has the unsupported scheme {other:?}: use https"),
-    }
-}
-
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => bare.eq_ignore_ascii_case("localhost"),
     }
 }
 
