@@ -604,3 +604,37 @@ fn verify_notices_a_changed_oscal_document() {
     let ok = verify_package(&p.zip).unwrap();
     assert!(ok.failure.is_none(), "{:?}", ok.failure);
 }
+
+#[test]
+fn a_tenant_name_with_a_line_break_still_gives_valid_oscal() {
+    // OSCAL titles are single lines; a tenant's display name is whatever its admin typed.
+    let root = root("oscal-odd-name");
+    let export = root.join("export");
+    let mut users = graph_users(4, 4);
+    users[0].name = "Bell\u{7}and\nbreak".into();
+    write_export(&export, &users);
+    let path = export.join("organization-0001.json");
+    let mut page: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    page["value"][0]["displayName"] = "Contoso\nLtd\u{1} ".into();
+    std::fs::write(&path, serde_json::to_vec(&page).unwrap()).unwrap();
+    let mut config = Config::from_toml("").unwrap();
+    config.store_path = root.join("store");
+    Store::new(&config.store_path)
+        .add(&import(&export, as_of()))
+        .unwrap();
+    let p = Package::read(&report_into(&config, &root.join("out"), None));
+    assert_valid(
+        &p.files[RESULTS_FILE],
+        "assessment-results.json",
+        "assessment-results",
+    );
+    assert_valid(
+        &p.files[PLAN_FILE],
+        "assessment-plan.json",
+        "assessment-plan",
+    );
+    assert_eq!(
+        p.results["metadata"]["title"],
+        "ID-01 User MFA registration: assessment results for Contoso Ltd"
+    );
+}
