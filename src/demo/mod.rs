@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use crate::collect::import::import_dir;
 use crate::config::Config;
 use crate::evidence::PackageFile;
-use crate::package::{Manifest, read_entry};
+use crate::package::{Manifest, PDF_FILE, read_entry};
 use crate::report::{self, ReportOutcome, ReportRequest};
 use crate::steps::Step;
 use crate::store::Store;
@@ -95,7 +95,7 @@ pub fn run(samples: Option<&Path>, out_dir: &Path) -> Result<ReportOutcome> {
 }
 
 /// A package's `evidence.json` as packaged, and the files its report lists (every file of the
-/// manifest but `report.pdf`): what the PDF is rendered from.
+/// manifest but `report.pdf` and the OSCAL documents): what the PDF is rendered from.
 pub fn report_input(zip: &Path) -> Result<(Vec<u8>, Vec<PackageFile>)> {
     let file =
         std::fs::File::open(zip).with_context(|| format!("cannot open {}", zip.display()))?;
@@ -113,7 +113,16 @@ pub fn report_input(zip: &Path) -> Result<(Vec<u8>, Vec<PackageFile>)> {
     let files = manifest
         .files
         .into_iter()
-        .filter(|f| f.path != "report.pdf")
+        // The renderer sees the files written before the PDF: not the PDF itself, nor the OSCAL
+        // documents, which come after it.
+        .filter(|f| {
+            ![
+                PDF_FILE,
+                crate::render::oscal::PLAN_FILE,
+                crate::render::oscal::RESULTS_FILE,
+            ]
+            .contains(&f.path.as_str())
+        })
         .collect();
     Ok((evidence, files))
 }

@@ -365,8 +365,9 @@ pub struct ActivityCount {
     pub count: u64,
 }
 
-/// One file of the package, for the manifest section of the PDF (every file but the PDF itself,
-/// manifest.json and SHA256SUMS, which are written after it).
+/// One file of the package, for the manifest section of the PDF (every file but the PDF itself
+/// and those written after it: the OSCAL documents, manifest.json and SHA256SUMS) and the OSCAL
+/// results' back-matter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackageFile {
     pub path: String,

@@ -54,6 +54,18 @@ pub fn hours_text(seconds: i64) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
+/// `950 of 1000 in-scope users registered, 95.00 %`, or that no user was in scope.
+pub fn figure_in_words(p: &crate::evidence::PointInTime) -> String {
+    if p.in_scope == 0 {
+        "no user was in scope".to_string()
+    } else {
+        format!(
+            "{} of {} in-scope users registered, {} %",
+            p.registered, p.in_scope, p.percent
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{counted, thousands};

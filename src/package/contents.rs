@@ -1,5 +1,6 @@
 //! What goes into a package: the evidence document, the CSVs, the raw pages of the as-of
-//! snapshot, README.txt, COLUMNS.txt and the narrative; and the package's name.
+//! snapshot, README.txt, COLUMNS.txt, the narrative and the OSCAL documents; and the package's
+//! name.
 
 use std::path::{Path, PathBuf};
 
@@ -78,13 +79,23 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
     pkg.add_bytes("README.txt", readme(evidence).as_bytes())?;
     pkg.add_bytes(COLUMNS_FILE, columns(evidence.period.is_some()).as_bytes())?;
     // The narrative is rendered from the very evidence.json bytes in the package, and lists every
-    // file but itself and the two hash lists written after it.
+    // file but itself and the files written after it: the OSCAL documents and the two hash lists.
     let pdf = {
         let _step = Step::new("render report.pdf");
         render::pdf::render_report(&evidence_json, &pkg.files())
             .context("cannot render report.pdf")?
     };
     pkg.add_bytes(PDF_FILE, &pdf)?;
+    // The OSCAL documents come last of all but the two hash lists, so the results can link every
+    // file before them, the report and the plan included, each with its SHA-256.
+    let evidence_sha256 = crate::digest::sha256_hex(&evidence_json);
+    pkg.add_written(render::oscal::PLAN_FILE, |w| {
+        render::oscal::write_assessment_plan(evidence, &evidence_sha256, w)
+    })?;
+    let files = pkg.files();
+    pkg.add_written(render::oscal::RESULTS_FILE, |w| {
+        render::oscal::write_assessment_results(evidence, &evidence_sha256, &files, w)
+    })?;
 
     let manifest = Manifest {
         package_id: evidence.package_id.clone(),
@@ -201,17 +212,7 @@ pub fn columns(with_period: bool) -> String {
     text
 }
 
-/// `950 of 1000 in-scope users registered, 95.00 %`, or that no user was in scope.
-pub fn figure_in_words(p: &crate::evidence::PointInTime) -> String {
-    if p.in_scope == 0 {
-        "no user was in scope".to_string()
-    } else {
-        format!(
-            "{} of {} in-scope users registered, {} %",
-            p.registered, p.in_scope, p.percent
-        )
-    }
-}
+pub use crate::evidence::words::figure_in_words;
 
 /// README.txt: what each file is, and how to verify the package.
 pub fn readme(evidence: &Evidence) -> String {
@@ -249,6 +250,9 @@ pub fn readme(evidence: &Evidence) -> String {
          manifest.json      every file with its size and SHA-256, the tool version, the config and snapshot hashes\n\
          SHA256SUMS         the same hashes, for sha256sum -c\n\
          COLUMNS.txt        every column of every CSV, and what it means\n\
+         oscal/assessment-results.json  the same result as NIST OSCAL {oscal} assessment results: the findings,\n\
+                            the observations behind them, and every file above with its SHA-256\n\
+         oscal/assessment-plan.json     the minimal OSCAL assessment plan the results import\n\
          \n\
          How to verify\n\
          -------------\n\
@@ -280,5 +284,6 @@ pub fn readme(evidence: &Evidence) -> String {
         },
         tool = evidence.tool.name,
         version = evidence.tool.version,
+        oscal = render::oscal::OSCAL_VERSION,
     )
 }

@@ -7,6 +7,7 @@ mod fake_graph;
 mod honest;
 mod notify;
 mod operator;
+mod oscal;
 mod package;
 mod pdf;
 mod period;
