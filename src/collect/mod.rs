@@ -6,6 +6,7 @@
 //! job: an export folder into the store, its collection time on the operator's word, checked
 //! against this machine's clock and against the data itself.
 
+mod exports;
 pub mod graph;
 pub mod import;
 mod wire;
@@ -157,6 +158,10 @@ pub struct ImportRequest {
     pub dir: PathBuf,
     /// When the data was collected, on the operator's word (`--collected-at`).
     pub collected_at: Option<DateTime<Utc>>,
+    /// The tenant, on the operator's word (`--tenant-id`, `--tenant-name`), for exports that name
+    /// none.
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
     /// This machine's clock, read by the caller: no collection lies in its future.
     pub now: DateTime<Utc>,
 }
@@ -177,7 +182,14 @@ pub struct ImportOutcome {
 pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutcome> {
     let imported = {
         let _step = crate::steps::Step::new(format!("read the export {}", request.dir.display()));
-        import::import_dir(&request.dir, request.collected_at)?
+        import::import_dir_with(
+            &request.dir,
+            &import::ImportOptions {
+                collected_at: request.collected_at,
+                tenant_id: request.tenant_id.clone(),
+                tenant_name: request.tenant_name.clone(),
+            },
+        )?
     };
     check_collection_time(&imported, request.collected_at.is_some(), request.now)?;
     let store = Store::new(&config.store_path);
