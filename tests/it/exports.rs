@@ -371,6 +371,59 @@ fn admin_center_downloads_give_the_figure_of_the_same_tenant_as_graph_pages() {
 }
 
 #[test]
+fn registration_rows_match_users_by_upn_whatever_its_case() {
+    let t = tenant();
+    let mut rows = t.snapshot.registrations.clone();
+    for r in &mut rows {
+        r.user_principal_name = r.user_principal_name.to_uppercase();
+    }
+    let mut left = rows[0].clone();
+    left.user_principal_name = "left.the.company@contoso.com".to_string();
+    rows.push(left);
+    let dir = t.folder(
+        "upn-case",
+        true,
+        &[
+            ("u.csv", portal_users_csv(&t.snapshot.users)),
+            ("r.csv", portal_registrations_csv(&rows)),
+        ],
+    );
+    let snap = import_exports(&dir, None).unwrap().snapshot;
+    assert_eq!(t.figure(&snap).0, t.figure(&t.snapshot).0);
+    let user_ids: std::collections::HashSet<&str> =
+        t.snapshot.users.iter().map(|u| u.id.as_str()).collect();
+    let orphans = t
+        .snapshot
+        .registrations
+        .iter()
+        .filter(|r| !user_ids.contains(r.id.as_str()))
+        .count() as u64;
+    let export = source_record(&snap, Source::Registration)
+        .export
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (export.matched_by_upn, export.unmatched),
+        (rows.len() as u64 - orphans - 1, orphans + 1)
+    );
+    let e = evaluate(&snap, &t.config.control);
+    let without = e
+        .findings
+        .iter()
+        .find(|f| f.code == mfa_evidence::evaluate::Code::RegistrationRowWithoutUser)
+        .expect("the row that matched no user is reported");
+    assert_eq!(without.count, orphans + 1);
+    assert!(
+        without
+            .examples
+            .iter()
+            .any(|x| x == "left.the.company@contoso.com (no id in the export)"),
+        "{:?}",
+        without.examples
+    );
+}
+
+#[test]
 fn powershell_7_and_windows_powershell_5_1_output_give_the_same_figure() {
     let t = tenant();
     let expected = t.figure(&t.snapshot);
