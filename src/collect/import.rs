@@ -180,7 +180,7 @@ pub fn import_dir_with(dir: &Path, options: &ImportOptions) -> Result<Imported> 
         .collect();
     if !missing.is_empty() {
         bail!(
-            "{}: required data missing: {}: export each from Graph into this folder",
+            "{}: required data missing: {}: export each into this folder",
             dir.display(),
             missing.join("; ")
         );

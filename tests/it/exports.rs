@@ -706,6 +706,45 @@ fn broken_exports_are_refused_naming_the_file_and_the_row() {
             "both hold the userPrincipalName",
         ],
     );
+    // Users from Graph pages, where two hold one UPN: the registration row's match names both.
+    let page_name = if t.graph.join("users.json").exists() {
+        "users.json"
+    } else {
+        "users-0001.json"
+    };
+    let mut page: Value =
+        serde_json::from_slice(&std::fs::read(t.graph.join(page_name)).unwrap()).unwrap();
+    let first_user = page["value"][0].clone();
+    let mut twin = first_user.clone();
+    twin["id"] = json!("99999999-9999-9999-9999-999999999999");
+    twin["userPrincipalName"] = json!(
+        first_user["userPrincipalName"]
+            .as_str()
+            .unwrap()
+            .to_uppercase()
+    );
+    page["value"].as_array_mut().unwrap().push(twin);
+    let upn = first_user["userPrincipalName"].as_str().unwrap();
+    let reg_line = t
+        .snapshot
+        .registrations
+        .iter()
+        .position(|r| r.user_principal_name == upn)
+        .expect("the first user has a registration row")
+        + 2;
+    refused(
+        &t,
+        &[
+            (page_name, serde_json::to_vec(&page).unwrap()),
+            ("reg.csv", regs.clone()),
+        ],
+        &[
+            &format!("reg.csv line {reg_line}"),
+            "matches two users",
+            first_user["id"].as_str().unwrap(),
+            "99999999-9999-9999-9999-999999999999",
+        ],
+    );
     // Users twice, as Graph pages and as a download.
     refused(
         &t,
@@ -782,6 +821,9 @@ fn the_package_states_what_export_evidence_rests_on_and_keeps_the_files() {
             .1
             .clone()
     };
+    // An auditor's check of the package holds with the export files in it.
+    w.run(&["verify", summary["package"].as_str().unwrap()])
+        .expect_code(0);
     // Kept byte for byte, byte-order mark included.
     assert_eq!(find("raw/exportUsers.csv"), users);
     assert_eq!(find("raw/UserRegistrationDetails.csv"), regs);
