@@ -191,7 +191,9 @@ impl Table<'_> {
                         display_name: Self::text_at(r, display),
                         account_enabled: self.bool_at(r, Some(enabled), line)?,
                         user_type: Self::text_at(r, Some(user_type)),
-                        created: self.time_at(r, created, line)?,
+                        // Shown in a CSV only, and written in a local format by some
+                        // versions of the download: unreadable is not in this export.
+                        created: self.time_at(r, created, line).ok().flatten(),
                         on_premises_sync_enabled: self.bool_at(r, synced, line)?,
                     },
                     place: format!("line {line}"),

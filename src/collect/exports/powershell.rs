@@ -104,6 +104,20 @@ pub(super) fn read(path: &Path, text: &str) -> Result<Option<(Vec<String>, Rows)
     Ok(Some((properties.into_iter().collect(), rows)))
 }
 
+/// A date as PowerShell writes one: a string, or, where Windows PowerShell 5.1 serialises the
+/// object rather than the date, `{"value": "\/Date(ms)\/", ...}` (a date carrying PowerShell's
+/// own properties) or a `DateTimeOffset`'s properties, of which `UtcDateTime` is the instant.
+fn time_of(value: &Value) -> Option<GraphTime> {
+    match value {
+        Value::String(s) => parse_time(s),
+        Value::Object(map) => ["UtcDateTime", "value"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_str))
+            .and_then(parse_time),
+        _ => None,
+    }
+}
+
 /// One item, its members found case-insensitively, `AdditionalProperties` second.
 struct Item<'a>(&'a Map<String, Value>);
 
@@ -168,10 +182,9 @@ impl Reader<'_> {
     fn time(&self, item: &Item, key: &str, place: &str) -> Result<Option<GraphTime>> {
         match item.get(key) {
             None => Ok(None),
-            Some((name, value @ Value::String(s))) => parse_time(s)
+            Some((name, value)) => time_of(value)
                 .map(Some)
                 .ok_or_else(|| self.wrong(place, name, value, "a date")),
-            Some((name, other)) => Err(self.wrong(place, name, other, "a date")),
         }
     }
 
@@ -233,5 +246,30 @@ impl Reader<'_> {
             last_updated: self.time(item, "lastupdateddatetime", place)?,
             methods_registered,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dates_in_every_form_windows_powershell_writes() {
+        let at = |v: Value| time_of(&v).map(|t| t.at().timestamp());
+        assert_eq!(at(json!("2026-10-31T06:00:00Z")), Some(1_793_426_400));
+        assert_eq!(at(json!("/Date(1793426400000)/")), Some(1_793_426_400));
+        assert_eq!(
+            at(json!({"value": "/Date(1793426400000)/", "DisplayHint": 2})),
+            Some(1_793_426_400)
+        );
+        assert_eq!(
+            at(
+                json!({"DateTime": "/Date(1793430000000)/", "UtcDateTime": "/Date(1793426400000)/", "Offset": {}})
+            ),
+            Some(1_793_426_400)
+        );
+        assert_eq!(at(json!(1793426400)), None);
+        assert_eq!(at(json!({"Ticks": 1})), None);
     }
 }
