@@ -405,6 +405,21 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 imported.registrations,
                 imported.stored.entry.snapshot_sha256
             );
+            if imported.source_kind.is_file_export() {
+                say!(
+                    out,
+                    "read from {} files: no request-ids; the report states that its evidence rests on the operator's export",
+                    imported.source_kind
+                );
+            }
+            if imported.matched_by_upn + imported.unmatched > 0 {
+                say!(
+                    out,
+                    "registration rows without an object id matched to users by UPN: {}; matching no user: {}",
+                    imported.matched_by_upn,
+                    imported.unmatched
+                );
+            }
             match &notifier {
                 None => Ok(0),
                 Some(n) => {

@@ -208,6 +208,14 @@ pub fn import_dir_with(dir: &Path, options: &ImportOptions) -> Result<Imported> 
                 tenant.name
             );
         }
+        if let Some(name) = options.tenant_name.as_deref().map(str::trim)
+            && name != tenant.name
+        {
+            tracing::warn!(
+                "--tenant-name {name:?} is not used: the organization page names the tenant {:?}",
+                tenant.name
+            );
+        }
         tenant
     };
 

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use self::graph::{AuthEnv, CollectOptions};
 use crate::config::Config;
 use crate::snapshot::{Imported, Snapshot, Tenant};
-use crate::source::{Source, SourceStatus};
+use crate::source::{Source, SourceKind, SourceStatus};
 use crate::store::{Store, StoredSnapshot};
 use crate::time::secs_text;
 
@@ -173,6 +173,12 @@ pub struct ImportOutcome {
     pub tenant: Tenant,
     pub users: usize,
     pub registrations: usize,
+    /// What the snapshot came from (the weakest kind among its sources).
+    pub source_kind: SourceKind,
+    /// Registration rows without an object id matched to users by UPN, and those that matched
+    /// no user: what the operator should hear about an admin center download.
+    pub matched_by_upn: u64,
+    pub unmatched: u64,
 }
 
 /// The `import` job: reads the folder, checks that its collection time is plausible (not ahead
@@ -199,10 +205,19 @@ pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutc
         store.add(&imported)?
     };
     let snapshot = imported.snapshot;
+    let matching = snapshot
+        .collection
+        .sources
+        .iter()
+        .filter_map(|s| s.export.as_ref())
+        .fold((0, 0), |(m, u), e| (m + e.matched_by_upn, u + e.unmatched));
     Ok(ImportOutcome {
         stored,
         users: snapshot.users.len(),
         registrations: snapshot.registrations.len(),
+        source_kind: snapshot.collection.source_kind,
+        matched_by_upn: matching.0,
+        unmatched: matching.1,
         tenant: snapshot.tenant,
     })
 }

@@ -804,7 +804,12 @@ fn the_package_states_what_export_evidence_rests_on_and_keeps_the_files() {
         "Contoso Ltd",
         "--no-notify",
     ])
-    .expect_code(0);
+    .expect_code(0)
+    .expect_output("read from portal-export files")
+    .expect_output(&format!(
+        "matched to users by UPN: {}; matching no user: 0",
+        t.snapshot.registrations.len()
+    ));
     let run = w.run(&["report", "--out", "out", "--json"]);
     let summary: Value = serde_json::from_str(&run.stdout).unwrap();
     let expected = t.figure(&t.snapshot).0;
