@@ -580,6 +580,52 @@ fn the_tenant_is_the_operators_word_only_where_the_folder_names_none() {
     );
 }
 
+#[test]
+fn exports_beside_a_collectors_record_or_an_unknown_csv_are_refused() {
+    let t = tenant();
+    let dir = t._tmp.path().join("with-provenance");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&t.graph).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(
+        dir.join("reg.csv"),
+        portal_registrations_csv(&t.snapshot.registrations),
+    )
+    .unwrap();
+    let err = format!("{:#}", import_exports(&dir, None).unwrap_err());
+    assert_contains(
+        "provenance",
+        &err,
+        &[
+            "provenance.json",
+            "collector's record",
+            "reg.csv",
+            "portal-export",
+        ],
+    );
+
+    let dir = t.folder(
+        "unknown-csv",
+        true,
+        &[
+            ("users.csv", portal_users_csv(&t.snapshot.users)),
+            (
+                "reg.csv",
+                portal_registrations_csv(&t.snapshot.registrations),
+            ),
+            ("licences.csv", b"sku,count\r\nE5,300\r\n".to_vec()),
+        ],
+    );
+    let err = format!("{:#}", import_exports(&dir, None).unwrap_err());
+    assert_contains(
+        "unknown csv",
+        &err,
+        &["licences.csv is not an admin center download", "sku,count"],
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad inputs, through the binary.
 
