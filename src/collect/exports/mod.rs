@@ -4,6 +4,10 @@
 //! `Get-MgUser` and `Get-MgReportAuthenticationMethodUserRegistrationDetail`). `encoding` decodes
 //! whatever Windows wrote (UTF-8 with or without a byte-order mark, UTF-16 behind one).
 //!
+//! `portal` also reads PowerShell's `Export-Csv` of the same objects (PascalCase, perhaps a
+//! `#TYPE` line), as a PowerShell export; its users are whole, but it writes a registration's
+//! `MethodsRegistered` as `System.String[]`, which is refused.
+//!
 //! A file is recognised by what it holds, never by its name: [`read_file`] says whether a file is
 //! one of these exports, of which source, and reads its rows into `snapshot` types. What a file
 //! does not carry stays `None` or empty ("not in this export"), never `false`. Joining users and
@@ -127,7 +131,6 @@ pub(crate) fn read_file(path: &Path) -> Result<Option<ExportFile>> {
             .map(|(properties, rows)| (SourceKind::PowershellExport, properties, rows))
     } else {
         portal::read(path, body, extension == "csv")?
-            .map(|(properties, rows)| (SourceKind::PortalExport, properties, rows))
     };
     Ok(read.map(|(kind, properties, rows)| ExportFile {
         path: path.to_path_buf(),

@@ -23,6 +23,7 @@ use anyhow::{Result, bail};
 
 use super::{Row, Rows, parse_bool, parse_time};
 use crate::snapshot::{Registration, User};
+use crate::source::SourceKind;
 
 /// A header this file recognises as the registration download: any of its own columns.
 const REGISTRATION_MARKERS: [&str; 6] = [
@@ -37,14 +38,24 @@ const REGISTRATION_MARKERS: [&str; 6] = [
 /// The columns that make a file the users download (beside `userPrincipalName`).
 const USERS_MARKERS: [&str; 4] = ["objectid", "id", "accountenabled", "usertype"];
 
-/// Reads `text` as an admin center download. `Ok(None)`: the header is not one of them (and the
-/// file is not named `.csv`, which would make it an error).
+/// Reads `text` as an admin center download, or as PowerShell's `Export-Csv` of the same objects
+/// (PascalCase names, perhaps behind a `#TYPE` line), which this tells apart and returns as
+/// [`SourceKind::PowershellExport`]. `Ok(None)`: the header is not one of them (and the file is
+/// not named `.csv`, which would make it an error).
 pub(super) fn read(
     path: &Path,
     text: &str,
     named_csv: bool,
-) -> Result<Option<(Vec<String>, Rows)>> {
+) -> Result<Option<(SourceKind, Vec<String>, Rows)>> {
     let file = path.display();
+    // Windows PowerShell 5.1's Export-Csv writes `#TYPE <type name>` first unless told not to.
+    // It is kept as a blank line, so line numbers stay the file's own.
+    let typed = text.starts_with("#TYPE ");
+    let text = if typed {
+        text.find('\n').map_or("", |i| &text[i..])
+    } else {
+        text
+    };
     let records = match parse_csv(text) {
         Ok(records) => records,
         Err(e) if named_csv => bail!("{file}: {e}: download the file again"),
@@ -68,6 +79,12 @@ pub(super) fn read(
         }
         return Ok(None);
     }
+    // The admin center writes camelCase; PowerShell's Export-Csv the SDK's PascalCase.
+    let kind = if typed || names.iter().any(|n| n == "UserPrincipalName") {
+        SourceKind::PowershellExport
+    } else {
+        SourceKind::PortalExport
+    };
     let table = Table {
         path,
         lower,
@@ -89,7 +106,7 @@ pub(super) fn read(
     } else {
         Rows::Users(table.users(rows)?)
     };
-    Ok(Some((properties, rows)))
+    Ok(Some((kind, properties, rows)))
 }
 
 struct Table<'a> {
@@ -220,6 +237,12 @@ impl Table<'_> {
                 let cell = r[methods].trim();
                 let methods_registered: Vec<String> = match serde_json::from_str(cell) {
                     Ok(list) => list,
+                    // Export-Csv writes a list property as its type name: the methods are lost.
+                    Err(_) if cell.starts_with("System.") => bail!(
+                        "{} line {line}: {} is {cell:?}: Export-Csv writes a list as its type name, so the methods are not in this file; save the PowerShell output with ConvertTo-Json -Depth 5 instead",
+                        self.path.display(),
+                        self.names[methods]
+                    ),
                     Err(e) => bail!(
                         "{} line {line}: {} is {cell:?}, not a JSON list of method names such as [\"microsoftAuthenticatorPush\"] ({e}): download the file again, unedited (a spreadsheet that saves it can rewrite the cell)",
                         self.path.display(),
