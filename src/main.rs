@@ -95,7 +95,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
         /// The directory (tenant) id, for exports that name no tenant (admin center downloads,
-        /// PowerShell output); refused when the folder's organization page names another
+        /// PowerShell output without Get-MgOrganization); refused when the folder names another
         #[arg(long, value_name = "ID")]
         tenant_id: Option<String>,
         /// The tenant's name, shown in the report and the package name, with --tenant-id

@@ -157,7 +157,9 @@ pub fn import_dir_with(dir: &Path, options: &ImportOptions) -> Result<Imported> 
         }
     }
     // Every missing required source at once, so one re-export fixes them all.
-    let operator_tenant = options.tenant_id.is_some() && !pages.contains_key(&Source::Organization);
+    let operator_tenant = options.tenant_id.is_some()
+        && !pages.contains_key(&Source::Organization)
+        && !exported.contains_key(&Source::Organization);
     let missing: Vec<String> = Source::ALL
         .into_iter()
         .filter(|s| s.required() && !pages.contains_key(s) && !exported.contains_key(s))
@@ -197,12 +199,15 @@ pub fn import_dir_with(dir: &Path, options: &ImportOptions) -> Result<Imported> 
     let tenant = if operator_tenant {
         operator_given_tenant(options)?
     } else {
-        let tenant = folder_tenant(dir, &pages, describe, &mut shown)?;
+        let tenant = match exported.get(&Source::Organization) {
+            Some(export) => export_tenant(dir, export)?,
+            None => folder_tenant(dir, &pages, describe, &mut shown)?,
+        };
         if let Some(id) = &options.tenant_id
             && !id.trim().eq_ignore_ascii_case(&tenant.id)
         {
             bail!(
-                "{}: the organization page names tenant {} ({}), not the --tenant-id {id} given: import each tenant's exports into its own folder, or leave --tenant-id out",
+                "{}: the folder names tenant {} ({}), not the --tenant-id {id} given: import each tenant's exports into its own folder, or leave --tenant-id out",
                 dir.display(),
                 tenant.id,
                 tenant.name
@@ -830,6 +835,27 @@ fn folder_tenant(
                 .map(|t| t.id.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
+    }
+}
+
+/// The tenant `Get-MgOrganization` output names: one, with an id.
+fn export_tenant(dir: &Path, export: &ExportFile) -> Result<Tenant> {
+    let ExportRows::Organization(rows) = &export.rows else {
+        unreachable!("assigned to organization by its rows")
+    };
+    match rows.as_slice() {
+        [one] => Ok(one.item.clone()),
+        [] => bail!(
+            "{}: {} lists no organization: run Get-MgOrganization again",
+            dir.display(),
+            export.name()
+        ),
+        many => bail!(
+            "{}: {} lists {} organizations: an export folder holds one tenant",
+            dir.display(),
+            export.name(),
+            many.len()
         ),
     }
 }

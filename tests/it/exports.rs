@@ -261,6 +261,30 @@ fn ps_users(users: &[User], shell: Shell) -> String {
     ps_json(items, shell)
 }
 
+/// `Get-MgOrganization | ConvertTo-Json -Depth 5`: one tenant (a bare object in 5.1).
+fn ps_organization(tenant: &mfa_evidence::snapshot::Tenant, shell: Shell) -> String {
+    ps_json(
+        vec![json!({
+            "AssignedPlans": [],
+            "City": null,
+            "CountryLetterCode": "US",
+            "DisplayName": tenant.name,
+            "Id": tenant.id,
+            "TenantType": "AAD",
+            "VerifiedDomains": [{
+                "Capabilities": "Email, OfficeCommunicationsOnline",
+                "IsDefault": true,
+                "IsInitial": false,
+                "Name": "contoso.com",
+                "Type": "Managed",
+                "AdditionalProperties": {}
+            }],
+            "AdditionalProperties": {}
+        })],
+        shell,
+    )
+}
+
 /// `Get-MgReportAuthenticationMethodUserRegistrationDetail -All | ConvertTo-Json -Depth 5`.
 fn ps_registrations(rows: &[Registration], shell: Shell) -> String {
     let items = rows
@@ -439,20 +463,26 @@ fn powershell_7_and_windows_powershell_5_1_output_give_the_same_figure() {
             TextEncoding::Utf8Bom => utf8_bom(&text),
             _ => utf16le_bom(&text),
         };
-        // Names as an admin would type them: content decides, not the name.
-        let dir = t.folder(
-            &format!("ps-{n}"),
-            false,
-            &[
-                ("mg-users.json", encode(ps_users(&t.snapshot.users, shell))),
-                (
-                    "registration.txt",
-                    encode(ps_registrations(&t.snapshot.registrations, shell)),
-                ),
-            ],
-        );
+        // Names as an admin would type them: content decides, not the name. The tenant from
+        // Get-MgOrganization output, or on the operator's word.
+        let with_org = shell == Shell::FiveOne;
+        let mut files = vec![
+            ("mg-users.json", encode(ps_users(&t.snapshot.users, shell))),
+            (
+                "registration.txt",
+                encode(ps_registrations(&t.snapshot.registrations, shell)),
+            ),
+        ];
+        if with_org {
+            files.push((
+                "tenant.json",
+                encode(ps_organization(&t.snapshot.tenant, shell)),
+            ));
+        }
+        let dir = t.folder(&format!("ps-{n}"), false, &files);
         let label = format!("{shell:?} {encoding}");
-        let snap = import_exports(&dir, Some(&t.summary.tenant_id))
+        let given = (!with_org).then_some(t.summary.tenant_id.as_str());
+        let snap = import_exports(&dir, given)
             .unwrap_or_else(|e| panic!("{label}: {e:#}"))
             .snapshot;
         assert_eq!(t.figure(&snap), expected, "{label}");
@@ -492,8 +522,13 @@ fn powershell_7_and_windows_powershell_5_1_output_give_the_same_figure() {
             "{label}"
         );
         let org = source_record(&snap, Source::Organization);
-        assert_eq!(org.status, SourceStatus::OperatorGiven);
-        assert_eq!(snap.tenant.id, t.summary.tenant_id);
+        if with_org {
+            assert_eq!(org.status, SourceStatus::Collected, "{label}");
+            assert_eq!(snap.tenant, t.snapshot.tenant, "{label}");
+        } else {
+            assert_eq!(org.status, SourceStatus::OperatorGiven, "{label}");
+            assert_eq!(snap.tenant.id, t.summary.tenant_id);
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::snapshot::{Registration, TextEncoding, User};
+use crate::snapshot::{Registration, Tenant, TextEncoding, User};
 use crate::source::{Source, SourceKind};
 use crate::time::GraphTime;
 
@@ -41,6 +41,8 @@ pub(crate) struct ExportFile {
 /// What an export file holds.
 #[derive(Debug)]
 pub(crate) enum Rows {
+    /// `Get-MgOrganization` output: the tenant.
+    Organization(Vec<Row<Tenant>>),
     Users(Vec<Row<User>>),
     Registrations(Vec<Row<Registration>>),
     /// An empty file: Windows PowerShell 5.1's `ConvertTo-Json` writes nothing for zero items,
@@ -61,6 +63,7 @@ impl ExportFile {
     /// The source the file holds; `None` for an empty PowerShell file.
     pub(crate) fn source(&self) -> Option<Source> {
         match self.rows {
+            Rows::Organization(_) => Some(Source::Organization),
             Rows::Users(_) => Some(Source::Users),
             Rows::Registrations(_) => Some(Source::Registration),
             Rows::Nothing => None,
@@ -73,6 +76,7 @@ impl ExportFile {
 
     pub(crate) fn len(&self) -> usize {
         match &self.rows {
+            Rows::Organization(r) => r.len(),
             Rows::Users(r) => r.len(),
             Rows::Registrations(r) => r.len(),
             Rows::Nothing => 0,

@@ -4,6 +4,7 @@
 //!   property of the SDK's user type, PascalCase (`Id`, `UserPrincipalName`, `AccountEnabled`,
 //!   `UserType`, ...), `null` where not selected, and an `AdditionalProperties` object for what the
 //!   type does not declare.
+//! - `Get-MgOrganization`: `Id`, `DisplayName`, `VerifiedDomains`, ...: the tenant.
 //! - `Get-MgReportAuthenticationMethodUserRegistrationDetail -All`: `Id`, `UserPrincipalName`,
 //!   `UserDisplayName`, `UserType`, `IsAdmin`, `IsMfaRegistered`, `IsMfaCapable`,
 //!   `IsPasswordlessCapable`, `LastUpdatedDateTime`, `MethodsRegistered`, ...
@@ -21,7 +22,7 @@ use anyhow::{Result, bail};
 use serde_json::{Map, Value};
 
 use super::{Row, Rows, parse_time};
-use crate::snapshot::{Registration, User};
+use crate::snapshot::{Registration, Tenant, User};
 use crate::time::GraphTime;
 
 /// Reads `text` (starting with `[` or `{`) as PowerShell output. `Ok(None)`: JSON, but not items
@@ -51,13 +52,16 @@ pub(super) fn read(path: &Path, text: &str) -> Result<Option<(Vec<String>, Rows)
         return Ok(None);
     };
     let first = Item(first);
-    let is_registration = first.has("methodsregistered");
-    let is_users = !is_registration
+    // `Get-MgOrganization`: the tenant's id and name, beside its verified domains.
+    let is_organization = first.has("verifieddomains") && first.has("id");
+    let is_registration = !is_organization && first.has("methodsregistered");
+    let is_users = !is_organization
+        && !is_registration
         && first.has("userprincipalname")
         && ["accountenabled", "usertype", "id"]
             .iter()
             .any(|k| first.has(k));
-    if !is_registration && !is_users {
+    if !is_organization && !is_registration && !is_users {
         return Ok(None);
     }
     let mut properties = BTreeSet::new();
@@ -77,7 +81,23 @@ pub(super) fn read(path: &Path, text: &str) -> Result<Option<(Vec<String>, Rows)
         objects.push((Item(map), format!("item {}", n + 1)));
     }
     let reader = Reader { path };
-    let rows = if is_registration {
+    let rows = if is_organization {
+        Rows::Organization(
+            objects
+                .into_iter()
+                .map(|(item, place)| {
+                    let tenant = Tenant {
+                        id: reader.required(&item, "id", "Id", &place)?,
+                        name: reader.text(&item, "displayname", &place)?,
+                    };
+                    Ok(Row {
+                        item: tenant,
+                        place,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        )
+    } else if is_registration {
         Rows::Registrations(
             objects
                 .into_iter()
