@@ -87,11 +87,20 @@ enum Command {
         #[arg(long)]
         no_notify: bool,
     },
-    /// Import a folder of Graph response bodies (offline exports) as a snapshot
+    /// Import an export folder as a snapshot: Graph response bodies, Entra admin center downloads
+    /// or Microsoft Graph PowerShell output
     Import {
-        /// The folder: organization.json, users.json or users-0001.json..., userRegistrationDetails..., ...
+        /// The folder: organization.json, users.json or users-0001.json..., userRegistrationDetails...,
+        /// or the admin center's CSV downloads and PowerShell JSON, recognised by their content
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
+        /// The directory (tenant) id, for exports that name no tenant (admin center downloads,
+        /// PowerShell output without Get-MgOrganization); refused when the folder names another
+        #[arg(long, value_name = "ID")]
+        tenant_id: Option<String>,
+        /// The tenant's name, shown in the report and the package name, with --tenant-id
+        #[arg(long, value_name = "NAME", requires = "tenant_id")]
+        tenant_name: Option<String>,
         /// When the data was collected, if the folder has no provenance.json: RFC 3339 with a
         /// time, e.g. 2026-10-31T06:00:00Z (a bare date is refused)
         ///
@@ -363,6 +372,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
         }
         Command::Import {
             dir,
+            tenant_id,
+            tenant_name,
             collected_at,
             no_notify,
         } => {
@@ -379,6 +390,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             let request = collect::ImportRequest {
                 dir,
                 collected_at,
+                tenant_id,
+                tenant_name,
                 now,
             };
             let imported = collect::run_import(&config, &request)?;
@@ -392,6 +405,21 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 imported.registrations,
                 imported.stored.entry.snapshot_sha256
             );
+            if imported.source_kind.is_file_export() {
+                say!(
+                    out,
+                    "read from {} files: no request-ids; the report states that its evidence rests on the operator's export",
+                    imported.source_kind
+                );
+            }
+            if imported.matched_by_upn + imported.unmatched > 0 {
+                say!(
+                    out,
+                    "registration rows without an object id matched to users by UPN: {}; matching no user: {}",
+                    imported.matched_by_upn,
+                    imported.unmatched
+                );
+            }
             match &notifier {
                 None => Ok(0),
                 Some(n) => {

@@ -72,10 +72,14 @@ impl User {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registration {
+    /// The user's object id. Empty only for a row of an export that carries no id (the admin
+    /// center's download) whose UPN matched no user: such a row belongs to no user.
     pub id: String,
     pub user_principal_name: String,
     pub display_name: String,
+    /// As the report spells it (`member` | `guest`), or empty when the export does not carry it.
     pub user_type: String,
+    /// `None` (here and below): not in this export, or `null` in it; never read as `false`.
     pub is_admin: Option<bool>,
     pub is_mfa_registered: Option<bool>,
     pub is_mfa_capable: Option<bool>,
@@ -166,6 +170,42 @@ pub struct SourceRecord {
     /// What the files themselves show, for data read from files without a collector's record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<FilesRecord>,
+    /// The export file the source was read from, when it was not Graph pages (an admin center
+    /// download, PowerShell output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportRecord>,
+}
+
+crate::vocabulary! {
+    /// How an export file's text was encoded, as its first bytes showed.
+    pub enum TextEncoding {
+        Utf8 => "utf-8",
+        /// UTF-8 behind a byte-order mark (PowerShell's `-Encoding utf8`, the admin center's CSVs).
+        Utf8Bom => "utf-8-bom",
+        /// UTF-16 little-endian behind a byte-order mark (Windows PowerShell's `>` and `Out-File`).
+        Utf16LeBom => "utf-16le-bom",
+        Utf16BeBom => "utf-16be-bom",
+    }
+}
+
+/// One export file a source was read from: what it was recognised as, and how users were
+/// matched to its rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// `portal-export` or `powershell-export`.
+    pub kind: SourceKind,
+    /// The file's name, as kept in raw/.
+    pub file: String,
+    pub encoding: TextEncoding,
+    /// Rows (CSV records, or JSON items) read.
+    pub rows: u64,
+    /// Registration rows without an object id that were given a user's by their UPN
+    /// (case-insensitive); 0 for other sources.
+    #[serde(default)]
+    pub matched_by_upn: u64,
+    /// Registration rows without an id whose UPN matched no user.
+    #[serde(default)]
+    pub unmatched: u64,
 }
 
 /// A source as its files show it: the request Graph answered is named by the `@odata.context`

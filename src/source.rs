@@ -8,7 +8,8 @@
 //! in `evidence.json`, so they never change; new words may be added. And [`ODataContext`], what a
 //! page's `@odata.context` says about the request Graph answered.
 //!
-//! This module is the bottom layer: it depends on nothing else of the crate.
+//! This module is the bottom layer: it depends on nothing else of the crate but the
+//! `vocabulary!` macro.
 
 use std::fmt;
 
@@ -246,61 +247,54 @@ impl fmt::Display for Source {
     }
 }
 
-/// What became of a source in one collection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceStatus {
-    /// Read in full.
-    Collected,
-    /// Asked for but not read (the record's error says why), or absent from an export folder.
-    Missing,
-    /// Not asked for: the config does not name what it needs (the break-glass group).
-    NotConfigured,
+crate::vocabulary! {
+    /// What became of a source in one collection.
+    pub enum SourceStatus {
+        /// Read in full.
+        Collected => "collected",
+        /// Asked for but not read (the record's error says why), or absent from an export folder.
+        Missing => "missing",
+        /// Not asked for: the config does not name what it needs (the break-glass group).
+        NotConfigured => "not-configured",
+        /// Not read from Microsoft at all: the operator gave it on the command line (the tenant
+        /// of an admin center export, which names none: `import --tenant-id`).
+        OperatorGiven => "operator-given",
+    }
 }
 
 impl SourceStatus {
-    /// As stored and shown: `collected`, `missing`, `not-configured`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SourceStatus::Collected => "collected",
-            SourceStatus::Missing => "missing",
-            SourceStatus::NotConfigured => "not-configured",
-        }
+    /// Whether the snapshot holds this source's data (read, or given by the operator).
+    pub fn present(self) -> bool {
+        matches!(self, SourceStatus::Collected | SourceStatus::OperatorGiven)
     }
 }
 
-impl fmt::Display for SourceStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
+crate::vocabulary! {
+    /// How a snapshot's (or one source's) data was obtained. Declared from the strongest record
+    /// to the weakest, which `Ord` follows: a snapshot whose sources came different ways is of
+    /// the weakest kind among them.
+    pub enum SourceKind {
+        /// Collected live from Microsoft Graph by this tool.
+        Graph => "graph",
+        /// The synthetic sample tenant.
+        Sample => "sample",
+        /// Imported from a folder of Graph response bodies.
+        Import => "import",
+        /// Microsoft Graph PowerShell output (`Get-MgUser`,
+        /// `Get-MgReportAuthenticationMethodUserRegistrationDetail`) saved with `ConvertTo-Json`.
+        PowershellExport => "powershell-export",
+        /// A CSV downloaded from the Microsoft Entra admin center.
+        PortalExport => "portal-export",
     }
-}
-
-/// How a snapshot's data was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceKind {
-    /// Collected live from Microsoft Graph by this tool.
-    Graph,
-    /// Imported from a folder of Graph response bodies.
-    Import,
-    /// The synthetic sample tenant.
-    Sample,
 }
 
 impl SourceKind {
-    /// As stored and shown: `graph`, `import`, `sample`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Graph => "graph",
-            SourceKind::Import => "import",
-            SourceKind::Sample => "sample",
-        }
-    }
-}
-
-impl fmt::Display for SourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
+    /// A file export rather than Graph pages or a live collection.
+    pub fn is_file_export(self) -> bool {
+        matches!(
+            self,
+            SourceKind::PowershellExport | SourceKind::PortalExport
+        )
     }
 }
 
@@ -438,6 +432,7 @@ mod tests {
             (SourceStatus::Collected, "collected"),
             (SourceStatus::Missing, "missing"),
             (SourceStatus::NotConfigured, "not-configured"),
+            (SourceStatus::OperatorGiven, "operator-given"),
         ] {
             assert_eq!(
                 serde_json::to_string(&status).unwrap(),
@@ -453,6 +448,8 @@ mod tests {
             (SourceKind::Graph, "graph"),
             (SourceKind::Import, "import"),
             (SourceKind::Sample, "sample"),
+            (SourceKind::PowershellExport, "powershell-export"),
+            (SourceKind::PortalExport, "portal-export"),
         ] {
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{text}\""));
             assert_eq!(

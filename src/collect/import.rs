@@ -23,12 +23,13 @@ use serde::de::{
 };
 use serde_json::Value;
 
+use super::exports::{self, ExportFile, Rows as ExportRows};
 use super::wire::{
     ErrorBody, Page, WireAudit, WireAuthMethodsPolicy, WireConditionalAccessPolicy, WireMember,
     WireOrganization, WireRegistration, WireUser,
 };
 use crate::snapshot::{
-    self, CollectionRecord, FilesRecord, Imported, Snapshot, SourceRecord, Tenant,
+    self, CollectionRecord, ExportRecord, FilesRecord, Imported, Snapshot, SourceRecord, Tenant,
 };
 use crate::source::{ODataContext, Paging, Source, SourceKind, SourceStatus};
 
@@ -54,9 +55,34 @@ fn page_name(source: Source, page: u32) -> String {
     format!("{source}-{page:04}.json")
 }
 
+/// What the operator says about an export folder that its files may not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportOptions {
+    /// Required when the folder does not say when it was collected (no provenance.json with
+    /// request times).
+    pub collected_at: Option<DateTime<Utc>>,
+    /// The tenant of exports that name none (the admin center's downloads, PowerShell output):
+    /// required when the folder has no organization page, refused when it names another.
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
+}
+
 /// Reads an export folder. `collected_at` is required when the folder does not say when it was
 /// collected (no provenance.json with request times).
 pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imported> {
+    import_dir_with(
+        dir,
+        &ImportOptions {
+            collected_at,
+            ..ImportOptions::default()
+        },
+    )
+}
+
+/// Reads an export folder of Graph pages, admin center downloads and PowerShell output, each
+/// recognised by its content (Graph pages by their names), one kind per source.
+pub fn import_dir_with(dir: &Path, options: &ImportOptions) -> Result<Imported> {
+    let collected_at = options.collected_at;
     let entries = std::fs::read_dir(dir).with_context(|| {
         format!(
             "cannot read the export folder {}: check the path given to --dir",
@@ -65,6 +91,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
     })?;
     let mut pages: BTreeMap<Source, Vec<(u32, PathBuf)>> = BTreeMap::new();
     let mut provenance_path = None;
+    let mut exported: Vec<ExportFile> = Vec::new();
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -75,16 +102,34 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             provenance_path = Some(entry.path());
             continue;
         }
-        match parse_file_name(&name) {
-            Some((source, page)) => pages.entry(source).or_default().push((page, entry.path())),
+        if let Some((source, page)) = parse_file_name(&name) {
+            pages.entry(source).or_default().push((page, entry.path()));
+            continue;
+        }
+        match exports::read_file(&entry.path())? {
+            Some(export) => exported.push(export),
             None if name.ends_with(".json") => bail!(
-                "{}: unexpected file name {name:?}: name Graph pages after their source ({}), e.g. users.json or users-0001.json",
+                "{}: unexpected file name {name:?}: name Graph pages after their source ({}), e.g. users.json or users-0001.json (PowerShell output of Get-MgUser or Get-MgReportAuthenticationMethodUserRegistrationDetail saved with ConvertTo-Json is recognised whatever its name)",
                 dir.display(),
                 Source::ALL.map(Source::stem).join(", ")
             ),
-            None => tracing::warn!("ignoring {name} in {}: not a Graph page", dir.display()),
+            None => tracing::warn!(
+                "ignoring {name} in {}: not a Graph page or an export this tool reads",
+                dir.display()
+            ),
         }
     }
+    if let (Some(path), Some(export)) = (&provenance_path, exported.first()) {
+        bail!(
+            "{}: {} is a collector's record of Graph pages, and {} is a {} beside it: keep exports in a folder of their own",
+            dir.display(),
+            path.display(),
+            export.name(),
+            export.kind
+        );
+    }
+    exported.sort_by(|a, b| a.path.cmp(&b.path));
+    let exported = assign_exports(dir, &pages, exported)?;
     for (source, list) in pages.iter_mut() {
         list.sort();
         if list.len() > 1 && list[0].0 == 0 {
@@ -112,14 +157,32 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
         }
     }
     // Every missing required source at once, so one re-export fixes them all.
+    let operator_tenant = options.tenant_id.is_some()
+        && !pages.contains_key(&Source::Organization)
+        && !exported.contains_key(&Source::Organization);
     let missing: Vec<String> = Source::ALL
         .into_iter()
-        .filter(|s| s.required() && !pages.contains_key(s))
-        .map(|s| format!("{s} ({s}.json or {s}-0001.json, from {})", s.endpoint()))
+        .filter(|s| s.required() && !pages.contains_key(s) && !exported.contains_key(s))
+        .filter(|s| !(*s == Source::Organization && operator_tenant))
+        .map(|s| match s {
+            Source::Organization => format!(
+                "{s} ({s}.json from {}, or --tenant-id and --tenant-name for admin center or PowerShell exports, which name no tenant)",
+                s.endpoint()
+            ),
+            Source::Users => format!(
+                "{s} ({s}.json or {s}-0001.json from {}, the admin center's Download users CSV, or Get-MgUser output)",
+                s.endpoint()
+            ),
+            Source::Registration => format!(
+                "{s} ({s}.json or {s}-0001.json from {}, the admin center's User registration details download, or Get-MgReportAuthenticationMethodUserRegistrationDetail output)",
+                s.endpoint()
+            ),
+            _ => format!("{s} ({s}.json or {s}-0001.json, from {})", s.endpoint()),
+        })
         .collect();
     if !missing.is_empty() {
         bail!(
-            "{}: required data missing: {}: export each from Graph into this folder",
+            "{}: required data missing: {}: export each into this folder",
             dir.display(),
             missing.join("; ")
         );
@@ -133,56 +196,67 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
     let describe = provenance.is_none();
     let mut shown: BTreeMap<Source, FilesRecord> = BTreeMap::new();
 
-    let org = read_source::<WireOrganization>(&pages, Source::Organization, describe)?;
-    shown.extend(org.files.clone().map(|f| (Source::Organization, f)));
-    let tenants = unique_by_id(
-        Source::Organization,
-        &pages,
-        org.items_as(|o| Tenant {
-            id: o.id,
-            name: o.display_name,
-        }),
-        |t| &t.id,
-    )?;
-    let tenant = match tenants.as_slice() {
-        [one] => one.clone(),
-        [] => bail!(
-            "{}: the organization page lists no organization: re-export {}",
-            dir.display(),
-            Source::Organization.endpoint()
-        ),
-        many => bail!(
-            "{}: the organization pages list {} organizations ({}): an export folder holds one tenant; export each tenant into its own folder",
-            dir.display(),
-            many.len(),
-            many.iter()
-                .map(|t| t.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    let tenant = if operator_tenant {
+        operator_given_tenant(options)?
+    } else {
+        let tenant = match exported.get(&Source::Organization) {
+            Some(export) => export_tenant(dir, export)?,
+            None => folder_tenant(dir, &pages, describe, &mut shown)?,
+        };
+        if let Some(id) = &options.tenant_id
+            && !id.trim().eq_ignore_ascii_case(&tenant.id)
+        {
+            bail!(
+                "{}: the folder names tenant {} ({}), not the --tenant-id {id} given: import each tenant's exports into its own folder, or leave --tenant-id out",
+                dir.display(),
+                tenant.id,
+                tenant.name
+            );
+        }
+        if let Some(name) = options.tenant_name.as_deref().map(str::trim)
+            && name != tenant.name
+        {
+            tracing::warn!(
+                "--tenant-name {name:?} is not used: the organization page names the tenant {:?}",
+                tenant.name
+            );
+        }
+        tenant
     };
 
-    let users = read_source::<WireUser>(&pages, Source::Users, describe)?;
-    shown.extend(users.files.clone().map(|f| (Source::Users, f)));
-    let users = unique_by_id(
-        Source::Users,
-        &pages,
-        users.items_as(snapshot::User::from),
-        |u| &u.id,
-    )?;
-    let registrations = read_source::<WireRegistration>(&pages, Source::Registration, describe)?;
-    shown.extend(
-        registrations
-            .files
-            .clone()
-            .map(|f| (Source::Registration, f)),
-    );
-    let registrations = unique_by_id(
-        Source::Registration,
-        &pages,
-        registrations.items_as(snapshot::Registration::from),
-        |r| &r.id,
-    )?;
+    let users = match exported.get(&Source::Users) {
+        Some(export) => export_users(export)?,
+        None => {
+            let users = read_source::<WireUser>(&pages, Source::Users, describe)?;
+            shown.extend(users.files.clone().map(|f| (Source::Users, f)));
+            unique_by_id(
+                Source::Users,
+                &pages,
+                users.items_as(snapshot::User::from),
+                |u| &u.id,
+            )?
+        }
+    };
+    let (registrations, matching) = match exported.get(&Source::Registration) {
+        Some(export) => export_registrations(export, &users, exported.get(&Source::Users))?,
+        None => {
+            let registrations =
+                read_source::<WireRegistration>(&pages, Source::Registration, describe)?;
+            shown.extend(
+                registrations
+                    .files
+                    .clone()
+                    .map(|f| (Source::Registration, f)),
+            );
+            let list = unique_by_id(
+                Source::Registration,
+                &pages,
+                registrations.items_as(snapshot::Registration::from),
+                |r| &r.id,
+            )?;
+            (list, Matching::default())
+        }
+    };
 
     let break_glass_members =
         match optional_source::<WireMember>(&pages, Source::BreakGlass, describe)? {
@@ -268,7 +342,11 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
             check_provenance(dir, &record, &items)?;
             record
         }
-        None => record_from_files(&pages, &items, shown),
+        None => {
+            let mut record = record_from_files(&pages, &items, shown);
+            record_exports(&mut record, &exported, matching, operator_tenant);
+            record
+        }
     };
 
     let collected_at = match collected_at {
@@ -283,6 +361,7 @@ pub fn import_dir(dir: &Path, collected_at: Option<DateTime<Utc>>) -> Result<Imp
 
     let mut files: Vec<PathBuf> = pages.values().flatten().map(|(_, p)| p.clone()).collect();
     files.extend(provenance_path);
+    files.extend(exported.values().map(|e| e.path.clone()));
     files.sort();
 
     Ok(Imported {
@@ -710,6 +789,7 @@ fn record_from_files(
                 items: items.get(&source).copied().unwrap_or(0),
                 requests: Vec::new(),
                 files: shown.remove(&source),
+                export: None,
             }
         })
         .collect();
@@ -719,6 +799,308 @@ fn record_from_files(
         graph_endpoint: None,
         token_roles: Vec::new(),
         sources,
+    }
+}
+
+/// The tenant the folder's organization pages name.
+fn folder_tenant(
+    dir: &Path,
+    pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
+    describe: bool,
+    shown: &mut BTreeMap<Source, FilesRecord>,
+) -> Result<Tenant> {
+    let org = read_source::<WireOrganization>(pages, Source::Organization, describe)?;
+    shown.extend(org.files.clone().map(|f| (Source::Organization, f)));
+    let tenants = unique_by_id(
+        Source::Organization,
+        pages,
+        org.items_as(|o| Tenant {
+            id: o.id,
+            name: o.display_name,
+        }),
+        |t| &t.id,
+    )?;
+    match tenants.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "{}: the organization page lists no organization: re-export {}",
+            dir.display(),
+            Source::Organization.endpoint()
+        ),
+        many => bail!(
+            "{}: the organization pages list {} organizations ({}): an export folder holds one tenant; export each tenant into its own folder",
+            dir.display(),
+            many.len(),
+            many.iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The tenant `Get-MgOrganization` output names: one, with an id.
+fn export_tenant(dir: &Path, export: &ExportFile) -> Result<Tenant> {
+    let ExportRows::Organization(rows) = &export.rows else {
+        unreachable!("assigned to organization by its rows")
+    };
+    match rows.as_slice() {
+        [one] => Ok(one.item.clone()),
+        [] => bail!(
+            "{}: {} lists no organization: run Get-MgOrganization again",
+            dir.display(),
+            export.name()
+        ),
+        many => bail!(
+            "{}: {} lists {} organizations: an export folder holds one tenant",
+            dir.display(),
+            export.name(),
+            many.len()
+        ),
+    }
+}
+
+/// The tenant `--tenant-id` and `--tenant-name` give. The id names the store's folder, so it is
+/// held to what a tenant id is: a GUID or a domain name.
+fn operator_given_tenant(options: &ImportOptions) -> Result<Tenant> {
+    let id = options.tenant_id.as_deref().unwrap_or_default().trim();
+    if id.is_empty()
+        || id.len() > 253
+        || id.starts_with('.')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        bail!(
+            "--tenant-id {id:?} is not a tenant id: give the directory (tenant) id, a GUID such as 9ad8c6d4-c793-4206-b09d-4ed13a9152d1 (Entra admin center › Overview), or the tenant's domain name"
+        );
+    }
+    let id = id.to_ascii_lowercase();
+    // Without a name the tenant is named by its id, as a package name falls back to.
+    let name = match options.tenant_name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => id.clone(),
+    };
+    Ok(Tenant { id, name })
+}
+
+/// Each export file's source, one file per source and never beside Graph pages of it. An empty
+/// file (Windows PowerShell's zero items) says no source: it stands for a registration report
+/// of no rows when nothing else provides the report, and is refused otherwise.
+fn assign_exports(
+    dir: &Path,
+    pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
+    files: Vec<ExportFile>,
+) -> Result<BTreeMap<Source, ExportFile>> {
+    let mut by_source: BTreeMap<Source, ExportFile> = BTreeMap::new();
+    let mut empty = Vec::new();
+    for export in files {
+        let Some(source) = export.source() else {
+            empty.push(export);
+            continue;
+        };
+        if let Some(list) = pages.get(&source) {
+            bail!(
+                "{}: {source} comes both as Graph pages ({}) and as a {} ({}): one source, one kind of export; remove one",
+                dir.display(),
+                list.iter()
+                    .map(|(_, p)| exports::file_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                export.kind,
+                export.name()
+            );
+        }
+        if let Some(first) = by_source.get(&source) {
+            bail!(
+                "{}: {} ({}) and {} ({}) both hold {source}: keep the one export of it to import",
+                dir.display(),
+                first.name(),
+                first.kind,
+                export.name(),
+                export.kind
+            );
+        }
+        by_source.insert(source, export);
+    }
+    for mut export in empty {
+        // Only the registration report can be empty: a tenant always has users, so an empty
+        // users export is a failed one.
+        let source = Source::Registration;
+        if pages.contains_key(&source) || by_source.contains_key(&source) {
+            bail!(
+                "{}: {} is empty, so it cannot say what it holds, and the registration report already has its file: an empty file stands only for a registration report of no rows (a users export is never empty); export again, or remove it",
+                dir.display(),
+                export.name(),
+            );
+        }
+        tracing::warn!(
+            "{} is empty: read as a PowerShell export of {source} with no items",
+            export.name()
+        );
+        export.rows = ExportRows::Registrations(Vec::new());
+        by_source.insert(source, export);
+    }
+    Ok(by_source)
+}
+
+/// An export's users, refused when an id or a UPN (case-insensitive) comes twice: both rows are
+/// named, since an export cannot hold one user twice.
+fn export_users(export: &ExportFile) -> Result<Vec<snapshot::User>> {
+    let ExportRows::Users(rows) = &export.rows else {
+        unreachable!("assigned to users by its rows")
+    };
+    let mut by_id: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut by_upn: BTreeMap<String, &str> = BTreeMap::new();
+    for row in rows {
+        if let Some(first) = by_id.insert(&row.item.id, &row.place) {
+            bail!(
+                "{} and {} both hold user id {}: the file mixes two reads or was edited; export it again",
+                export.at(first),
+                row.place,
+                row.item.id
+            );
+        }
+        if let Some(first) = by_upn.insert(row.item.user_principal_name.to_lowercase(), &row.place)
+        {
+            bail!(
+                "{} and {} both hold the userPrincipalName {}: a UPN names one user, and registration rows are matched to users by it; export the users again",
+                export.at(first),
+                row.place,
+                row.item.user_principal_name
+            );
+        }
+    }
+    let mut users: Vec<snapshot::User> = rows.iter().map(|r| r.item.clone()).collect();
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(users)
+}
+
+/// How registration rows without an id were given one.
+#[derive(Debug, Default, Clone, Copy)]
+struct Matching {
+    by_upn: u64,
+    unmatched: u64,
+}
+
+/// An export's registration rows, each with its user's id: its own, or, for a row without one
+/// (the admin center's download), that of the user with its UPN (case-insensitive). A UPN that
+/// two users hold is refused, naming both; a row whose UPN matches no user keeps an empty id and
+/// is reported as a row without a user.
+fn export_registrations(
+    export: &ExportFile,
+    users: &[snapshot::User],
+    users_export: Option<&ExportFile>,
+) -> Result<(Vec<snapshot::Registration>, Matching)> {
+    let ExportRows::Registrations(rows) = &export.rows else {
+        unreachable!("assigned to registrations by its rows")
+    };
+    // Where each user was read, for a message naming both holders of a UPN.
+    let user_place = |user: &snapshot::User| -> String {
+        users_export
+            .and_then(|e| match &e.rows {
+                ExportRows::Users(rows) => rows
+                    .iter()
+                    .find(|r| r.item.id == user.id)
+                    .map(|r| e.at(&r.place)),
+                _ => None,
+            })
+            .unwrap_or_else(|| format!("the user with id {}", user.id))
+    };
+    let mut by_upn: BTreeMap<String, Vec<&snapshot::User>> = BTreeMap::new();
+    for user in users {
+        by_upn
+            .entry(user.user_principal_name.to_lowercase())
+            .or_default()
+            .push(user);
+    }
+    let mut matching = Matching::default();
+    let mut seen_upn: BTreeMap<String, &str> = BTreeMap::new();
+    let mut seen_id: BTreeMap<String, &str> = BTreeMap::new();
+    let mut list = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut registration = row.item.clone();
+        let upn = registration.user_principal_name.to_lowercase();
+        if registration.id.is_empty() {
+            if let Some(first) = seen_upn.insert(upn.clone(), &row.place) {
+                bail!(
+                    "{} and {} are both rows of {}: which one is the user's registration? export the report again",
+                    export.at(first),
+                    row.place,
+                    registration.user_principal_name
+                );
+            }
+            match by_upn.get(&upn).map(Vec::as_slice) {
+                Some([user]) => {
+                    registration.id = user.id.clone();
+                    matching.by_upn += 1;
+                }
+                Some([a, b, ..]) => bail!(
+                    "{}: its userPrincipalName {} matches two users, {} and {}: a UPN names one user; export the users again",
+                    export.at(&row.place),
+                    registration.user_principal_name,
+                    user_place(a),
+                    user_place(b)
+                ),
+                _ => matching.unmatched += 1,
+            }
+        }
+        if !registration.id.is_empty()
+            && let Some(first) = seen_id.insert(registration.id.clone(), &row.place)
+        {
+            bail!(
+                "{} and {} are both the registration row of user {}: export the report again",
+                export.at(first),
+                row.place,
+                registration.id
+            );
+        }
+        list.push(registration);
+    }
+    list.sort_by(|a, b| (&a.id, &a.user_principal_name).cmp(&(&b.id, &b.user_principal_name)));
+    Ok((list, matching))
+}
+
+/// The record of the sources read from export files, and of a tenant the operator gave; the
+/// snapshot is of the weakest kind among its sources.
+fn record_exports(
+    record: &mut CollectionRecord,
+    exported: &BTreeMap<Source, ExportFile>,
+    matching: Matching,
+    operator_tenant: bool,
+) {
+    for source in &mut record.sources {
+        if source.name == Source::Organization && operator_tenant {
+            source.status = SourceStatus::OperatorGiven;
+            source.error = None;
+            source.items = 1;
+        }
+        let Some(export) = exported.get(&source.name) else {
+            continue;
+        };
+        let is_registration = source.name == Source::Registration;
+        source.status = SourceStatus::Collected;
+        source.error = None;
+        source.pages = 1;
+        source.files = Some(FilesRecord {
+            odata_context: None,
+            api_version: None,
+            select: None,
+            properties: export.properties.clone(),
+        });
+        source.export = Some(ExportRecord {
+            kind: export.kind,
+            file: export.name(),
+            encoding: export.encoding,
+            rows: export.len() as u64,
+            matched_by_upn: if is_registration { matching.by_upn } else { 0 },
+            unmatched: if is_registration {
+                matching.unmatched
+            } else {
+                0
+            },
+        });
+        record.source_kind = record.source_kind.max(export.kind);
     }
 }
 

@@ -6,6 +6,7 @@
 //! job: an export folder into the store, its collection time on the operator's word, checked
 //! against this machine's clock and against the data itself.
 
+mod exports;
 pub mod graph;
 pub mod import;
 mod wire;
@@ -18,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use self::graph::{AuthEnv, CollectOptions};
 use crate::config::Config;
 use crate::snapshot::{Imported, Snapshot, Tenant};
-use crate::source::{Source, SourceStatus};
+use crate::source::{Source, SourceKind, SourceStatus};
 use crate::store::{Store, StoredSnapshot};
 use crate::time::secs_text;
 
@@ -157,6 +158,10 @@ pub struct ImportRequest {
     pub dir: PathBuf,
     /// When the data was collected, on the operator's word (`--collected-at`).
     pub collected_at: Option<DateTime<Utc>>,
+    /// The tenant, on the operator's word (`--tenant-id`, `--tenant-name`), for exports that name
+    /// none.
+    pub tenant_id: Option<String>,
+    pub tenant_name: Option<String>,
     /// This machine's clock, read by the caller: no collection lies in its future.
     pub now: DateTime<Utc>,
 }
@@ -168,6 +173,12 @@ pub struct ImportOutcome {
     pub tenant: Tenant,
     pub users: usize,
     pub registrations: usize,
+    /// What the snapshot came from (the weakest kind among its sources).
+    pub source_kind: SourceKind,
+    /// Registration rows without an object id matched to users by UPN, and those that matched
+    /// no user: what the operator should hear about an admin center download.
+    pub matched_by_upn: u64,
+    pub unmatched: u64,
 }
 
 /// The `import` job: reads the folder, checks that its collection time is plausible (not ahead
@@ -177,7 +188,14 @@ pub struct ImportOutcome {
 pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutcome> {
     let imported = {
         let _step = crate::steps::Step::new(format!("read the export {}", request.dir.display()));
-        import::import_dir(&request.dir, request.collected_at)?
+        import::import_dir_with(
+            &request.dir,
+            &import::ImportOptions {
+                collected_at: request.collected_at,
+                tenant_id: request.tenant_id.clone(),
+                tenant_name: request.tenant_name.clone(),
+            },
+        )?
     };
     check_collection_time(&imported, request.collected_at.is_some(), request.now)?;
     let store = Store::new(&config.store_path);
@@ -187,10 +205,19 @@ pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutc
         store.add(&imported)?
     };
     let snapshot = imported.snapshot;
+    let matching = snapshot
+        .collection
+        .sources
+        .iter()
+        .filter_map(|s| s.export.as_ref())
+        .fold((0, 0), |(m, u), e| (m + e.matched_by_upn, u + e.unmatched));
     Ok(ImportOutcome {
         stored,
         users: snapshot.users.len(),
         registrations: snapshot.registrations.len(),
+        source_kind: snapshot.collection.source_kind,
+        matched_by_upn: matching.0,
+        unmatched: matching.1,
         tenant: snapshot.tenant,
     })
 }

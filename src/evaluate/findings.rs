@@ -235,7 +235,14 @@ fn rows_without_user(f: &Facts) -> Option<Finding> {
             .registrations
             .iter()
             .filter(|r| !user_ids.contains(r.id.as_str()))
-            .map(|r| format!("{} ({})", r.user_principal_name, r.id)),
+            .map(|r| {
+                if r.id.is_empty() {
+                    // An export row without an id whose UPN matched no user.
+                    format!("{} (no id in the export)", r.user_principal_name)
+                } else {
+                    format!("{} ({})", r.user_principal_name, r.id)
+                }
+            }),
     )
 }
 

@@ -73,7 +73,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     let check = SourceCheck {
         missing_required: sources
             .iter()
-            .filter(|s| s.required && s.status != SourceStatus::Collected)
+            .filter(|s| s.required && !s.status.present())
             .collect(),
         // The break-glass group's members decide the population when a group is configured:
         // their absence is the error finding, not an optional source the figure does not need.
@@ -99,7 +99,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         && REQUIRED_FOR_RESULT.iter().all(|name| {
             sources
                 .iter()
-                .any(|r| r.name == *name && r.status == SourceStatus::Collected)
+                .any(|r| r.name == *name && r.status.present())
         });
     let (result, basis) = decide::outcome(
         required_collected,

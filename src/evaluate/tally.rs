@@ -24,11 +24,13 @@ pub struct Reconciliation {
     pub report_rows_without_user: u64,
 }
 
-/// Microsoft's flags counted over the in-scope population.
+/// Microsoft's flags counted over the in-scope population. A count is `None` when the report
+/// carries the flag for no row (an export without it, such as the admin center's registration
+/// download, which has no `isMfaRegistered`): "not in this export", not zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MicrosoftCounts {
-    pub is_mfa_registered: u64,
-    pub is_mfa_capable: u64,
+    pub is_mfa_registered: Option<u64>,
+    pub is_mfa_capable: Option<u64>,
     /// In-scope users where `isMfaRegistered` and the method rule disagree.
     pub disagreements: u64,
 }
@@ -66,10 +68,13 @@ pub struct Tally {
     pub method_counts: Vec<(MethodCountKey, u64)>,
 }
 
-/// An in-scope row where Microsoft's `isMfaRegistered` says otherwise than the method rule.
+/// An in-scope row where Microsoft's `isMfaRegistered` says otherwise than the method rule (a
+/// row without the flag says nothing).
 pub(crate) fn microsoft_disagrees(row: &UserRow) -> bool {
-    row.registration
-        .is_some_and(|r| r.is_mfa_registered.unwrap_or(false) != (row.registered == Some(true)))
+    row.registration.is_some_and(|r| {
+        r.is_mfa_registered
+            .is_some_and(|flag| flag != (row.registered == Some(true)))
+    })
 }
 
 pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
@@ -79,7 +84,16 @@ pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
         ..Reconciliation::default()
     };
     let mut figure = Figure::default();
-    let mut microsoft = MicrosoftCounts::default();
+    let carried = |flag: fn(&crate::snapshot::Registration) -> Option<bool>| {
+        (snapshot.registrations.is_empty()
+            || snapshot.registrations.iter().any(|r| flag(r).is_some()))
+        .then_some(0)
+    };
+    let mut microsoft = MicrosoftCounts {
+        is_mfa_registered: carried(|r| r.is_mfa_registered),
+        is_mfa_capable: carried(|r| r.is_mfa_capable),
+        disagreements: 0,
+    };
     let mut group_counts: BTreeMap<MethodGroup, u64> = BTreeMap::new();
     let (mut other_only, mut no_method) = (0u64, 0u64);
     for row in rows {
@@ -99,11 +113,13 @@ pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
                     no_method += 1;
                     continue;
                 };
-                if r.is_mfa_registered == Some(true) {
-                    microsoft.is_mfa_registered += 1;
+                if let (Some(n), Some(true)) =
+                    (&mut microsoft.is_mfa_registered, r.is_mfa_registered)
+                {
+                    *n += 1;
                 }
-                if r.is_mfa_capable == Some(true) {
-                    microsoft.is_mfa_capable += 1;
+                if let (Some(n), Some(true)) = (&mut microsoft.is_mfa_capable, r.is_mfa_capable) {
+                    *n += 1;
                 }
                 if microsoft_disagrees(row) {
                     microsoft.disagreements += 1;

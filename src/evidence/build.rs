@@ -19,8 +19,10 @@ use crate::evaluate::classify::{MatchedBy, Reason};
 use crate::evaluate::period::{ConclusionBasis, DeviationKind, GapKind, PeriodFacts, SeriesPoint};
 use crate::evaluate::{BreakGlassAccount, ExceptionState};
 use crate::evaluate::{Evaluation, MethodCountKey, ResultBasis, UserRow, microsoft_disagrees};
-use crate::snapshot::{Snapshot, Tenant};
+use crate::snapshot::{Snapshot, SourceRecord, Tenant};
+use crate::source::{Source, SourceKind, SourceStatus};
 use crate::store::StoredSnapshot;
+use crate::time::secs_text;
 use chrono::{DateTime, Utc};
 
 /// The whole document for one package.
@@ -308,6 +310,7 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
         source_kind: snapshot.collection.source_kind,
         collected_by: snapshot.collection.collected_by.clone(),
         from_files: from_files_text(snapshot),
+        assurance: assurance(snapshot),
         token_roles: snapshot.collection.token_roles.clone(),
         sources: snapshot
             .collection
@@ -323,6 +326,7 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
                     }
                 }),
                 files: s.files.clone(),
+                export: s.export.clone(),
                 required: s.required,
                 status: s.status,
                 error: s.error.clone(),
@@ -348,11 +352,12 @@ fn provenance(snapshot: &Snapshot, stored: &StoredSnapshot, evaluation: &Evaluat
 /// For a snapshot read from files without a collector's record: what its provenance can and
 /// cannot say.
 fn from_files_text(snapshot: &Snapshot) -> Option<String> {
+    // Graph pages described by what they show; exports have their own sentences.
     let described = snapshot
         .collection
         .sources
         .iter()
-        .any(|s| s.files.is_some());
+        .any(|s| s.files.is_some() && s.export.is_none());
     (described && snapshot.collection.collected_by.is_none()).then(|| {
         "The export folder held no collector's record (provenance.json): who made the requests, \
          when, and with which request-ids is not known. Each source is described by what its files \
@@ -360,6 +365,95 @@ fn from_files_text(snapshot: &Snapshot) -> Option<String> {
          names, the $select it lists, and the properties its items hold."
             .to_string()
     })
+}
+
+/// What evidence from exports rests on, one sentence per point, so an auditor can weigh it
+/// against a live collection: no request ids, registration rows matched to users by UPN, the
+/// tenant and the collection time on the operator's word, and what ID-01 does with fields an
+/// export does not carry.
+fn assurance(snapshot: &Snapshot) -> Vec<String> {
+    let sources = &snapshot.collection.sources;
+    let mut out = Vec::new();
+    let of_kind = |kind: SourceKind| -> Vec<&SourceRecord> {
+        sources
+            .iter()
+            .filter(|s| s.export.as_ref().is_some_and(|e| e.kind == kind))
+            .collect()
+    };
+    let listed = |list: &[&SourceRecord]| -> String {
+        list.iter()
+            .map(|s| {
+                let file = s
+                    .export
+                    .as_ref()
+                    .map(|e| e.file.as_str())
+                    .unwrap_or_default();
+                format!("{} (from {file})", s.name)
+            })
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let portal = of_kind(SourceKind::PortalExport);
+    if !portal.is_empty() {
+        out.push(format!(
+            "{} came from Microsoft Entra admin center downloads. A download carries no Graph request-ids and no record of the query behind it, so Microsoft support cannot trace it: that it is complete and unedited rests on the operator who downloaded it and on the SHA-256 of the file kept in raw/.",
+            capitalised(&listed(&portal))
+        ));
+    }
+    let powershell = of_kind(SourceKind::PowershellExport);
+    if !powershell.is_empty() {
+        out.push(format!(
+            "{} came from Microsoft Graph PowerShell output saved as JSON. It carries no Graph request-ids and no record of the command that produced it beyond the properties present: that it is complete and unedited rests on the operator who ran it and on the SHA-256 of the file kept in raw/.",
+            capitalised(&listed(&powershell))
+        ));
+    }
+    if let Some(e) = sources
+        .iter()
+        .filter(|s| s.name == Source::Registration)
+        .find_map(|s| s.export.as_ref())
+        .filter(|e| e.matched_by_upn + e.unmatched > 0)
+    {
+        out.push(format!(
+            "The registration export ({}) has no object id: {} of its {} were matched to users by user principal name, compared case-insensitively, and {} matched no user (a UPN held by two users is refused at import). A user renamed between the two exports would show as unregistered.",
+            e.file,
+            thousands(e.matched_by_upn),
+            counted(e.rows, "row", "rows"),
+            counted(e.unmatched, "row", "rows"),
+        ));
+    }
+    if sources
+        .iter()
+        .any(|s| s.name == Source::Organization && s.status == SourceStatus::OperatorGiven)
+    {
+        out.push(format!(
+            "The tenant ({}{}) was given by the operator (import --tenant-id); the exports name no tenant, so nothing in them confirms which tenant they were taken from.",
+            snapshot.tenant.id,
+            if snapshot.tenant.name.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", snapshot.tenant.name)
+            }
+        ));
+    }
+    if sources.iter().any(|s| s.export.is_some()) {
+        out.push(format!(
+            "The collection time, {}, is the time the operator gave (import --collected-at), not one recorded by Microsoft or by this tool; it was checked only to lie after every registration row's last update and not ahead of the importing machine's clock.",
+            secs_text(snapshot.collected_at)
+        ));
+        out.push(
+            "What an export does not carry is recorded as not in this export, never as false: a user without accountEnabled counts as enabled and one without userType as a member (each counted in its finding), so the population can only be wider than the tenant's, never narrower; Microsoft's isMfaRegistered and isMfaCapable counts are shown as not in this export when no row carries them; the figure itself rests only on methodsRegistered."
+                .to_string(),
+        );
+    }
+    out
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 fn config_state(snapshot: &Snapshot, evaluation: &Evaluation, config: &Config) -> ConfigState {

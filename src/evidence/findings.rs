@@ -158,7 +158,7 @@ pub fn detail(f: &facts::Finding) -> String {
                 _ => 0,
             };
             format!(
-                "{} without userType from /users; the registration report's userType was used for {} and the rest count as members.",
+                "{} without userType from /users; the registration report's userType was used for {}, and the rest, whose type is not in the export, are kept in scope as a member would be (a guest among them is counted, never left out).",
                 counted(n, "user came", "users came"),
                 thousands(from_report)
             )

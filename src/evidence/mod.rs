@@ -25,7 +25,7 @@ pub use crate::evaluate::{
     BreakGlassAccount, Classification, Code, ControlResult, ExceptionState, ExceptionStatus,
     MatchedBy, MethodCountKey, Reconciliation, Severity,
 };
-pub use crate::snapshot::FilesRecord;
+pub use crate::snapshot::{ExportRecord, FilesRecord, TextEncoding};
 pub use crate::source::{Source, SourceKind, SourceStatus};
 
 /// Bumped whenever a field changes meaning or is removed.
@@ -141,8 +141,9 @@ pub struct PointInTime {
 /// Microsoft's own flags over the in-scope population, as a cross-check of the method rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct MicrosoftFlags {
-    pub is_mfa_registered: u64,
-    pub is_mfa_capable: u64,
+    /// `null` when the report carried the flag for no row: not in this export.
+    pub is_mfa_registered: Option<u64>,
+    pub is_mfa_capable: Option<u64>,
     /// In-scope users where `isMfaRegistered` and the method rule disagree.
     pub disagreements: u64,
     pub disagreement_sample: Vec<UserBrief>,
@@ -190,6 +191,11 @@ pub struct Provenance {
     /// For data read from files without a collector's record: what its provenance rests on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_files: Option<String>,
+    /// For data from exports (admin center downloads, PowerShell output) or a tenant given by the
+    /// operator: one sentence each on what the evidence then rests on (no request ids, users
+    /// matched by UPN, the operator's time and tenant, fields not in the export).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assurance: Vec<String>,
     /// Application permissions the token carried (`roles`), when collected live.
     pub token_roles: Vec<String>,
     pub sources: Vec<SourceProvenance>,
@@ -215,6 +221,9 @@ pub struct SourceProvenance {
     /// What the files show, when they came without a collector's record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<FilesRecord>,
+    /// The export file it was read from, when it was not Graph pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportRecord>,
     pub required: bool,
     pub status: SourceStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]

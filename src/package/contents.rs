@@ -246,7 +246,7 @@ pub fn readme(evidence: &Evidence) -> String {
          excluded.csv       break-glass accounts, disabled accounts, guests and exceptions, with reasons\n\
          {period_files}\
          config-state/      the authentication methods policy and conditional access policies, as returned by Graph\n\
-         raw/               the Graph responses of the as-of snapshot, byte for byte, with provenance.json\n\
+         {raw_line}\
          manifest.json      every file with its size and SHA-256, the tool version, the config and snapshot hashes\n\
          SHA256SUMS         the same hashes, for sha256sum -c\n\
          COLUMNS.txt        every column of every CSV, and what it means\n\
@@ -285,5 +285,10 @@ pub fn readme(evidence: &Evidence) -> String {
         tool = evidence.tool.name,
         version = evidence.tool.version,
         oscal = render::oscal::OSCAL_VERSION,
+        raw_line = if evidence.provenance.source_kind.is_file_export() {
+            "raw/               the export files of the as-of snapshot (admin center downloads, PowerShell output), byte for byte, and any Graph pages beside them\n"
+        } else {
+            "raw/               the Graph responses of the as-of snapshot, byte for byte, with provenance.json\n"
+        },
     )
 }

@@ -962,7 +962,7 @@ fn microsoft_flags_are_counted_beside_the_figure() {
     let ms = &e.point_in_time.microsoft;
     assert_same(
         "figure, then isMfaRegistered, isMfaCapable, disagreements",
-        &(2, 2, 2, 2),
+        &(2, Some(2), Some(2), 2),
         &(
             e.point_in_time.registered,
             ms.is_mfa_registered,

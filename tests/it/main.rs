@@ -3,6 +3,7 @@
 mod cli;
 mod collect;
 mod evaluate;
+mod exports;
 mod fake_graph;
 mod honest;
 mod notify;

@@ -73,8 +73,8 @@ fn hundred_thousand() -> Evidence {
         "{} of {} in-scope users (96.11 %) hold a qualifying method, at or above the 95.00 % threshold",
         pit.registered, in_scope
     );
-    pit.microsoft.is_mfa_registered = pit.registered + 211;
-    pit.microsoft.is_mfa_capable = pit.registered - 1_024;
+    pit.microsoft.is_mfa_registered = Some(pit.registered + 211);
+    pit.microsoft.is_mfa_capable = Some(pit.registered - 1_024);
     pit.microsoft.disagreements = 1_406;
     let template = pit.unregistered_sample[0].clone();
     pit.unregistered_sample = (0..SAMPLE_CAP)

@@ -47,6 +47,7 @@ fn snapshot_at(at: DateTime<Utc>, users: &[(&str, bool)], events: &[AuditEvent])
                     items: 0,
                     requests: vec![],
                     files: None,
+                    export: None,
                 })
                 .collect(),
         },

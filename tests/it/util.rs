@@ -109,6 +109,7 @@ pub fn collection() -> CollectionRecord {
                 items: 0,
                 requests: Vec::new(),
                 files: None,
+                export: None,
             })
             .collect(),
     }

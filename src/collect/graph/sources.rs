@@ -36,6 +36,7 @@ pub(crate) fn not_configured(source: Source) -> SourceRecord {
         items: 0,
         requests: Vec::new(),
         files: None,
+        export: None,
     }
 }
 
@@ -60,6 +61,7 @@ pub(crate) async fn collect_source(
         items: 0,
         requests: Vec::new(),
         files: None,
+        export: None,
     };
     match page_through(graph, source, min_interval, first, dest, bar, &mut record).await {
         Ok(()) => bar.finish(&format!("{} pages, {} items", record.pages, record.items)),

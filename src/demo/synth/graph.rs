@@ -652,6 +652,7 @@ pub fn write_provenance(
                 items: *items,
                 requests: Vec::new(),
                 files: None,
+                export: None,
             })
         })
         .collect::<Result<_>>()?;
