@@ -4,7 +4,9 @@
 //! written here or in `findings`.
 
 use super::findings;
-use super::words::{basis_points_text, counted, display, hours_text, percent_floor, thousands};
+use super::words::{
+    basis_points_text, capitalised, counted, display, hours_text, percent_floor, thousands,
+};
 use super::{
     ActivityCount, AuditEventSummary, AuthMethodsPolicyState, BreakGlassSettings,
     ConditionalAccessState, ConfigState, ControlInfo, Criterion, Deviation,
@@ -446,14 +448,6 @@ fn assurance(snapshot: &Snapshot) -> Vec<String> {
         );
     }
     out
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn config_state(snapshot: &Snapshot, evaluation: &Evaluation, config: &Config) -> ConfigState {

@@ -66,6 +66,15 @@ pub fn figure_in_words(p: &crate::evidence::PointInTime) -> String {
     }
 }
 
+/// A phrase as the start of a sentence: its first letter upper case.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{counted, thousands};

@@ -182,7 +182,7 @@ pub fn write_assessment_results(
             "The figure: in-scope users with a qualifying MFA method".into(),
             format!(
                 "{}; the control passes at {} % or more.",
-                sentence_start(&words::figure_in_words(pit)),
+                words::capitalised(&words::figure_in_words(pit)),
                 pit.threshold_percent
             ),
             "control-objective",
@@ -553,15 +553,6 @@ fn period_text(evidence: &Evidence) -> String {
         ));
     }
     text
-}
-
-/// A phrase as the start of a sentence: its first letter upper case.
-fn sentence_start(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// A property of ours: a name in [`PROP_NS`] and its value as text.
