@@ -27,23 +27,14 @@ use crate::util::{
     sha256_hex, write_export, write_zip, zip_entries,
 };
 
-/// The `trestle` executable: `MFA_EVIDENCE_TEST_TRESTLE`, else the `.ci/venv-trestle` that
-/// `.ci/run` makes. Missing, the test fails and says how to set it up: validation is never
-/// skipped.
+/// The `trestle` executable: `MFA_EVIDENCE_TEST_TRESTLE`, else `.ci/venv-trestle`, made on first
+/// use. Without python3 the test fails and says what to install: validation is never skipped.
 fn trestle() -> PathBuf {
-    if let Some(p) = std::env::var_os("MFA_EVIDENCE_TEST_TRESTLE") {
-        return PathBuf::from(p);
+    match std::env::var_os("MFA_EVIDENCE_TEST_TRESTLE") {
+        Some(trestle) => PathBuf::from(trestle),
+        None => crate::util::venv_bin("venv-trestle", "trestle-requirements.txt", "trestle")
+            .join("trestle"),
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/venv-trestle/bin/trestle");
-    if venv.is_file() {
-        return venv;
-    }
-    panic!(
-        "the OSCAL tests validate with compliance-trestle, and MFA_EVIDENCE_TEST_TRESTLE is not \
-         set: run .ci/run once (it makes .ci/venv-trestle), or: \
-         export MFA_EVIDENCE_TEST_TRESTLE=\"$(.ci/install-trestle | tail -n 1)\" && \
-         cargo test --release --test it -- oscal::"
-    );
 }
 
 /// Runs trestle in `dir` (it may write logs or caches where it runs) and returns its exit

@@ -467,23 +467,22 @@ pub fn assert_contains(label: &str, text: &str, needles: &[&str]) {
     }
 }
 
-/// A Python interpreter with the test tools of `requirements` (hash-pinned, under `.ci/`)
-/// installed, for tests that talk to a real peer written in Python. `env_var` names one given by
-/// the caller (`.ci/run` sets it); without it the tests make `.ci/<venv>` themselves, once per run,
-/// so `cargo test --release` works on a fresh machine with python3 and its venv module. A venv
-/// whose `probe` import fails (a half-made one) is installed into again.
-pub fn python_with(env_var: &str, venv: &str, requirements: &str, probe: &str) -> PathBuf {
+/// The `bin/` folder of a Python virtual environment `.ci/<venv>` holding the hash-pinned test
+/// tools of `.ci/<requirements>`, for tests that talk to a real peer written in Python. `.ci/run`
+/// makes it before the tests (and callers take a path from its variable first); without it the
+/// tests make it themselves, once per run, so `cargo test --release` works on a fresh machine with
+/// python3 and its venv module. A venv whose `probe` import fails (a half-made one) is installed
+/// into again.
+pub fn venv_bin(venv: &str, requirements: &str, probe: &str) -> PathBuf {
     use std::sync::Mutex;
     static MAKING: Mutex<()> = Mutex::new(());
 
-    if let Some(p) = std::env::var_os(env_var) {
-        return PathBuf::from(p);
-    }
     let _one_at_a_time = MAKING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let ci = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci");
-    let python = ci.join(venv).join("bin/python");
+    let bin = ci.join(venv).join("bin");
+    let python = bin.join("python");
     let works = |python: &Path| {
         Command::new(python)
             .args(["-c", &format!("import {probe}")])
@@ -491,12 +490,10 @@ pub fn python_with(env_var: &str, venv: &str, requirements: &str, probe: &str) -
             .is_ok_and(|out| out.status.success())
     };
     if works(&python) {
-        return python;
+        return bin;
     }
-    let how = format!(
-        "install python3 with its venv module (Debian: apt-get install python3 python3-venv), \
-         or set {env_var} to a Python that can `import {probe}`"
-    );
+    let how = "install python3 with its venv module (Debian: apt-get install python3 python3-venv), \
+               and let the first run reach PyPI, or run .ci/run once";
     let run = |what: &str, command: &mut Command| {
         let out = command
             .output()
@@ -532,5 +529,5 @@ pub fn python_with(env_var: &str, venv: &str, requirements: &str, probe: &str) -
         "{} cannot import {probe}: {how}",
         python.display()
     );
-    python
+    bin
 }
