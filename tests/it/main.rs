@@ -14,4 +14,5 @@ mod pdf;
 mod period;
 mod store;
 mod synth;
+mod tenants;
 mod util;
