@@ -151,12 +151,11 @@ fn report_into(work: &Workdir, out: &str, args: &[&str]) -> PathBuf {
     );
     assert!(run.code == Some(0) || run.code == Some(1), "{run:?}");
     let out = work.join(out);
-    let zip = std::fs::read_dir(&out)
+    std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "zip"))
-        .expect("a package");
-    zip
+        .expect("a package")
 }
 
 fn evidence_of(entries: &[(String, Vec<u8>)]) -> Value {
