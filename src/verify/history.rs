@@ -95,7 +95,6 @@ pub fn check(
             "the package is unsigned, as evidence.json states (no signing key was configured)"
                 .into(),
         ),
-        ),
     }
 
     // The ledger lines.
@@ -253,7 +252,7 @@ pub fn check(
         out.checked.push(
             "time-stamping was not configured, as evidence.json states: every snapshot is unattested, its collection time on the operator's word"
                 .into(),
-        ); the collection times rest on the operator's word".into());
+        );
     }
     Ok(out)
 }
