@@ -767,6 +767,15 @@ fn store_verify_against_an_old_package_names_cut_and_rewritten_lines() {
         ]),
         &evidence["history_proof"]["statements"],
     );
+    let pdf: String = pdf_extract::extract_text_from_mem(entry(&entries, "report.pdf"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_contains(
+        "the PDF (without white space)",
+        &pdf,
+        &["Time-stampingisnotconfiguredandthepackageisunsigned"],
+    );
     let zip_arg = zip.to_str().unwrap();
     work.run(&["store", "verify", "--against", zip_arg])
         .expect_code(0)
