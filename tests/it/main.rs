@@ -1,5 +1,6 @@
 //! The one integration-test crate: each module tests one stage or the built binary.
 
+mod attest;
 mod cli;
 mod collect;
 mod evaluate;
