@@ -21,7 +21,7 @@ use mfa_evidence::evidence::words::counted;
 use mfa_evidence::notify::deliver::{Notifier, NotifyEnv};
 use mfa_evidence::notify::job::{self, NotifyOutcome};
 use mfa_evidence::report::{self, ReportRequest};
-use mfa_evidence::store::Store;
+use mfa_evidence::store::{Depth, Store};
 use mfa_evidence::time::secs_text;
 use mfa_evidence::{collect, demo, verify};
 
@@ -161,6 +161,10 @@ enum StoreAction {
         /// Only this tenant (directory id) [default: every tenant of the store]
         #[arg(long, value_name = "ID")]
         tenant: Option<String>,
+        /// Also derive every snapshot again from its raw pages and compare it with what is stored
+        /// (the compact record, or snapshot.json): slower, it decompresses and parses every page
+        #[arg(long)]
+        deep: bool,
     },
     /// List the stored snapshots
     List {
@@ -482,7 +486,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
         }
         Command::Store { action } => {
             let store = Store::new(&config.store_path);
-            let (StoreAction::Verify { tenant } | StoreAction::List { tenant }) = &action;
+            let (StoreAction::Verify { tenant, .. } | StoreAction::List { tenant }) = &action;
             // Without --tenant, every tenant of the store (an MSP's store holds several).
             let tenants = match tenant {
                 Some(_) => vec![store.pick_tenant(tenant.as_deref())?],
@@ -492,7 +496,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             let mut code = 0;
             for tenant in &tenants {
                 let tenant_code = match action {
-                    StoreAction::Verify { .. } => store_verify(out, &store, tenant)?,
+                    StoreAction::Verify { deep, .. } => {
+                        let depth = if deep { Depth::Deep } else { Depth::Stored };
+                        store_verify(out, &store, tenant, depth)?
+                    }
                     StoreAction::List { .. } => store_list(out, &store, tenant, tenants.len() > 1)?,
                 };
                 code = code.max(tenant_code);
@@ -537,15 +544,20 @@ fn alert_code(out: &mut Out, outcome: Result<NotifyOutcome>) -> Result<u8> {
     Ok(1)
 }
 
-fn store_verify(out: &mut Out, store: &Store, tenant: &str) -> Result<u8> {
-    let report = store.verify(tenant)?;
+fn store_verify(out: &mut Out, store: &Store, tenant: &str, depth: Depth) -> Result<u8> {
+    let report = store.verify_with(tenant, depth)?;
     for note in &report.notes {
         say!(out, "note: {note}");
     }
     let verified = counted(report.verified, "snapshot", "snapshots");
     match report.broken {
         None => {
-            say!(out, "ledger of {tenant}: {verified}, chain intact");
+            let deep = if depth == Depth::Deep {
+                ", each derived again from its raw pages and agreeing with what is stored"
+            } else {
+                ""
+            };
+            say!(out, "ledger of {tenant}: {verified}, chain intact{deep}");
             Ok(0)
         }
         Some(why) => {
