@@ -22,7 +22,7 @@ use mfa_evidence::evidence::words::counted;
 use mfa_evidence::notify::deliver::{Notifier, NotifyEnv};
 use mfa_evidence::notify::job::{self, NotifyOutcome};
 use mfa_evidence::report::{self, ReportRequest};
-use mfa_evidence::store::Store;
+use mfa_evidence::store::{Depth, Store};
 use mfa_evidence::tenants;
 use mfa_evidence::time::secs_text;
 use mfa_evidence::{collect, demo, verify};
@@ -187,6 +187,10 @@ enum StoreAction {
         /// each one carries (fails naming the first line that no longer matches)
         #[arg(long, value_name = "OLD.zip")]
         against: Vec<PathBuf>,
+        /// Also derive every snapshot again from its raw pages and compare it with what is stored
+        /// (the compact record, or snapshot.json): slower, it decompresses and parses every page
+        #[arg(long)]
+        deep: bool,
     },
     /// List the stored snapshots
     List {
@@ -561,8 +565,9 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             let mut code = 0;
             for tenant in &tenants {
                 let tenant_code = match &action {
-                    StoreAction::Verify { against, .. } => {
-                        store_verify(out, &config, &store, tenant, against)?
+                    StoreAction::Verify { against, deep, .. } => {
+                        let depth = if *deep { Depth::Deep } else { Depth::Stored };
+                        store_verify(out, &config, &store, tenant, depth, against)?
                     }
                     StoreAction::List { .. } => store_list(out, &store, tenant, tenants.len() > 1)?,
                 };
@@ -788,6 +793,7 @@ fn store_verify(
     config: &Config,
     store: &Store,
     tenant: &str,
+    depth: Depth,
     against: &[PathBuf],
 ) -> Result<u8> {
     let expected_key = attest::configured_public_key(config)?;
@@ -796,7 +802,7 @@ fn store_verify(
         .clone()
         .map(attest::Stamping::new)
         .transpose()?;
-    let report = store.verify_with(tenant, expected_key, stamping.as_ref())?;
+    let report = store.verify_with(tenant, depth, expected_key, stamping.as_ref())?;
     let mut code = 0;
     for package in against {
         match attest::check_against(store, tenant, package)? {
@@ -814,7 +820,12 @@ fn store_verify(
     let verified = counted(report.verified, "snapshot", "snapshots");
     match report.broken {
         None => {
-            say!(out, "ledger of {tenant}: {verified}, chain intact");
+            let deep = if depth == Depth::Deep {
+                ", each derived again from its raw pages and agreeing with what is stored"
+            } else {
+                ""
+            };
+            say!(out, "ledger of {tenant}: {verified}, chain intact{deep}");
             Ok(code)
         }
         Some(why) => {

@@ -6,6 +6,7 @@ mod collect;
 mod evaluate;
 mod exports;
 mod fake_graph;
+mod formats;
 mod honest;
 mod notify;
 mod operator;
