@@ -13,42 +13,28 @@
 //! the ledger: the ledger is the only thing that makes a snapshot count, so a crash at any point
 //! leaves the history as it was. Folders the ledger does not name are leftovers of such crashes.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::digest::{HashingWriter, SUMS_FILE, Sha256Sums, copy_hashed, hash_file, sha256_hex};
-use crate::files::{
-    create_private_dir_all, create_private_file, list_files, private_options, sync_dir,
-};
+use crate::files::{create_private_dir_all, create_private_file, list_files, sync_dir};
 use crate::snapshot::{Imported, Snapshot};
 use crate::time::secs_text;
 
-const LEDGER_FILE: &str = "ledger.jsonl";
+mod ledger;
+
+use ledger::LEDGER_FILE;
+pub use ledger::{GENESIS, LedgerEntry};
+
 const LOCK_FILE: &str = ".lock";
 const SNAPSHOTS_DIR: &str = "snapshots";
 const SNAPSHOT_FILE: &str = "snapshot.json";
 const RAW_DIR: &str = "raw";
-/// The `prev_line_sha256` of the first ledger line.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// One ledger line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LedgerEntry {
-    pub sequence: u64,
-    pub folder: String,
-    pub tenant_id: String,
-    #[serde(with = "crate::time::secs")]
-    pub collected_at: DateTime<Utc>,
-    pub snapshot_sha256: String,
-    pub prev_line_sha256: String,
-    pub recorded_by: String,
-}
-
 /// A snapshot as the ledger records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSnapshot {
@@ -183,7 +169,7 @@ impl Store {
             .with_context(|| format!("cannot lock {}", tenant_dir.display()))?;
 
         remove_leftovers(&tenant_dir)?;
-        repair_tail(&tenant_dir)?;
+        ledger::repair_tail(&tenant_dir)?;
         let ledger = read_ledger(&tenant_dir)?;
         let collected_at = snapshot.collected_at;
         if let Some(last) = ledger.last()
@@ -230,18 +216,11 @@ impl Store {
                 .map_or(GENESIS.to_string(), |l| l.line_sha256.clone()),
             recorded_by: crate::tool_id(),
         };
-        let line = serde_json::to_string(&entry)?;
-        let mut ledger_file = private_options()
-            .create(true)
-            .append(true)
-            .open(tenant_dir.join(LEDGER_FILE))
-            .with_context(|| format!("cannot open the ledger in {}", tenant_dir.display()))?;
-        ledger_file.write_all(format!("{line}\n").as_bytes())?;
-        ledger_file.sync_all()?;
+        let line_sha256 = ledger::append(&tenant_dir, &entry)?;
         sync_dir(&tenant_dir)?;
         drop(lock);
         Ok(StoredSnapshot {
-            line_sha256: sha256_hex(line.as_bytes()),
+            line_sha256,
             dir: final_dir,
             entry,
         })
@@ -256,53 +235,21 @@ impl Store {
     pub fn verify(&self, tenant_id: &str) -> Result<ChainReport> {
         let dir = self.tenant_dir(tenant_id)?;
         let mut report = ChainReport::default();
-        let ledger_path = dir.join(LEDGER_FILE);
-        let text = fs::read_to_string(&ledger_path)
-            .with_context(|| format!("cannot read the ledger {}", ledger_path.display()))?;
-        let mut prev = GENESIS.to_string();
-        let mut listed = std::collections::BTreeSet::new();
-        if torn_tail(&text).is_some() {
+        let chain_step = crate::steps::Step::new(format!("verify the ledger chain of {tenant_id}"));
+        // 1. The chain itself, line by line: cheap, and in order. It stops at the first line
+        //    that does not hold; the snapshots of the lines before it are checked next.
+        let ledger::Chain {
+            entries,
+            listed,
+            broken: chain_break,
+            torn,
+            unterminated,
+        } = ledger::walk_chain(&dir, tenant_id)?;
+        if torn {
             report.notes.push(
                 "the ledger ends with part of a line: an interrupted write, never counted (removed by the next write)"
                     .into(),
             );
-        }
-        let chain_step = crate::steps::Step::new(format!("verify the ledger chain of {tenant_id}"));
-        // 1. The chain itself, line by line: cheap, and in order. It stops at the first line
-        //    that does not hold; the snapshots of the lines before it are checked next.
-        let mut entries = Vec::new();
-        let mut chain_break = None;
-        for (i, line) in complete_lines(&text).into_iter().enumerate() {
-            let n = i as u64 + 1;
-            let entry: LedgerEntry = match serde_json::from_str(line) {
-                Ok(e) => e,
-                Err(e) => {
-                    chain_break =
-                        Some(format!("ledger line {n} is not a valid ledger entry ({e})"));
-                    break;
-                }
-            };
-            listed.insert(entry.folder.clone());
-            chain_break = if entry.sequence != n {
-                Some(format!(
-                    "ledger line {n} carries sequence {}: a line was removed or reordered",
-                    entry.sequence
-                ))
-            } else if entry.prev_line_sha256 != prev {
-                Some(format!(
-                    "ledger line {n} does not chain to line {}: an earlier line was changed or removed",
-                    n - 1
-                ))
-            } else if entry.tenant_id != tenant_id {
-                Some(format!("ledger line {n} names tenant {}", entry.tenant_id))
-            } else {
-                None
-            };
-            if chain_break.is_some() {
-                break;
-            }
-            prev = sha256_hex(line.as_bytes());
-            entries.push(entry);
         }
         drop(chain_step);
         // 2. Every snapshot those lines record, against its line: every file is hashed, so this
@@ -319,7 +266,7 @@ impl Store {
             report.broken = chain_break;
             return Ok(report);
         }
-        if !text.is_empty() && !text.ends_with('\n') && torn_tail(&text).is_none() {
+        if unterminated {
             report
                 .notes
                 .push("the ledger's last line has no newline: a write was interrupted".into());
@@ -439,77 +386,14 @@ fn line_disagrees(tenant_dir: &Path, entry: &LedgerEntry, n: u64) -> Option<Stri
 }
 
 fn read_ledger(tenant_dir: &Path) -> Result<Vec<StoredSnapshot>> {
-    let path = tenant_dir.join(LEDGER_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the ledger {}", path.display()));
-        }
-    };
-    let mut out = Vec::new();
-    for (i, line) in complete_lines(&text).into_iter().enumerate() {
-        let entry: LedgerEntry = serde_json::from_str(line).with_context(|| {
-            format!(
-                "ledger {} line {} is damaged: run `mfa-evidence store verify`",
-                path.display(),
-                i + 1
-            )
-        })?;
-        out.push(StoredSnapshot {
-            line_sha256: sha256_hex(line.as_bytes()),
-            dir: tenant_dir.join(SNAPSHOTS_DIR).join(&entry.folder),
-            entry,
-        });
-    }
-    Ok(out)
-}
-
-/// The part of an unterminated last line that is not a whole ledger entry: an append cut short
-/// by a crash. It never counted.
-fn torn_tail(text: &str) -> Option<&str> {
-    if text.is_empty() || text.ends_with('\n') {
-        return None;
-    }
-    let tail = text.rsplit('\n').next().unwrap_or(text);
-    serde_json::from_str::<LedgerEntry>(tail)
-        .is_err()
-        .then_some(tail)
-}
-
-/// The ledger's lines without a torn tail.
-fn complete_lines(text: &str) -> Vec<&str> {
-    let body = match torn_tail(text) {
-        Some(tail) => &text[..text.len() - tail.len()],
-        None => text,
-    };
-    body.lines().collect()
-}
-
-/// Under the lock, before an append: drops a torn tail, or ends a whole last line that lacks its
-/// newline, so the new line starts a line of its own.
-fn repair_tail(tenant_dir: &Path) -> Result<()> {
-    let path = tenant_dir.join(LEDGER_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the ledger {}", path.display()));
-        }
-    };
-    if text.is_empty() || text.ends_with('\n') {
-        return Ok(());
-    }
-    let file = OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("cannot repair the ledger {}", path.display()))?;
-    match torn_tail(&text) {
-        Some(tail) => file.set_len((text.len() - tail.len()) as u64)?,
-        None => (&file).write_all(b"\n")?,
-    }
-    file.sync_all()?;
-    Ok(())
+    Ok(ledger::read_lines(tenant_dir)?
+        .into_iter()
+        .map(|line| StoredSnapshot {
+            dir: tenant_dir.join(SNAPSHOTS_DIR).join(&line.entry.folder),
+            line_sha256: line.sha256,
+            entry: line.entry,
+        })
+        .collect())
 }
 
 /// Removes `.tmp-*` folders left by interrupted writes (called under the lock).
