@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -145,8 +145,11 @@ fn open(url: &ArchiveUrl, env: &ArchiveEnv) -> Result<Box<dyn ObjectStore>> {
             Ok(Box::new(store))
         }
         ArchiveUrl::S3 { bucket, .. } => {
+            // Create-only puts whatever AWS_CONDITIONAL_PUT says: without them an archived
+            // object could be overwritten.
             let store = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
+                .with_conditional_put(S3ConditionalPut::ETagMatch)
                 .with_client_options(client_options())
                 .with_retry(RETRY)
                 .build()
@@ -247,7 +250,7 @@ fn fail(
     env: &ArchiveEnv,
     e: object_store::Error,
 ) -> anyhow::Error {
-    let detail = redact(&e.to_string(), env);
+    let detail = concise(&redact(&e.to_string(), env));
     let (credentials, holder) = match url {
         ArchiveUrl::Azure { .. } => (
             "AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN",
@@ -271,6 +274,26 @@ fn fail(
     }
 }
 
+/// A storage error in one line: for an answer of the service, its status, error code and
+/// request-id (what its support asks for), not the XML body around them.
+fn concise(text: &str) -> String {
+    let between = |start: &str, end: &[char]| {
+        let i = text.find(start)? + start.len();
+        let rest = &text[i..];
+        Some(rest[..rest.find(end).unwrap_or(rest.len())].trim())
+    };
+    match between("<Code>", &['<']) {
+        Some(code) => {
+            let status = between("status code: ", &[':']).unwrap_or("error");
+            match between("RequestId:", &['\n', '<']) {
+                Some(id) => format!("{status}, {code}, request-id {id}"),
+                None => format!("{status}, {code}"),
+            }
+        }
+        None => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
 fn redact(text: &str, env: &ArchiveEnv) -> String {
     let mut text = text.to_string();
     for secret in env.secrets() {
@@ -291,6 +314,16 @@ fn redact(text: &str, env: &ArchiveEnv) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_error_is_cut_to_its_status_code_and_request_id() {
+        let text = "The operation lacked the necessary privileges to complete for path q/a.zip: Error performing PUT http://127.0.0.1:1/devstoreaccount1/evidence/q/a.zip in 71ms - Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?>\n<Error>\n  <Code>AuthorizationFailure</Code>\n  <Message>Server failed.\nRequestId:0d8a1b65-69d9\nTime:2026</Message>\n</Error>";
+        assert_eq!(
+            concise(text),
+            "403 Forbidden, AuthorizationFailure, request-id 0d8a1b65-69d9"
+        );
+        assert_eq!(concise("a\n  b  c"), "a b c");
+    }
 
     #[test]
     fn secrets_are_cut_out_of_messages() {

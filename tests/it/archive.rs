@@ -193,10 +193,28 @@ async fn a_wrong_key_or_a_missing_container_is_said_in_words() {
     run.expect_code(2)
         .expect_output("the container does not exist");
 
-    // No storage account named at all, outside the emulator.
+    // No storage account named at all, outside the emulator: the Graph app's variables are
+    // not taken for storage credentials.
+    let graph_app = [
+        (
+            "AZURE_CLIENT_ID",
+            "66666666-7777-8888-9999-000000000000".to_string(),
+        ),
+        ("AZURE_CLIENT_SECRET", "graph-app-secret".to_string()),
+        (
+            "AZURE_TENANT_ID",
+            "11111111-2222-3333-4444-555555555555".to_string(),
+        ),
+    ];
     let run = tokio::task::spawn_blocking({
         let work = work.path().to_path_buf();
-        move || report(&work, &[], &["--out", "out", "--archive", "az://evidence"])
+        move || {
+            report(
+                &work,
+                &graph_app,
+                &["--out", "out", "--archive", "az://evidence"],
+            )
+        }
     })
     .await
     .unwrap();
