@@ -37,12 +37,31 @@ struct RawConfig {
     notify: Option<RawNotify>,
     #[serde(default)]
     archive: RawArchive,
+    signing: Option<RawSigning>,
+    timestamping: Option<RawTimestamping>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawArchive {
     url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    key_file: Option<PathBuf>,
+    /// Never accepted: read only to say where the secret goes instead.
+    passphrase: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimestamping {
+    /// One URL or a list, tried in order.
+    url: Option<toml::Value>,
+    ca_file: Option<PathBuf>,
+    max_attestation_delay_hours: Option<u32>,
 }
 
 /// One `[[tenants]]` table: where and how to reach the tenant, and its own accounts and
@@ -159,6 +178,10 @@ pub struct Config {
     pub tenants: Vec<TenantEntry>,
     /// Where `report` uploads each package (`[archive] url`, or `--archive`).
     pub archive: Option<ArchiveUrl>,
+    /// The ledger and package signing key; `None`: lines and packages are unsigned.
+    pub signing: Option<SigningSettings>,
+    /// RFC 3161 time-stamping of ledger lines; `None`: snapshots are unattested.
+    pub timestamping: Option<TimestampSettings>,
     /// SHA-256 of the file's bytes, or of nothing when no file was read; in a tenant's effective
     /// config, of that tenant's settings ([`TenantEntry::sha256`]).
     pub sha256: String,
@@ -299,6 +322,28 @@ pub struct EmailSettings {
 
 pub const DEFAULT_SMTP_PORT: u16 = 587;
 
+/// `[signing]`: the OpenSSH ed25519 private key that signs ledger lines and packages. Its
+/// passphrase, if any, comes from `MFA_EVIDENCE_SIGNING_PASSPHRASE`, never from the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningSettings {
+    /// Relative to the config file's folder, like `store.path`.
+    pub key_file: PathBuf,
+}
+
+/// `[timestamping]`: the RFC 3161 time-stamp authorities asked for a token over each new ledger
+/// line, and the CA certificates their tokens must chain to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimestampSettings {
+    /// Tried in order; at least one.
+    pub urls: Vec<String>,
+    /// PEM, one or more CA certificates. Relative to the config file's folder.
+    pub ca_file: PathBuf,
+    /// A token later than this after its snapshot's collection time makes the snapshot asserted.
+    pub max_attestation_delay_hours: u32,
+}
+
+pub const DEFAULT_MAX_ATTESTATION_DELAY_HOURS: u32 = 24;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cloud {
     #[default]
@@ -342,6 +387,8 @@ impl Default for Config {
             notify: NotifySettings::default(),
             tenants: Vec::new(),
             archive: None,
+            signing: None,
+            timestamping: None,
             sha256: hex::encode(Sha256::digest(b"")),
             source: None,
         }
@@ -399,6 +446,18 @@ impl Config {
             && !dir.as_os_str().is_empty()
         {
             *ca = dir.join(&*ca);
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(signing) = &mut config.signing
+                && signing.key_file.is_relative()
+            {
+                signing.key_file = dir.join(&signing.key_file);
+            }
+            if let Some(ts) = &mut config.timestamping
+                && ts.ca_file.is_relative()
+            {
+                ts.ca_file = dir.join(&ts.ca_file);
+            }
         }
         Ok(config)
     }
@@ -583,6 +642,8 @@ fn validate(raw: RawConfig) -> Result<Config> {
             .as_deref()
             .map(|u| ArchiveUrl::parse(u).context("archive.url"))
             .transpose()?,
+        signing: raw.signing.map(validate_signing).transpose()?,
+        timestamping: raw.timestamping.map(validate_timestamping).transpose()?,
         sha256: String::new(),
         source: None,
     })
@@ -811,6 +872,62 @@ pub fn is_guid(text: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn validate_signing(raw: RawSigning) -> Result<SigningSettings> {
+    if raw.passphrase.is_some() {
+        bail!(
+            "signing.passphrase is not read from the file: set MFA_EVIDENCE_SIGNING_PASSPHRASE in the environment and remove the key"
+        );
+    }
+    let key_file = raw.key_file.filter(|p| !p.as_os_str().is_empty()).context(
+        "[signing] has no key_file: name an OpenSSH ed25519 private key (ssh-keygen -t ed25519 -f signing), or remove [signing]",
+    )?;
+    Ok(SigningSettings { key_file })
+}
+
+fn validate_timestamping(raw: RawTimestamping) -> Result<TimestampSettings> {
+    let urls = match raw.url {
+        None => Vec::new(),
+        Some(toml::Value::String(one)) => vec![one],
+        Some(toml::Value::Array(list)) => list
+            .into_iter()
+            .map(|v| match v {
+                toml::Value::String(s) => Ok(s),
+                other => bail!("timestamping.url lists {other}, which is not a URL string"),
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => bail!(
+            "timestamping.url = {other} is not a URL: write url = \"http://tsa.example/\" or a list of them"
+        ),
+    };
+    if urls.is_empty() {
+        bail!(
+            "[timestamping] has no url: name the time-stamp authority, e.g. url = \"http://timestamp.digicert.com\", or remove [timestamping]"
+        );
+    }
+    for url in &urls {
+        let parsed = reqwest::Url::parse(url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"));
+        if parsed.is_none() {
+            bail!("timestamping.url {url:?} is not an http or https URL");
+        }
+    }
+    let ca_file = raw.ca_file.filter(|p| !p.as_os_str().is_empty()).context(
+        "[timestamping] has no ca_file: give the PEM file of the TSA's CA certificates (the tokens are checked against it)",
+    )?;
+    let max_attestation_delay_hours = raw
+        .max_attestation_delay_hours
+        .unwrap_or(DEFAULT_MAX_ATTESTATION_DELAY_HOURS);
+    if max_attestation_delay_hours == 0 {
+        bail!("timestamping.max_attestation_delay_hours must be at least 1");
+    }
+    Ok(TimestampSettings {
+        urls: urls.into_iter().map(|u| u.trim().to_string()).collect(),
+        ca_file,
+        max_attestation_delay_hours,
+    })
 }
 
 fn validate_notify(raw: RawNotify) -> Result<NotifySettings> {

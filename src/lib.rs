@@ -1,13 +1,15 @@
 //! mfa-evidence: SOC 2 evidence for control ID-01 (user MFA registration) from Microsoft Entra ID.
 //!
 //! The stages, one module each, data flowing one way (see ARCHITECTURE.md):
-//! `collect` (live Graph, offline exports) -> `snapshot` -> `store` (ledger) -> `evaluate` ->
+//! `collect` (live Graph, offline exports) -> `snapshot` -> `store` (ledger; `attest` signs and
+//! time-stamps its lines) -> `evaluate` ->
 //! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`; `report` joins
 //! them, and `tenants` runs `collect` and `report` for each tenant of a `[[tenants]]` config. Below them all: `control` (what ID-01 is), `source` (the table of the Graph sources),
 //! `time`, `digest`, `files` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
 //! at the edge and feeds the sample tenant in through the same import.
 
 pub mod archive;
+pub mod attest;
 pub mod collect;
 pub mod config;
 pub mod control;

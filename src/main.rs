@@ -16,6 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use mfa_evidence::archive::{self, ArchiveEnv, Archived, ArchivedFile};
+use mfa_evidence::attest::{self, StampOutcome, signing::read_allowed_signers};
 use mfa_evidence::collect::graph::AuthEnv;
 use mfa_evidence::config::{ArchiveUrl, Config};
 use mfa_evidence::evidence::words::counted;
@@ -156,10 +157,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check a package: every hash, and the figure re-computed from population.csv
+    /// Check a package: every hash, the figure re-computed from population.csv, the signature
+    /// and the time-stamp tokens
     Verify {
         /// The package zip
         package: PathBuf,
+        /// An OpenSSH allowed_signers file: the package must be signed by a key it lists
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
         /// Print one JSON object on stdout instead of text (verdict, each check)
         #[arg(long)]
         json: bool,
@@ -177,11 +182,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum StoreAction {
-    /// Recompute the ledger chain and every snapshot's hash; name the first broken link
+    /// Recompute the ledger chain, its signatures and tokens, and every snapshot's hash; name
+    /// the first broken link
     Verify {
         /// Only this tenant (directory id) [default: every tenant of the store]
         #[arg(long, value_name = "ID")]
         tenant: Option<String>,
+        /// Packages handed over earlier: the store must still hold, unchanged, the ledger lines
+        /// each one carries (fails naming the first line that no longer matches)
+        #[arg(long, value_name = "OLD.zip")]
+        against: Vec<PathBuf>,
     },
     /// List the stored snapshots
     List {
@@ -394,6 +404,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             for w in &collected.warnings {
                 warn(&w.text);
             }
+            print_stamps(out, &collected.stamps)?;
             let alerted = match &notifier {
                 None => 0,
                 Some(n) => {
@@ -451,6 +462,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                     imported.source_kind
                 );
             }
+            let stamp_code = print_stamps(out, &imported.stamps)?;
             if imported.matched_by_upn + imported.unmatched > 0 {
                 say!(
                     out,
@@ -459,16 +471,17 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                     imported.unmatched
                 );
             }
-            match &notifier {
-                None => Ok(0),
+            let alerted = match &notifier {
+                None => 0,
                 Some(n) => {
                     let snapshot = imported.stored.load()?;
                     alert_code(
                         out,
                         job::after_stored(&config, n, &imported.stored, &snapshot),
-                    )
+                    )?
                 }
-            }
+            };
+            Ok(stamp_code.max(alerted))
         }
         Command::Report {
             out: dest,
@@ -519,8 +532,16 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             }
             Ok(outcome.exit_code() as u8)
         }
-        Command::Verify { package, json } => {
-            let v = verify::verify_package(&package)?;
+        Command::Verify {
+            package,
+            allowed_signers,
+            json,
+        } => {
+            let allowed = allowed_signers
+                .as_deref()
+                .map(read_allowed_signers)
+                .transpose()?;
+            let v = verify::verify_package_with(&package, allowed.as_deref())?;
             if json {
                 say!(out, "{}", verify_json(&package, &v));
             } else {
@@ -547,7 +568,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
         }
         Command::Store { action } => {
             let store = Store::new(&config.store_path);
-            let (StoreAction::Verify { tenant } | StoreAction::List { tenant }) = &action;
+            let (StoreAction::Verify { tenant, .. } | StoreAction::List { tenant }) = &action;
             // Without --tenant, every tenant of the store (an MSP's store holds several).
             let tenants = match tenant {
                 Some(_) => vec![store.pick_tenant(tenant.as_deref())?],
@@ -556,8 +577,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             };
             let mut code = 0;
             for tenant in &tenants {
-                let tenant_code = match action {
-                    StoreAction::Verify { .. } => store_verify(out, &store, tenant)?,
+                let tenant_code = match &action {
+                    StoreAction::Verify { against, .. } => {
+                        store_verify(out, &config, &store, tenant, against)?
+                    }
                     StoreAction::List { .. } => store_list(out, &store, tenant, tenants.len() > 1)?,
                 };
                 code = code.max(tenant_code);
@@ -827,8 +850,50 @@ fn alert_code(out: &mut Out, outcome: Result<NotifyOutcome>) -> Result<u8> {
     Ok(1)
 }
 
-fn store_verify(out: &mut Out, store: &Store, tenant: &str) -> Result<u8> {
-    let report = store.verify(tenant)?;
+/// Says which ledger lines got a token and which wait; 1 when a TSA failed (the snapshot is
+/// stored all the same).
+fn print_stamps(out: &mut Out, stamps: &StampOutcome) -> Result<u8> {
+    for (sequence, at) in &stamps.stamped {
+        say!(
+            out,
+            "time-stamped ledger line {sequence}: token time {}",
+            secs_text(*at)
+        );
+    }
+    match stamps.failure_text() {
+        None => Ok(0),
+        Some(text) => {
+            let _ = writeln!(io::stderr(), "error: {text}");
+            Ok(1)
+        }
+    }
+}
+
+fn store_verify(
+    out: &mut Out,
+    config: &Config,
+    store: &Store,
+    tenant: &str,
+    against: &[PathBuf],
+) -> Result<u8> {
+    let expected_key = attest::configured_public_key(config)?;
+    let stamping = config
+        .timestamping
+        .clone()
+        .map(attest::Stamping::new)
+        .transpose()?;
+    let report = store.verify_with(tenant, expected_key, stamping.as_ref())?;
+    let mut code = 0;
+    for package in against {
+        match attest::check_against(store, tenant, package)? {
+            attest::Against::OtherTenant(_) => {}
+            attest::Against::Held(text) => say!(out, "ok: {text}"),
+            attest::Against::Broken(why) => {
+                say!(out, "BROKEN: against {}: {why}", package.display());
+                code = 1;
+            }
+        }
+    }
     for note in &report.notes {
         say!(out, "note: {note}");
     }
@@ -836,7 +901,7 @@ fn store_verify(out: &mut Out, store: &Store, tenant: &str) -> Result<u8> {
     match report.broken {
         None => {
             say!(out, "ledger of {tenant}: {verified}, chain intact");
-            Ok(0)
+            Ok(code)
         }
         Some(why) => {
             say!(

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
+use crate::attest::{self, Attestor, SnapshotAttestation};
 use crate::config::Config;
 use crate::evaluate::period::{Conclusion, LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo};
 use crate::evaluate::{self, ControlResult};
 use crate::evidence::{self, Evidence};
 use crate::notify;
-use crate::package::{self, ManifestSnapshot, PackageInputs};
+use crate::package::{self, HistoryFiles, ManifestSnapshot, PackageInputs};
 use crate::snapshot::Snapshot;
 use crate::steps::Step;
 use crate::store::{Store, StoredSnapshot};
@@ -45,6 +46,8 @@ impl ReportOutcome {
 }
 
 pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
+    // The key is decrypted and the CA file read first: a wrong passphrase writes nothing.
+    let attestor = Attestor::from_config(config)?;
     let store = Store::new(&config.store_path);
     let tenant = store.pick_tenant(request.tenant.as_deref())?;
     let ledger = {
@@ -117,7 +120,73 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         p.deviations_signalled =
             notify::job::deviations_signalled(store.root(), &tenant, &p.series)?;
     }
-    let evidence = evidence::generate(&snapshot, stored, &evaluation, config, period);
+    // The history behind the package: its newest snapshot's ledger line, each snapshot's
+    // attestation from the store's tokens, the lines and tokens an auditor checks.
+    let head_sequence = snapshots
+        .iter()
+        .map(|s| s.sequence)
+        .chain([stored.entry.sequence])
+        .max()
+        .unwrap_or(stored.entry.sequence);
+    let head = ledger
+        .iter()
+        .find(|s| s.entry.sequence == head_sequence)
+        .context("the newest snapshot used is not in the ledger")?;
+    let attestation_of = |s: &StoredSnapshot| -> Result<SnapshotAttestation> {
+        match &attestor.stamping {
+            None => Ok(attest::unattested()),
+            Some(stamping) => {
+                let token = attest::read_token(&store.token_path(&tenant, s.entry.sequence)?)?;
+                stamping.attestation(s, token.as_deref())
+            }
+        }
+    };
+    let mut attestations = Vec::new();
+    match &mut period {
+        Some(p) => {
+            for point in &mut p.series {
+                let s = ledger
+                    .iter()
+                    .find(|s| s.entry.sequence == point.sequence)
+                    .context("a snapshot of the period is not in the ledger")?;
+                point.attestation = attestation_of(s)?;
+                attestations.push(point.attestation.clone());
+            }
+        }
+        None => attestations.push(attestation_of(stored)?),
+    }
+    let history_proof = evidence::history_proof::history_proof(
+        head,
+        attestor.signer.as_ref().map(|s| s.fingerprint()),
+        config
+            .timestamping
+            .as_ref()
+            .map(|t| t.max_attestation_delay_hours),
+        &attestations,
+    );
+    let mut history = HistoryFiles {
+        ledger: store.ledger_bytes(&tenant, head_sequence)?,
+        tokens: Vec::new(),
+        tsa_ca_pem: attestor.stamping.as_ref().map(|s| s.ca_pem.clone()),
+    };
+    // Tokens only with their CA file: without [timestamping] the snapshots are unattested.
+    let stamped = ledger
+        .iter()
+        .filter(|s| attestor.stamping.is_some() && s.entry.sequence <= head_sequence);
+    for s in stamped {
+        let path = store.token_path(&tenant, s.entry.sequence)?;
+        if path.is_file() {
+            history.tokens.push((s.entry.sequence, path));
+        }
+    }
+    let evidence = evidence::generate(
+        &snapshot,
+        stored,
+        &evaluation,
+        config,
+        period,
+        history_proof,
+    );
     drop(evidence_step);
     let zip = package::write_package(
         &request.out_dir,
@@ -127,6 +196,8 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
             as_of: stored,
             period: facts.as_ref(),
             snapshots,
+            history,
+            signer: attestor.signer.as_ref(),
         },
     )?;
     Ok(ReportOutcome { zip, evidence })

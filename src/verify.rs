@@ -15,11 +15,14 @@ use std::path::{Component, Path};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::attest::signing::AllowedSigner;
 use crate::digest::Sha256Sums;
 use crate::evaluate::{ControlResult, Figure, decide};
 use crate::evidence::Evidence;
 use crate::evidence::words::percent_floor;
-use crate::package::{self, EVIDENCE_FILE, MANIFEST_FILE, Manifest, SUMS_FILE};
+use crate::package::{self, EVIDENCE_FILE, MANIFEST_FILE, Manifest, SUMS_FILE, SUMS_SIG_FILE};
+
+mod history;
 
 /// What verification found. `failure` names the first file or figure that does not hold.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -94,6 +97,12 @@ const S_IFLNK: u32 = 0o120_000;
 /// Verifies the package zip at `path`. A path that names no file (missing, a folder) is an
 /// error; a file that is not a readable zip is a failed verification.
 pub fn verify_package(path: &Path) -> Result<Verification> {
+    verify_package_with(path, None)
+}
+
+/// [`verify_package`], and with `allowed` (an OpenSSH allowed-signers list) the package must be
+/// signed by a key it lists.
+pub fn verify_package_with(path: &Path, allowed: Option<&[AllowedSigner]>) -> Result<Verification> {
     if path.is_dir() {
         anyhow::bail!(
             "{} is a folder: verify needs the package zip itself (ID-01_<tenant>_<as-of>.zip), \
@@ -142,7 +151,7 @@ pub fn verify_package(path: &Path) -> Result<Verification> {
     }
 
     let mut v = match zip::ZipArchive::new(BufReader::new(file)) {
-        Ok(mut zip) => check_contents(path, &mut zip, v)?,
+        Ok(mut zip) => check_contents(path, &mut zip, v, allowed)?,
         Err(e) => v.fail(format!(
             "{} is not a readable zip archive ({e}): it is truncated or damaged",
             path.display()
@@ -162,6 +171,7 @@ fn check_contents<R: Read + Seek>(
     path: &Path,
     zip: &mut zip::ZipArchive<R>,
     mut v: Verification,
+    allowed: Option<&[AllowedSigner]>,
 ) -> Result<Verification> {
     // 2. Entry names: each once, one top folder, nothing that escapes it, regular files only.
     let listed = match central_directory_names(path, zip.central_directory_start()) {
@@ -329,7 +339,7 @@ fn check_contents<R: Read + Seek>(
         }
     }
     for p in actual.keys() {
-        if p != SUMS_FILE && !sums.contains_key(p) {
+        if p != SUMS_FILE && p != SUMS_SIG_FILE && !sums.contains_key(p) {
             return Ok(v.fail(format!(
                 "{p} is in the package but not in SHA256SUMS: it was added"
             )));
@@ -352,12 +362,13 @@ fn check_contents<R: Read + Seek>(
             None => return Ok(v.fail(format!("{} is listed in manifest.json but missing", f.path))),
         }
     }
-    let listed = manifest.files.len() + 2;
-    if listed != actual.len() {
+    // Besides the files it lists: itself, SHA256SUMS and, when signed, SHA256SUMS.sig.
+    let outside = 2 + usize::from(actual.contains_key(SUMS_SIG_FILE));
+    if manifest.files.len() + outside != actual.len() {
         return Ok(v.fail(format!(
             "manifest.json lists {} files but the package holds {}",
             manifest.files.len(),
-            actual.len() - 2
+            actual.len() - outside
         )));
     }
     v.checked.push(format!(
@@ -420,7 +431,19 @@ fn check_contents<R: Read + Seek>(
         "figure re-performed from population.csv: {} of {} in scope registered, {percent} % ({})",
         figure.registered, figure.in_scope, pit.result
     ));
-    Ok(v)
+
+    // 5. The history: the signature over SHA256SUMS, the ledger lines behind the snapshots, and
+    //    each time-stamp token against its line.
+    let names: Vec<String> = actual.keys().cloned().collect();
+    let mut read = |rel: &str| package::read_entry(zip, &inner(rel)).ok();
+    match history::check(&mut read, &names, &sums_text, &evidence, &manifest, allowed) {
+        Ok(history) => {
+            v.checked.extend(history.checked);
+            v.skipped.extend(history.skipped);
+            Ok(v)
+        }
+        Err(why) => Ok(v.fail(why)),
+    }
 }
 
 /// A CSV cell as it was before the writer neutralised it: `render::csv::cell` puts an apostrophe

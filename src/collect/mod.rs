@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
 
 use self::graph::{AuthEnv, CollectOptions};
+use crate::attest::{self, Attestor, StampOutcome};
 use crate::config::Config;
 use crate::snapshot::{Imported, Snapshot, Tenant};
 use crate::source::{Source, SourceKind, SourceStatus};
@@ -46,6 +47,8 @@ pub struct Collected {
     pub stored: StoredSnapshot,
     /// One per optional source that was not collected, in display order.
     pub warnings: Vec<SourceWarning>,
+    /// The time-stamp tokens asked for after storing (none without `[timestamping]`).
+    pub stamps: StampOutcome,
 }
 
 /// An optional source that was not collected.
@@ -63,7 +66,7 @@ impl Collected {
     /// 0 when the snapshot can be evidence, 1 when every report on it will be
     /// insufficient-evidence.
     pub fn exit_code(&self) -> u8 {
-        u8::from(self.warnings.iter().any(|w| w.insufficient))
+        u8::from(self.warnings.iter().any(|w| w.insufficient) || self.stamps.failure.is_some())
     }
 }
 
@@ -72,6 +75,9 @@ impl Collected {
 /// stores nothing. Audit events are read from the previous snapshot of the tenant on. Builds its
 /// own async runtime: call it from synchronous code.
 pub fn run(config: &Config, request: &CollectRequest) -> Result<Collected> {
+    // A key that cannot sign or a CA file that cannot be read stops the run before Graph is
+    // asked for anything.
+    let attestor = Attestor::from_config(config)?;
     let store = Store::new(&config.store_path);
     let created_root = !store.root().exists();
     crate::files::create_private_dir_all(store.root()).with_context(|| {
@@ -110,11 +116,13 @@ pub fn run(config: &Config, request: &CollectRequest) -> Result<Collected> {
     check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
     let stored = {
         let _step = crate::steps::Step::new("store the snapshot");
-        store.add(&imported)?
+        store.add_signed(&imported, attestor.signer.as_ref())?
     };
+    let stamps = stamp(&store, &stored, &attestor)?;
     Ok(Collected {
         stored,
         warnings: warnings(&imported.snapshot),
+        stamps,
     })
 }
 
@@ -179,6 +187,17 @@ pub struct ImportOutcome {
     /// no user: what the operator should hear about an admin center download.
     pub matched_by_upn: u64,
     pub unmatched: u64,
+    /// The time-stamp tokens asked for after storing (none without `[timestamping]`).
+    pub stamps: StampOutcome,
+}
+
+/// After a snapshot is stored: a token for its line, and for every earlier line still without
+/// one. A TSA that fails costs no snapshot; the outcome says which lines wait.
+fn stamp(store: &Store, stored: &StoredSnapshot, attestor: &Attestor) -> Result<StampOutcome> {
+    match &attestor.stamping {
+        None => Ok(StampOutcome::default()),
+        Some(stamping) => attest::stamp_pending(store, &stored.entry.tenant_id, stamping),
+    }
 }
 
 /// The `import` job: reads the folder, checks that its collection time is plausible (not ahead
@@ -186,6 +205,7 @@ pub struct ImportOutcome {
 /// newest row), and stores it. A future-dated snapshot would shut every later snapshot out of
 /// an append-only history.
 pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutcome> {
+    let attestor = Attestor::from_config(config)?;
     let imported = {
         let _step = crate::steps::Step::new(format!("read the export {}", request.dir.display()));
         import::import_dir_with(
@@ -210,8 +230,9 @@ pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutc
     check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
     let stored = {
         let _step = crate::steps::Step::new("store the snapshot");
-        store.add(&imported)?
+        store.add_signed(&imported, attestor.signer.as_ref())?
     };
+    let stamps = stamp(&store, &stored, &attestor)?;
     let snapshot = imported.snapshot;
     let matching = snapshot
         .collection
@@ -227,6 +248,7 @@ pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutc
         matched_by_upn: matching.0,
         unmatched: matching.1,
         tenant: snapshot.tenant,
+        stamps,
     })
 }
 

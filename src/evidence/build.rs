@@ -34,6 +34,7 @@ pub fn generate(
     evaluation: &Evaluation,
     config: &Config,
     period: Option<Period>,
+    history_proof: super::HistoryProof,
 ) -> Evidence {
     Evidence {
         schema_version: EVIDENCE_SCHEMA_VERSION,
@@ -56,6 +57,7 @@ pub fn generate(
         provenance: provenance(snapshot, stored, evaluation),
         config_state: config_state(snapshot, evaluation, config),
         findings: evaluation.findings.iter().map(findings::finding).collect(),
+        history_proof,
     }
 }
 
@@ -556,6 +558,8 @@ fn history_point(p: &SeriesPoint) -> HistoryPoint {
         sha256: p.sha256.clone(),
         joiners: p.joiners,
         leavers: p.leavers,
+        // Not a fact of the snapshot: the report reads the store's time-stamp tokens.
+        attestation: crate::attest::unattested(),
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod build;
 pub mod findings;
+pub mod history_proof;
 pub mod words;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use self::build::{
     generate, package_id, period, period_package_id, point_in_time, reason_text,
 };
+pub use self::history_proof::HistoryProof;
+pub use crate::attest::{Attestation, SnapshotAttestation};
 pub use crate::control::methods::MethodGroup;
 pub use crate::evaluate::period::{
     Conclusion, DeviationCode, FailingRun, GapKind, LedgerState, OpenItem, RemediatedUser,
@@ -52,6 +55,8 @@ pub struct Evidence {
     pub provenance: Provenance,
     pub config_state: ConfigState,
     pub findings: Vec<Finding>,
+    /// The ledger line the package rests on, its signature, and the snapshots' attestation.
+    pub history_proof: HistoryProof,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -321,6 +326,8 @@ pub struct HistoryPoint {
     pub sha256: String,
     pub joiners: u64,
     pub leavers: u64,
+    /// Whether an RFC 3161 token backs the collection time (`unattested` without a TSA).
+    pub attestation: SnapshotAttestation,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

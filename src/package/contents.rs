@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::{EVIDENCE_FILE, Manifest, ManifestSnapshot, PDF_FILE, PackageBuilder};
+use crate::attest::Signer;
 use crate::evaluate::Evaluation;
 use crate::evaluate::period::PeriodFacts;
 use crate::evidence::Evidence;
@@ -24,6 +25,32 @@ pub struct PackageInputs<'a> {
     pub period: Option<&'a PeriodFacts>,
     /// Every snapshot the package rests on, for manifest.json.
     pub snapshots: Vec<ManifestSnapshot>,
+    /// The ledger lines and time-stamp tokens behind those snapshots.
+    pub history: HistoryFiles,
+    /// Signs SHA256SUMS when `[signing]` is configured.
+    pub signer: Option<&'a Signer>,
+}
+
+/// The history a package carries so an auditor can check it without the store: the ledger's
+/// lines up to the newest snapshot used (byte for byte), their tokens, the TSA's CA file.
+#[derive(Debug, Default)]
+pub struct HistoryFiles {
+    pub ledger: Vec<u8>,
+    /// `(sequence, token file)` for each line that has a token.
+    pub tokens: Vec<(u64, PathBuf)>,
+    pub tsa_ca_pem: Option<Vec<u8>>,
+}
+
+/// The package's copy of the ledger.
+pub const LEDGER_FILE: &str = "ledger.jsonl";
+/// The public key that made SHA256SUMS.sig.
+pub const SIGNING_KEY_FILE: &str = "signing-key.pub";
+/// The TSA's CA certificates, for `openssl ts -verify -CAfile`.
+pub const TSA_CA_FILE: &str = "timestamps/tsa-ca.pem";
+
+/// `timestamps/000123.tsr`: the token of ledger line 123 in the package.
+pub fn token_file(sequence: u64) -> String {
+    format!("timestamps/{sequence:06}.tsr")
 }
 
 /// Writes `<out_dir>/<package id>.zip` and its `.sha256`; returns the zip's path.
@@ -34,6 +61,8 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
         as_of,
         period,
         snapshots,
+        history,
+        signer,
     } = inputs;
     let csv_step = Step::new("write the CSVs");
     let mut pkg = PackageBuilder::new(out_dir)?;
@@ -76,6 +105,16 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
             pkg.add_existing(&format!("config-state/{name}"), &source)?;
         }
     }
+    pkg.add_bytes(LEDGER_FILE, &history.ledger)?;
+    for (sequence, path) in &history.tokens {
+        pkg.add_existing(&token_file(*sequence), path)?;
+    }
+    if let Some(pem) = &history.tsa_ca_pem {
+        pkg.add_bytes(TSA_CA_FILE, pem)?;
+    }
+    if let Some(signer) = signer {
+        pkg.add_bytes(SIGNING_KEY_FILE, signer.public_openssh()?.as_bytes())?;
+    }
     pkg.add_bytes("README.txt", readme(evidence).as_bytes())?;
     pkg.add_bytes(COLUMNS_FILE, columns(evidence.period.is_some()).as_bytes())?;
     // The narrative is rendered from the very evidence.json bytes in the package, and lists every
@@ -107,7 +146,7 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
         files: Vec::new(),
     };
     let _step = Step::new("write the zip");
-    pkg.finish(out_dir, manifest)
+    pkg.finish(out_dir, manifest, signer)
 }
 
 const PERIOD_FILES: &str = "\
@@ -214,6 +253,65 @@ pub fn columns(with_period: bool) -> String {
 
 pub use crate::evidence::words::figure_in_words;
 
+/// README.txt's lines for the signature and the time-stamp tokens, when the package has them.
+fn history_files(evidence: &Evidence) -> String {
+    let proof = &evidence.history_proof;
+    let mut out = String::new();
+    if proof.timestamping.configured {
+        out.push_str(
+            "timestamps/         RFC 3161 time-stamp tokens (DER), one per ledger line that has one (000123.tsr\n\
+                                for line 123), and tsa-ca.pem, the time-stamp authority's CA certificates\n",
+        );
+    }
+    if proof.signing.signed {
+        out.push_str(
+            "signing-key.pub    the public key that signed SHA256SUMS and the ledger lines (OpenSSH format)\n\
+             SHA256SUMS.sig     the SSH signature over SHA256SUMS (namespace mfa-evidence)\n",
+        );
+    }
+    out
+}
+
+/// README.txt's steps for checking the signature and the tokens with OpenSSH and OpenSSL alone.
+fn history_steps(evidence: &Evidence) -> String {
+    let proof = &evidence.history_proof;
+    let mut out = String::new();
+    if let Some(fp) = &proof.signing.key_fingerprint {
+        out.push_str(&format!(
+            "4. The signature (OpenSSH 8.1 or later). The key's fingerprint is {fp}:\n\
+                ssh-keygen -lf signing-key.pub    (compare it with the one the operator gave you)\n\
+                echo \"evidence $(cut -d' ' -f1,2 signing-key.pub)\" > allowed_signers\n\
+                ssh-keygen -Y verify -f allowed_signers -I evidence -n mfa-evidence -s SHA256SUMS.sig < SHA256SUMS\n\
+                or: mfa-evidence verify --allowed-signers allowed_signers {id}.zip\n",
+            id = evidence.package_id
+        ));
+    } else {
+        out.push_str("4. The package is unsigned: no signing key was configured.\n");
+    }
+    if proof.timestamping.configured {
+        let line = format!("{:06}", proof.ledger_head.sequence);
+        out.push_str(&format!(
+            "5. The time-stamps (OpenSSL). A token covers the SHA-256 of its ledger line (the line's bytes\n\
+                without the newline); for line {seq}:\n\
+                sed -n {seq}p ledger.jsonl | tr -d '\\n' | sha256sum\n\
+                openssl ts -verify -digest <that sha256> -in timestamps/{line}.tsr -CAfile timestamps/tsa-ca.pem\n\
+                openssl ts -reply -in timestamps/{line}.tsr -text    (prints the token's time)\n\
+                A snapshot is attested when its token is no later than {hours} hours after its collection\n\
+                time, else asserted; a history is mostly asserted when more than half of its snapshots are.\n",
+            seq = proof.ledger_head.sequence,
+            hours = proof.timestamping.max_attestation_delay_hours.unwrap_or_default(),
+        ));
+    } else {
+        out.push_str("5. Time-stamping is not configured: the collection times rest on the operator's word.\n");
+    }
+    out.push_str(&format!(
+        "6. That the history was not cut or rewritten since: on the operator's store,\n\
+            mfa-evidence store verify --against {}.zip\n",
+        evidence.package_id
+    ));
+    out
+}
+
 /// README.txt: what each file is, and how to verify the package.
 pub fn readme(evidence: &Evidence) -> String {
     let period = evidence
@@ -247,6 +345,9 @@ pub fn readme(evidence: &Evidence) -> String {
          {period_files}\
          config-state/      the authentication methods policy and conditional access policies, as returned by Graph\n\
          {raw_line}\
+         ledger.jsonl       the evidence store's ledger up to the newest snapshot used, byte for byte: one line\n\
+                            per snapshot, each chained to the one before by its SHA-256\n\
+         {history_files}\
          manifest.json      every file with its size and SHA-256, the tool version, the config and snapshot hashes\n\
          SHA256SUMS         the same hashes, for sha256sum -c\n\
          COLUMNS.txt        every column of every CSV, and what it means\n\
@@ -268,7 +369,8 @@ pub fn readme(evidence: &Evidence) -> String {
                                    mfa-evidence verify {id}.zip\n\
          To re-perform the figure by hand: in population.csv keep the rows whose classification is\n\
          in-scope; the figure is the share of them whose registered column is true, floored to two\n\
-         decimals; the control passes when registered x 10000 >= {bp} x in-scope.\n",
+         decimals; the control passes when registered x 10000 >= {bp} x in-scope.\n\
+         {history_steps}",
         id = evidence.package_id,
         name = evidence.tenant.name,
         tenant = evidence.tenant.id,
@@ -284,6 +386,8 @@ pub fn readme(evidence: &Evidence) -> String {
         },
         tool = evidence.tool.name,
         version = evidence.tool.version,
+        history_files = history_files(evidence),
+        history_steps = history_steps(evidence),
         oscal = render::oscal::OSCAL_VERSION,
         raw_line = if evidence.provenance.source_kind.is_file_export() {
             "raw/               the export files of the as-of snapshot (admin center downloads, PowerShell output), byte for byte, and any Graph pages beside them\n"

@@ -8,7 +8,10 @@
 
 mod contents;
 
-pub use self::contents::{PackageInputs, figure_in_words, readme, write_package};
+pub use self::contents::{
+    HistoryFiles, LEDGER_FILE, PackageInputs, SIGNING_KEY_FILE, TSA_CA_FILE, figure_in_words,
+    readme, token_file, write_package,
+};
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -27,6 +30,8 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub const SUMS_FILE: &str = digest::SUMS_FILE;
 pub const PDF_FILE: &str = "report.pdf";
 pub const EVIDENCE_FILE: &str = "evidence.json";
+/// The SSH signature over SHA256SUMS; written after it, so listed in neither hash list.
+pub const SUMS_SIG_FILE: &str = "SHA256SUMS.sig";
 
 /// manifest.json: every other file, and what the package was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,9 +150,15 @@ impl PackageBuilder {
         files
     }
 
-    /// Adds manifest.json and SHA256SUMS, then writes `<out_dir>/<package_id>.zip` and its
-    /// `.sha256`, each written aside and renamed into place. Returns the zip's path.
-    pub fn finish(mut self, out_dir: &Path, mut manifest: Manifest) -> Result<PathBuf> {
+    /// Adds manifest.json and SHA256SUMS (and SHA256SUMS.sig over it, with a signer), then
+    /// writes `<out_dir>/<package_id>.zip` and its `.sha256`, each written aside and renamed
+    /// into place. Returns the zip's path.
+    pub fn finish(
+        mut self,
+        out_dir: &Path,
+        mut manifest: Manifest,
+        signer: Option<&crate::attest::Signer>,
+    ) -> Result<PathBuf> {
         manifest.files = self.files();
         let manifest_json = serde_json::to_vec_pretty(&manifest)?;
         self.add_bytes(MANIFEST_FILE, &manifest_json)?;
@@ -158,6 +169,15 @@ impl PackageBuilder {
                 .collect(),
         );
         self.add_bytes(SUMS_FILE, sums.to_text().as_bytes())?;
+        if let Some(signer) = signer {
+            let sig = signer
+                .sign_armored(
+                    crate::attest::signing::PACKAGE_NAMESPACE,
+                    sums.to_text().as_bytes(),
+                )
+                .context("cannot sign SHA256SUMS")?;
+            self.add_bytes(SUMS_SIG_FILE, sig.as_bytes())?;
+        }
 
         let name = format!("{}.zip", manifest.package_id);
         let zip_path = out_dir.join(&name);

@@ -30,6 +30,10 @@ pub struct LedgerEntry {
     pub snapshot_sha256: String,
     pub prev_line_sha256: String,
     pub recorded_by: String,
+    /// An SSH signature (one line, `attest::signing`) over this line's bytes without this
+    /// field, when a signing key was configured; absent lines are byte-identical to before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// A parsed ledger line and the SHA-256 of its bytes (without the newline).
@@ -65,6 +69,27 @@ pub(super) fn read_lines(tenant_dir: &Path) -> Result<Vec<Line>> {
     Ok(out)
 }
 
+/// Signs a new line with `signer` when given: the signature covers the line's bytes without it.
+pub(super) fn sign(entry: &mut LedgerEntry, signer: Option<&crate::attest::Signer>) -> Result<()> {
+    if let Some(signer) = signer {
+        entry.signature = None;
+        let unsigned = serde_json::to_string(&*entry)?;
+        entry.signature = Some(signer.sign_line(unsigned.as_bytes())?);
+    }
+    Ok(())
+}
+
+/// The ledger's complete lines, as stored (without their newlines).
+pub(super) fn lines(tenant_dir: &Path) -> Result<Vec<String>> {
+    let path = tenant_dir.join(LEDGER_FILE);
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the ledger {}", path.display()))?;
+    Ok(complete_lines(&text)
+        .into_iter()
+        .map(str::to_string)
+        .collect())
+}
+
 /// Appends one line, fsynced (under the tenant's lock). Returns the line's SHA-256.
 pub(super) fn append(tenant_dir: &Path, entry: &LedgerEntry) -> Result<String> {
     let line = serde_json::to_string(entry)?;
@@ -82,6 +107,10 @@ pub(super) fn append(tenant_dir: &Path, entry: &LedgerEntry) -> Result<String> {
 pub(super) struct Chain {
     /// The lines 1, 2, ... up to the first break, each chaining to the one before.
     pub entries: Vec<LedgerEntry>,
+    /// The SHA-256 of each of those lines.
+    pub line_sha256: Vec<String>,
+    /// The signed lines among them, and the key that signed them.
+    pub signatures: crate::attest::LineSignatures,
     /// Every folder a line names (the breaking line's included).
     pub listed: BTreeSet<String>,
     /// The first line that does not hold, in words.
@@ -92,15 +121,22 @@ pub(super) struct Chain {
     pub unterminated: bool,
 }
 
-/// Reads and walks a tenant's chain, line by line, in order. It stops at the first line that
+/// Reads and walks a tenant's chain, line by line, in order, each signature checked (by
+/// `expected`, or else by the key of the first signed line). It stops at the first line that
 /// does not hold.
-pub(super) fn walk_chain(tenant_dir: &Path, tenant_id: &str) -> Result<Chain> {
+pub(super) fn walk_chain(
+    tenant_dir: &Path,
+    tenant_id: &str,
+    expected: Option<ssh_key::PublicKey>,
+) -> Result<Chain> {
     let ledger_path = tenant_dir.join(LEDGER_FILE);
     let text = fs::read_to_string(&ledger_path)
         .with_context(|| format!("cannot read the ledger {}", ledger_path.display()))?;
     let torn = torn_tail(&text).is_some();
     let mut chain = Chain {
         entries: Vec::new(),
+        line_sha256: Vec::new(),
+        signatures: crate::attest::LineSignatures::new(expected),
         listed: BTreeSet::new(),
         broken: None,
         torn,
@@ -130,12 +166,13 @@ pub(super) fn walk_chain(tenant_dir: &Path, tenant_id: &str) -> Result<Chain> {
         } else if entry.tenant_id != tenant_id {
             Some(format!("ledger line {n} names tenant {}", entry.tenant_id))
         } else {
-            None
+            chain.signatures.check(n, line, &entry).err()
         };
         if chain.broken.is_some() {
             break;
         }
         prev = sha256_hex(line.as_bytes());
+        chain.line_sha256.push(prev.clone());
         chain.entries.push(entry);
     }
     Ok(chain)

@@ -35,6 +35,7 @@ const LOCK_FILE: &str = ".lock";
 const SNAPSHOTS_DIR: &str = "snapshots";
 const SNAPSHOT_FILE: &str = "snapshot.json";
 const RAW_DIR: &str = "raw";
+const TIMESTAMPS_DIR: &str = "timestamps";
 /// A snapshot as the ledger records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSnapshot {
@@ -71,6 +72,11 @@ pub struct ChainReport {
     pub broken: Option<String>,
     /// Leftovers of interrupted writes: they never counted.
     pub notes: Vec<String>,
+    /// Lines whose signature holds, and the key's `SHA256:` fingerprint.
+    pub signed: u64,
+    pub signer: Option<String>,
+    /// Time-stamp tokens checked against their lines (only with `[timestamping]`).
+    pub tokens: u64,
 }
 
 pub struct Store {
@@ -153,8 +159,18 @@ impl Store {
         read_ledger(&dir)
     }
 
-    /// Adds a snapshot. Only one writer holds a tenant's lock at a time; others wait.
+    /// Adds a snapshot, its ledger line unsigned.
     pub fn add(&self, imported: &Imported) -> Result<StoredSnapshot> {
+        self.add_signed(imported, None)
+    }
+
+    /// Adds a snapshot, its ledger line signed by `signer` when given. Only one writer holds a
+    /// tenant's lock at a time; others wait.
+    pub fn add_signed(
+        &self,
+        imported: &Imported,
+        signer: Option<&crate::attest::Signer>,
+    ) -> Result<StoredSnapshot> {
         let snapshot = &imported.snapshot;
         let tenant_dir = self.tenant_dir(&snapshot.tenant.id)?;
         create_private_dir_all(&tenant_dir.join(SNAPSHOTS_DIR)).with_context(|| {
@@ -205,7 +221,7 @@ impl Store {
             .with_context(|| format!("cannot move the snapshot into {}", final_dir.display()))?;
         sync_dir(&tenant_dir.join(SNAPSHOTS_DIR))?;
 
-        let entry = LedgerEntry {
+        let mut entry = LedgerEntry {
             sequence,
             folder,
             tenant_id: snapshot.tenant.id.clone(),
@@ -215,7 +231,9 @@ impl Store {
                 .last()
                 .map_or(GENESIS.to_string(), |l| l.line_sha256.clone()),
             recorded_by: crate::tool_id(),
+            signature: None,
         };
+        ledger::sign(&mut entry, signer)?;
         let line_sha256 = ledger::append(&tenant_dir, &entry)?;
         sync_dir(&tenant_dir)?;
         drop(lock);
@@ -233,6 +251,17 @@ impl Store {
 
     /// Recomputes a tenant's chain and every snapshot's hash, and names the first broken link.
     pub fn verify(&self, tenant_id: &str) -> Result<ChainReport> {
+        self.verify_with(tenant_id, None, None)
+    }
+
+    /// [`Store::verify`], and every line's signature (by `expected`, or else by the key of the
+    /// first signed line) and, with `stamping`, every time-stamp token against its line.
+    pub fn verify_with(
+        &self,
+        tenant_id: &str,
+        expected: Option<ssh_key::PublicKey>,
+        stamping: Option<&crate::attest::Stamping>,
+    ) -> Result<ChainReport> {
         let dir = self.tenant_dir(tenant_id)?;
         let mut report = ChainReport::default();
         let chain_step = crate::steps::Step::new(format!("verify the ledger chain of {tenant_id}"));
@@ -240,11 +269,13 @@ impl Store {
         //    that does not hold; the snapshots of the lines before it are checked next.
         let ledger::Chain {
             entries,
+            line_sha256,
+            signatures,
             listed,
             broken: chain_break,
             torn,
             unterminated,
-        } = ledger::walk_chain(&dir, tenant_id)?;
+        } = ledger::walk_chain(&dir, tenant_id, expected)?;
         if torn {
             report.notes.push(
                 "the ledger ends with part of a line: an interrupted write, never counted (removed by the next write)"
@@ -262,9 +293,28 @@ impl Store {
             return Ok(report);
         }
         report.verified = entries.len() as u64;
+        report.signed = signatures.signed;
+        report.signer = signatures.key().map(crate::attest::signing::fingerprint);
         if chain_break.is_some() {
             report.broken = chain_break;
             return Ok(report);
+        }
+        // 3. Each token against its line: it must cover the line's SHA-256 and chain to the CA.
+        if let Some(stamping) = stamping {
+            for (entry, sha256) in entries.iter().zip(&line_sha256) {
+                let path = self.token_path(tenant_id, entry.sequence)?;
+                let Some(der) = crate::attest::read_token(&path)? else {
+                    continue;
+                };
+                if let Err(why) = stamping.check(&der, sha256) {
+                    report.broken = Some(format!(
+                        "timestamps/{:06}.tsr does not prove ledger line {}: {why}",
+                        entry.sequence, entry.sequence
+                    ));
+                    return Ok(report);
+                }
+                report.tokens += 1;
+            }
         }
         if unterminated {
             report
@@ -472,4 +522,45 @@ fn check_snapshot_dir(dir: &Path, expected: &str) -> std::result::Result<(), Str
         return Err("SHA256SUMS differs from the hash the ledger recorded".into());
     }
     Ok(())
+}
+
+impl Store {
+    /// `<tenant>/timestamps/<sequence>.tsr`: the RFC 3161 token of a ledger line, when it has one.
+    pub fn token_path(&self, tenant_id: &str, sequence: u64) -> Result<PathBuf> {
+        Ok(self
+            .tenant_dir(tenant_id)?
+            .join(TIMESTAMPS_DIR)
+            .join(format!("{sequence:06}.tsr")))
+    }
+
+    /// Stores a line's token, written aside and renamed: a token file is whole or absent.
+    pub fn write_token(&self, tenant_id: &str, sequence: u64, der: &[u8]) -> Result<()> {
+        let path = self.token_path(tenant_id, sequence)?;
+        let dir = path.parent().context("a token path has a folder")?;
+        create_private_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = dir.join(format!(".tmp-{sequence:06}.tsr"));
+        let mut f =
+            create_private_file(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(der)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot move the token into {}", path.display()))?;
+        sync_dir(dir)
+    }
+
+    /// The ledger's complete lines, as stored (without their newlines).
+    pub fn ledger_lines(&self, tenant_id: &str) -> Result<Vec<String>> {
+        ledger::lines(&self.tenant_dir(tenant_id)?)
+    }
+
+    /// The ledger's first `through` lines, byte for byte, each with its newline: what a package
+    /// carries of the history.
+    pub fn ledger_bytes(&self, tenant_id: &str, through: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for line in self.ledger_lines(tenant_id)?.iter().take(through as usize) {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
 }

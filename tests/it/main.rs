@@ -1,6 +1,7 @@
 //! The one integration-test crate: each module tests one stage or the built binary.
 
 mod archive;
+mod attest;
 mod azurite;
 mod cli;
 mod collect;
