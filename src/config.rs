@@ -35,8 +35,16 @@ struct RawConfig {
     auth: Option<RawAuth>,
     tenants: Option<Vec<RawTenantEntry>>,
     notify: Option<RawNotify>,
+    #[serde(default)]
+    archive: RawArchive,
     signing: Option<RawSigning>,
     timestamping: Option<RawTimestamping>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArchive {
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +176,8 @@ pub struct Config {
     /// The tenants of a `[[tenants]]` config, in file order; empty for a `[tenant]` config.
     /// [`Config::for_tenant`] gives one tenant's effective config.
     pub tenants: Vec<TenantEntry>,
+    /// Where `report` uploads each package (`[archive] url`, or `--archive`).
+    pub archive: Option<ArchiveUrl>,
     /// The ledger and package signing key; `None`: lines and packages are unsigned.
     pub signing: Option<SigningSettings>,
     /// RFC 3161 time-stamping of ledger lines; `None`: snapshots are unattested.
@@ -376,6 +386,7 @@ impl Default for Config {
             tenant: TenantSettings::default(),
             notify: NotifySettings::default(),
             tenants: Vec::new(),
+            archive: None,
             signing: None,
             timestamping: None,
             sha256: hex::encode(Sha256::digest(b"")),
@@ -625,6 +636,12 @@ fn validate(raw: RawConfig) -> Result<Config> {
         },
         notify,
         tenants,
+        archive: raw
+            .archive
+            .url
+            .as_deref()
+            .map(|u| ArchiveUrl::parse(u).context("archive.url"))
+            .transpose()?,
         signing: raw.signing.map(validate_signing).transpose()?,
         timestamping: raw.timestamping.map(validate_timestamping).transpose()?,
         sha256: String::new(),
@@ -759,6 +776,92 @@ fn validate_tenant(at: &str, t: RawTenantEntry) -> Result<TenantEntry> {
         exceptions,
         sha256: String::new(),
     })
+}
+
+/// Where packages are archived: a container of Azure Blob Storage or a bucket of S3, and a
+/// prefix inside it (no leading or trailing slash; empty for the top).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveUrl {
+    Azure { container: String, prefix: String },
+    S3 { bucket: String, prefix: String },
+}
+
+impl ArchiveUrl {
+    /// `az://<container>/<prefix>` or `s3://<bucket>/<prefix>`.
+    pub fn parse(text: &str) -> Result<ArchiveUrl> {
+        let text = text.trim();
+        let fix =
+            "write az://<container>/<prefix> (Azure Blob Storage) or s3://<bucket>/<prefix> (S3)";
+        let (scheme, rest) = text
+            .split_once("://")
+            .with_context(|| format!("{text:?} is not an archive URL: {fix}"))?;
+        let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/').to_string();
+        if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
+            bail!("{text:?}: the prefix has an empty, . or .. segment: {fix}");
+        }
+        let (kind, allowed_dot) = match scheme {
+            "az" => ("container", false),
+            "s3" => ("bucket", true),
+            _ => bail!("{text:?} has the scheme {scheme}://, which is not known: {fix}"),
+        };
+        let valid = (3..=63).contains(&name.len())
+            && name.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || (allowed_dot && b == b'.')
+            })
+            && name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
+        if !valid {
+            bail!(
+                "{text:?}: {name:?} is not a {kind} name (3 to 63 lowercase letters, digits and hyphens{}, starting and ending with a letter or digit): {fix}",
+                if allowed_dot { ", dots" } else { "" }
+            );
+        }
+        let name = name.to_string();
+        Ok(match scheme {
+            "az" => ArchiveUrl::Azure {
+                container: name,
+                prefix,
+            },
+            _ => ArchiveUrl::S3 {
+                bucket: name,
+                prefix,
+            },
+        })
+    }
+
+    /// The object name of a file archived here.
+    pub fn object_name(&self, file: &str) -> String {
+        let (ArchiveUrl::Azure { prefix, .. } | ArchiveUrl::S3 { prefix, .. }) = self;
+        if prefix.is_empty() {
+            file.to_string()
+        } else {
+            format!("{prefix}/{file}")
+        }
+    }
+}
+
+impl std::fmt::Display for ArchiveUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, name, prefix) = match self {
+            ArchiveUrl::Azure { container, prefix } => ("az", container, prefix),
+            ArchiveUrl::S3 { bucket, prefix } => ("s3", bucket, prefix),
+        };
+        write!(f, "{scheme}://{name}")?;
+        if !prefix.is_empty() {
+            write!(f, "/{prefix}")?;
+        }
+        Ok(())
+    }
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits: a directory (tenant) id, not a domain.
@@ -1324,6 +1427,34 @@ mod tests {
             ),
         ] {
             let err = Config::from_toml(&text).expect_err(&text);
+            assert!(format!("{err:#}").contains(needle), "{text}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn archive_urls_are_parsed_and_mistakes_named() {
+        let c = Config::from_toml("[archive]\nurl = \"az://evidence/soc2/2026/\"\n").unwrap();
+        let url = c.archive.unwrap();
+        assert_eq!(
+            url,
+            ArchiveUrl::Azure {
+                container: "evidence".into(),
+                prefix: "soc2/2026".into()
+            }
+        );
+        assert_eq!(url.to_string(), "az://evidence/soc2/2026");
+        assert_eq!(url.object_name("a.zip"), "soc2/2026/a.zip");
+        let s3 = ArchiveUrl::parse("s3://my.bucket").unwrap();
+        assert_eq!(s3.object_name("a.zip"), "a.zip");
+        for (text, needle) in [
+            ("https://x/y", "scheme https://"),
+            ("evidence", "is not an archive URL"),
+            ("az://Evidence/x", "is not a container name"),
+            ("az://my.container/x", "is not a container name"),
+            ("s3://ab", "is not a bucket name"),
+            ("az://evidence/a/../b", ".. segment"),
+        ] {
+            let err = ArchiveUrl::parse(text).unwrap_err();
             assert!(format!("{err:#}").contains(needle), "{text}: {err:#}");
         }
     }

@@ -8,6 +8,7 @@
 //! `time`, `digest`, `files` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
 //! at the edge and feeds the sample tenant in through the same import.
 
+pub mod archive;
 pub mod attest;
 pub mod collect;
 pub mod config;

@@ -15,9 +15,10 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+use mfa_evidence::archive::{self, ArchiveEnv, Archived, ArchivedFile};
 use mfa_evidence::attest::{self, StampOutcome, signing::read_allowed_signers};
 use mfa_evidence::collect::graph::AuthEnv;
-use mfa_evidence::config::Config;
+use mfa_evidence::config::{ArchiveUrl, Config};
 use mfa_evidence::evidence::words::counted;
 use mfa_evidence::notify::deliver::{Notifier, NotifyEnv};
 use mfa_evidence::notify::job::{self, NotifyOutcome};
@@ -145,6 +146,10 @@ enum Command {
         /// One package per tenant of a [[tenants]] config, and portfolio.csv beside them
         #[arg(long, conflicts_with = "tenant")]
         all_tenants: bool,
+        /// Upload the package create-only to az://CONTAINER/PREFIX or s3://BUCKET/PREFIX
+        /// [default: [archive] url] (credentials from AZURE_STORAGE_* or AWS_* variables)
+        #[arg(long, value_name = "URL")]
+        archive: Option<String>,
         /// With --all-tenants: how many packages are written at once [default: 1]
         #[arg(long, value_name = "N", requires = "all_tenants", value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: Option<u16>,
@@ -490,8 +495,13 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             tenant,
             all_tenants,
             jobs,
+            archive,
             json,
         } => {
+            let archive = match archive {
+                Some(url) => Some(ArchiveUrl::parse(&url).context("--archive")?),
+                None => config.archive.clone(),
+            };
             let mut request = ReportRequest {
                 out_dir: dest,
                 tenant,
@@ -501,7 +511,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             };
             if all_tenants {
                 let jobs = jobs.map_or(tenants::DEFAULT_REPORT_JOBS, usize::from);
-                return report_all_tenants(out, &config, &request, jobs, json);
+                return report_all_tenants(out, &config, &request, jobs, json, archive.as_ref());
             }
             // A [[tenants]] config: the tenant's own settings, and its folder of the store.
             let config = if config.tenants.is_empty() {
@@ -512,10 +522,17 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 chosen
             };
             let outcome = report::run(&config, &request)?;
+            let archived = match &archive {
+                Some(url) => archive_package(url, &outcome.zip)?,
+                None => Vec::new(),
+            };
             if json {
-                say!(out, "{}", report_json(&outcome)?);
+                let mut v = report_json(&outcome)?;
+                v["archived"] = archived_json(&archived);
+                say!(out, "{v}");
             } else {
                 print_outcome(out, &outcome)?;
+                print_archived(out, &archived)?;
             }
             Ok(outcome.exit_code() as u8)
         }
@@ -684,22 +701,42 @@ fn report_all_tenants(
     request: &ReportRequest,
     jobs: usize,
     json: bool,
+    archive: Option<&ArchiveUrl>,
 ) -> Result<u8> {
     needs_tenants(config, "--all-tenants")?;
     let portfolio = tenants::report_all(config, request, jobs)?;
-    let code = tenants::exit_code(
+    let mut code = tenants::exit_code(
         portfolio
             .tenants
             .iter()
             .map(tenants::TenantReport::exit_code),
     );
+    // Each written package is archived; one that cannot be is an error of its tenant.
+    let mut archived = Vec::new();
+    for t in &portfolio.tenants {
+        archived.push(match (&t.outcome, archive) {
+            (Ok((outcome, _)), Some(url)) => match archive_package(url, &outcome.zip) {
+                Ok(files) => Some(Ok(files)),
+                Err(e) => {
+                    code = 2;
+                    Some(Err(e))
+                }
+            },
+            _ => None,
+        });
+    }
     if json {
         let mut list = Vec::new();
-        for t in &portfolio.tenants {
+        for (t, archived) in portfolio.tenants.iter().zip(&archived) {
             list.push(match &t.outcome {
                 Ok((outcome, _)) => {
                     let mut v = report_json(outcome)?;
                     v["tenant_name"] = serde_json::json!(t.name);
+                    match archived {
+                        None => {}
+                        Some(Ok(files)) => v["archived"] = archived_json(files),
+                        Some(Err(e)) => v["archive_error"] = serde_json::json!(format!("{e:#}")),
+                    }
                     v
                 }
                 Err(e) => serde_json::json!({
@@ -718,12 +755,19 @@ fn report_all_tenants(
         );
         return Ok(code);
     }
-    for t in &portfolio.tenants {
+    for (t, archived) in portfolio.tenants.iter().zip(&archived) {
         let who = format!("tenant {} ({})", t.name, t.id);
         match &t.outcome {
             Ok((outcome, _)) => {
                 say!(out, "{who}:");
                 print_outcome(out, outcome)?;
+                match archived {
+                    None => {}
+                    Some(Ok(files)) => print_archived(out, files)?,
+                    Some(Err(e)) => {
+                        let _ = writeln!(io::stderr(), "error: {who}: {e:#}");
+                    }
+                }
             }
             Err(e) => {
                 let _ = writeln!(io::stderr(), "error: {who}: {e:#}");
@@ -732,6 +776,48 @@ fn report_all_tenants(
     }
     say!(out, "portfolio: {}", portfolio.file.display());
     Ok(code)
+}
+
+/// Uploads a written package create-only; an error says the package is written all the same.
+fn archive_package(url: &ArchiveUrl, zip: &std::path::Path) -> Result<Vec<ArchivedFile>> {
+    archive::archive(
+        url,
+        &ArchiveEnv::from_process_env(),
+        &archive::package_files(zip),
+    )
+    .with_context(|| {
+        format!(
+            "the package {} is written, but archiving it to {url} failed",
+            zip.display()
+        )
+    })
+}
+
+fn print_archived(out: &mut Out, files: &[ArchivedFile]) -> Result<()> {
+    for f in files {
+        match f.outcome {
+            Archived::Uploaded => say!(out, "archived: {}", f.location),
+            Archived::AlreadyThere => {
+                say!(out, "archived: {} (already there, same bytes)", f.location)
+            }
+        }
+    }
+    Ok(())
+}
+
+fn archived_json(files: &[ArchivedFile]) -> serde_json::Value {
+    files
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "location": f.location,
+                "outcome": match f.outcome {
+                    Archived::Uploaded => "uploaded",
+                    Archived::AlreadyThere => "already-there",
+                },
+            })
+        })
+        .collect()
 }
 
 /// The alert channels `[notify]` configures, with their secrets from the environment; none with

@@ -280,7 +280,9 @@ fn a_compact_record_that_disagrees_with_its_raw_pages_is_found_by_deep_and_refus
 
     // What is stored is consistent with itself and the ledger: the default mode cannot tell.
     assert_same("default", &None, &store.verify(TENANT_ID).unwrap().broken);
-    let deep = store.verify_with(TENANT_ID, Depth::Deep, None, None).unwrap();
+    let deep = store
+        .verify_with(TENANT_ID, Depth::Deep, None, None)
+        .unwrap();
     assert_contains(
         "deep",
         &deep.broken.expect("the disagreement is found"),

@@ -1,6 +1,8 @@
 //! The one integration-test crate: each module tests one stage or the built binary.
 
+mod archive;
 mod attest;
+mod azurite;
 mod cli;
 mod collect;
 mod evaluate;
