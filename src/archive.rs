@@ -1,5 +1,5 @@
 //! The archive: `report --archive <url>` (or `[archive] url`) uploads a written package, the zip
-//! and its sidecars (`<zip>.sha256`, and a detached signature `<zip>.sig` when there is one), to
+//! (which carries `SHA256SUMS.sig` when packages are signed) and its `<zip>.sha256`, to
 //! Azure Blob Storage or S3 with create-only puts (`PutMode::Create`, `If-None-Match: *`). An
 //! object already there with the same bytes is fine (a rerun); with other bytes the upload is
 //! refused, naming it: an archived package is never overwritten, and the tool never deletes.
@@ -159,18 +159,13 @@ fn open(url: &ArchiveUrl, env: &ArchiveEnv) -> Result<Box<dyn ObjectStore>> {
     }
 }
 
-/// The files `report` archives for a package: the zip, then each sidecar beside it that exists.
+/// The files `report` archives for a package: the zip, then its `.sha256` (the signature, when
+/// there is one, is inside the zip). The zip goes first: a `.sha256` in the archive always has
+/// its package there.
 pub fn package_files(zip: &Path) -> Vec<PathBuf> {
-    let mut files = vec![zip.to_path_buf()];
-    for suffix in [".sha256", ".sig"] {
-        let mut name = zip.as_os_str().to_owned();
-        name.push(suffix);
-        let path = PathBuf::from(name);
-        if path.is_file() {
-            files.push(path);
-        }
-    }
-    files
+    let mut sha256 = zip.as_os_str().to_owned();
+    sha256.push(".sha256");
+    vec![zip.to_path_buf(), PathBuf::from(sha256)]
 }
 
 /// Uploads `files` create-only under the URL's prefix, in order. Builds its own async runtime:
