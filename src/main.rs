@@ -511,14 +511,23 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 None => store.tenants()?,
             };
             let mut code = 0;
+            let mut compared = std::collections::BTreeSet::new();
             for tenant in &tenants {
                 let tenant_code = match &action {
                     StoreAction::Verify { against, .. } => {
-                        store_verify(out, &config, &store, tenant, against)?
+                        store_verify(out, &config, &store, tenant, against, &mut compared)?
                     }
                     StoreAction::List { .. } => store_list(out, &store, tenant, tenants.len() > 1)?,
                 };
                 code = code.max(tenant_code);
+            }
+            if let StoreAction::Verify { against, .. } = &action
+                && let Some(other) = against.iter().find(|p| !compared.contains(*p))
+            {
+                bail!(
+                    "{} is a package of a tenant this store does not hold (or was not asked to verify with --tenant): compare it with the store it was made from",
+                    other.display()
+                );
             }
             Ok(code)
         }
@@ -585,6 +594,7 @@ fn store_verify(
     store: &Store,
     tenant: &str,
     against: &[PathBuf],
+    compared: &mut std::collections::BTreeSet<PathBuf>,
 ) -> Result<u8> {
     let expected_key = attest::configured_public_key(config)?;
     let stamping = config
@@ -596,21 +606,35 @@ fn store_verify(
     let mut code = 0;
     for package in against {
         match attest::check_against(store, tenant, package)? {
-            attest::Against::OtherTenant(_) => {}
+            attest::Against::OtherTenant(_) => continue,
             attest::Against::Held(text) => say!(out, "ok: {text}"),
             attest::Against::Broken(why) => {
                 say!(out, "BROKEN: against {}: {why}", package.display());
                 code = 1;
             }
         }
+        compared.insert(package.clone());
     }
     for note in &report.notes {
         say!(out, "note: {note}");
     }
     let verified = counted(report.verified, "snapshot", "snapshots");
+    let mut proof = String::new();
+    if let Some(fp) = &report.signer {
+        proof.push_str(&format!(
+            "; {} signed by {fp}",
+            counted(report.signed, "line", "lines")
+        ));
+    }
+    if stamping.is_some() {
+        proof.push_str(&format!(
+            "; {} checked",
+            counted(report.tokens, "time-stamp token", "time-stamp tokens")
+        ));
+    }
     match report.broken {
         None => {
-            say!(out, "ledger of {tenant}: {verified}, chain intact");
+            say!(out, "ledger of {tenant}: {verified}, chain intact{proof}");
             Ok(code)
         }
         Some(why) => {

@@ -255,7 +255,9 @@ pub use crate::evidence::words::figure_in_words;
 
 /// README.txt's lines for the signature and the time-stamp tokens, when the package has them.
 fn history_files(evidence: &Evidence) -> String {
-    let proof = &evidence.history_proof;
+    let Some(proof) = &evidence.history_proof else {
+        return String::new();
+    };
     let mut out = String::new();
     if proof.timestamping.configured {
         out.push_str(
@@ -274,7 +276,9 @@ fn history_files(evidence: &Evidence) -> String {
 
 /// README.txt's steps for checking the signature and the tokens with OpenSSH and OpenSSL alone.
 fn history_steps(evidence: &Evidence) -> String {
-    let proof = &evidence.history_proof;
+    let Some(proof) = &evidence.history_proof else {
+        return String::new();
+    };
     let mut out = String::new();
     if let Some(fp) = &proof.signing.key_fingerprint {
         out.push_str(&format!(
