@@ -261,7 +261,7 @@ fn history_files(evidence: &Evidence) -> String {
     let mut out = String::new();
     if proof.timestamping.configured {
         out.push_str(
-            "timestamps/         RFC 3161 time-stamp tokens (DER), one per ledger line that has one (000123.tsr\n\
+            "timestamps/        RFC 3161 time-stamp tokens (DER), one per ledger line that has one (000123.tsr\n\
                                 for line 123), and tsa-ca.pem, the time-stamp authority's CA certificates\n",
         );
     }
@@ -282,8 +282,9 @@ fn history_steps(evidence: &Evidence) -> String {
     let mut out = String::new();
     if let Some(fp) = &proof.signing.key_fingerprint {
         out.push_str(&format!(
-            "4. The signature (OpenSSH 8.1 or later). The key's fingerprint is {fp}:\n\
-                ssh-keygen -lf signing-key.pub    (compare it with the one the operator gave you)\n\
+            "4. The signature, with OpenSSH 8.1 or later. The signing key's fingerprint is\n\
+                {fp}; compare it with the one the operator gave you:\n\
+                ssh-keygen -lf signing-key.pub\n\
                 echo \"evidence $(cut -d' ' -f1,2 signing-key.pub)\" > allowed_signers\n\
                 ssh-keygen -Y verify -f allowed_signers -I evidence -n mfa-evidence -s SHA256SUMS.sig < SHA256SUMS\n\
                 or: mfa-evidence verify --allowed-signers allowed_signers {id}.zip\n",

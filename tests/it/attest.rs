@@ -732,6 +732,15 @@ fn a_tsa_that_is_down_or_answers_garbage_costs_no_snapshot() {
         &Value::Bool(true),
         &evidence["history_proof"]["timestamping"]["mostly_asserted"],
     );
+    let pdf: String = pdf_extract::extract_text_from_mem(entry(&zip_entries(&zip), "report.pdf"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_contains(
+        "the PDF (without white space)",
+        &pdf,
+        &["0of3snapshotsattested", "historyismostlyasserted"],
+    );
 
     // verify re-checks every token and every attestation, not only their hashes: a package
     // whose hash lists were rewritten to match still fails.
