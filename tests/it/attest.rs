@@ -971,3 +971,59 @@ fn store_verify_against_an_old_package_names_cut_and_rewritten_lines() {
         .expect_output("ledger line 3 no longer matches the package's");
     assert_eq!(std::fs::read(&zip).unwrap(), bytes);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A live collection takes the same route.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_collection_is_signed_and_time_stamped() {
+    use crate::fake_graph::{CLIENT_ID, FakeGraph, GROUP_ID, Scenario, TENANT};
+    let fake = FakeGraph::start(Scenario::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let url = fake.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let tsa = start_tsa(&root.join("tsa"), Answer::Token);
+        keygen(&root.join("signing"), "ed25519", PASSPHRASE);
+        let config = root.join("mfa-evidence.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[tenant]\nid = \"{TENANT}\"\nlogin_endpoint = \"{url}\"\ngraph_endpoint = \"{url}\"\n\
+                 [auth]\nclient_id = \"{CLIENT_ID}\"\n[break_glass]\ngroup_id = \"{GROUP_ID}\"\n\
+                 [store]\npath = \"store\"\n[signing]\nkey_file = \"signing\"\n{}",
+                tsa_config(&[&tsa.url], &tsa.ca)
+            ),
+        )
+        .unwrap();
+        let out = Command::new(crate::util::BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("collect")
+            .env("AZURE_CLIENT_SECRET", "fake-secret")
+            .env(signing_var(), PASSPHRASE)
+            .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+            .env_remove("HTTPS_PROXY")
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        (out, tsa.ca)
+    })
+    .await
+    .unwrap();
+    let (out, ca) = out;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_contains("collect", &text, &["time-stamped ledger line 1"]);
+    let tenant_dir = dir.path().join("store").join(TENANT);
+    let line = std::fs::read_to_string(tenant_dir.join("ledger.jsonl")).unwrap();
+    let line = line.trim_end();
+    assert!(line.contains("\"signature\":"), "{line}");
+    let said = openssl_verify(
+        &sha256_hex(line.as_bytes()),
+        &tenant_dir.join("timestamps/000001.tsr"),
+        &ca,
+    );
+    assert_contains("openssl ts -verify", &said, &["Verification: OK"]);
+}
