@@ -1,52 +1,75 @@
 #!/usr/bin/env bash
-# Period benchmark: a year of daily snapshots of one generated tenant, then one period report.
+# Period benchmark: a year of daily snapshots of one generated tenant that changes day to day,
+# then `store verify`, `store verify --deep` and one period report, each timed.
 #
 #   bench/period.sh [USERS] [DAYS]        defaults: 100000 365
 #
-# Every snapshot is imported from the same generated export (only the collection time differs),
-# as a daily schedule would store it; the report then verifies the whole ledger, evaluates every
-# snapshot one at a time and writes the period package. Prints the report's wall time and peak
-# resident memory (GNU time). Needs about USERS x DAYS x 1.4 KB of disk under BENCH_DIR (a
-# stored snapshot of 100,000 users is 140 MB: a year of them is about 51 GB).
-# BENCH_BIN=path uses an already built binary and generator folder instead of building.
+# Day d is the generated export with every registration row's lastUpdatedDateTime moved to that
+# day (a collection cannot predate its own data) and a different 2 % of the rows unregistered
+# (bench/vary_day.py), collected daily at 06:00 UTC up to 2026-10-31. Prints the store's size,
+# and for each command its wall time and peak resident memory (GNU time). A year of 100,000
+# users needs about 5 GB under BENCH_DIR.
+# BENCH_BIN=dir uses an already built binary and gen_tenant in dir instead of building.
+# BENCH_REUSE=1 keeps the store of an earlier run and only times the commands.
 set -euo pipefail
 users=${1:-100000}
 days=${2:-365}
 work=${BENCH_DIR:-/tmp/mfa-evidence-bench-period}
-cd "$(dirname "$0")/.."
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
 
 if [ -n "${BENCH_BIN:-}" ]; then
   bin=$BENCH_BIN/mfa-evidence
   gen=$BENCH_BIN/gen_tenant
 else
-  cargo build --release --quiet --bin mfa-evidence --example gen_tenant
+  cargo build --release --locked --quiet --bin mfa-evidence --example gen_tenant
   bin=target/release/mfa-evidence
   gen=target/release/examples/gen_tenant
 fi
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time (GNU time) is needed: apt-get install time" >&2; exit 2; }
-rm -rf "$work" && mkdir -p "$work"
-"$gen" "$users" "$work/tenant" >/dev/null
-mv "$work/tenant/mfa-evidence.toml" "$work/tenant.toml"
-{ cat "$work/tenant.toml"; printf '\n[store]\npath = "%s"\n' "$work/store"; } > "$work/config.toml"
 
-start=$(date +%s)
-for ((d = 0; d < days; d++)); do
-  at=$(date -u -d "2026-10-31 06:00:00 UTC - $((days - 1 - d)) days" +%Y-%m-%dT%H:%M:%SZ)
-  "$bin" --config "$work/config.toml" import --dir "$work/tenant" --collected-at "$at" >/dev/null
-done
-imported=$(( $(date +%s) - start ))
-echo "imported $days snapshots of $users users in ${imported} s ($(du -sh "$work/store" | cut -f1) on disk)"
+if [ "${BENCH_REUSE:-0}" != 1 ]; then
+  rm -rf "$work" && mkdir -p "$work"
+  "$gen" "$users" "$work/tenant" >/dev/null
+  mv "$work/tenant/mfa-evidence.toml" "$work/tenant.toml"
+  { cat "$work/tenant.toml"; printf '\n[store]\npath = "%s"\n' "$work/store"; } > "$work/config.toml"
+  start=$(date +%s)
+  for ((d = 0; d < days; d++)); do
+    back=$((days - 1 - d))
+    at=$(date -u -d "2026-10-31 06:00:00 UTC - $back days" +%Y-%m-%dT%H:%M:%SZ)
+    rm -rf "$work/day"
+    python3 "$here/vary_day.py" "$work/tenant" "$work/day" "-$back"
+    "$bin" --config "$work/config.toml" import --no-notify --dir "$work/day" --collected-at "$at" >/dev/null
+  done
+  echo "imported $days daily snapshots of $users users in $(( $(date +%s) - start )) s"
+fi
+store_bytes=$(du -sb "$work/store" | cut -f1)
 
-set +e
-/usr/bin/time -v "$bin" --config "$work/config.toml" report --out "$work/out" > "$work/report.out" 2> "$work/time.txt"
-code=$?
-set -e
-[ "$code" -le 1 ] || { cat "$work/time.txt"; exit "$code"; }
-wall=$(grep 'Elapsed (wall clock)' "$work/time.txt" | awk '{print $NF}')
-rss=$(grep 'Maximum resident' "$work/time.txt" | awk '{print $NF}')
-size=$(du -k "$work"/out/*.zip | cut -f1)
+# timed LABEL CMD...: runs CMD under GNU time, prints a table row.
+rows=()
+timed() {
+  local label=$1
+  shift
+  set +e
+  /usr/bin/time -v -o "$work/time-$label.txt" "$@" > "$work/out-$label.txt" 2> "$work/err-$label.txt"
+  local code=$?
+  set -e
+  [ "$code" -le 1 ] || { cat "$work/err-$label.txt" >&2; exit "$code"; }
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+      n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s }' "$work/time-$label.txt")
+  rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$work/time-$label.txt")
+  rows+=("| $label | $wall s | $rss MiB |")
+}
+rm -rf "$work/out"
+timed "store verify" "$bin" --config "$work/config.toml" store verify
+timed "store verify --deep" "$bin" --config "$work/config.toml" store verify --deep
+timed "report (period)" "$bin" --config "$work/config.toml" report --out "$work/out"
+
 echo
-echo "| users | snapshots | report wall time | peak RSS | package |"
-echo "|---|---|---|---|---|"
-echo "| $users | $days | $wall | $((rss / 1024)) MB | $((size / 1024)) MB |"
-grep -E '^(ID-01|period)' "$work/report.out"
+echo "$users users, $days daily snapshots: store $(awk -v b="$store_bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }')"
+echo
+echo "| command | wall | peak RSS |"
+echo "|---|---:|---:|"
+printf '%s\n' "${rows[@]}"
+grep -E '^(ledger|ID-01|period)' "$work"/out-*.txt | sed 's/^[^:]*://'

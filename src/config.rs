@@ -23,18 +23,17 @@ pub const DEFAULT_STORE_PATH: &str = "./evidence-store";
 struct RawConfig {
     #[serde(default)]
     control: RawControl,
-    #[serde(default)]
-    break_glass: RawBreakGlass,
-    #[serde(default)]
-    exceptions: Vec<RawException>,
+    // Options, not defaults: a `[[tenants]]` config must not carry these, and their presence
+    // is what the message names.
+    break_glass: Option<RawBreakGlass>,
+    exceptions: Option<Vec<RawException>>,
     #[serde(default)]
     store: RawStore,
     #[serde(default)]
     monitoring: RawMonitoring,
-    #[serde(default)]
-    tenant: RawTenant,
-    #[serde(default)]
-    auth: RawAuth,
+    tenant: Option<RawTenant>,
+    auth: Option<RawAuth>,
+    tenants: Option<Vec<RawTenantEntry>>,
     notify: Option<RawNotify>,
     signing: Option<RawSigning>,
     timestamping: Option<RawTimestamping>,
@@ -55,6 +54,27 @@ struct RawTimestamping {
     url: Option<toml::Value>,
     ca_file: Option<PathBuf>,
     max_attestation_delay_hours: Option<u32>,
+}
+
+/// One `[[tenants]]` table: where and how to reach the tenant, and its own accounts and
+/// exceptions (object ids are per tenant).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenantEntry {
+    id: Option<String>,
+    name: Option<String>,
+    client_id: Option<String>,
+    client_secret_env: Option<String>,
+    certificate_file: Option<PathBuf>,
+    cloud: Option<String>,
+    login_endpoint: Option<String>,
+    graph_endpoint: Option<String>,
+    #[serde(default)]
+    break_glass: RawBreakGlass,
+    #[serde(default)]
+    exceptions: Vec<RawException>,
+    /// Never accepted: read only to say where the secret goes instead.
+    client_secret: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,11 +165,15 @@ pub struct Config {
     pub tenant: TenantSettings,
     /// Alerts after each stored snapshot; nothing configured means none are sent.
     pub notify: NotifySettings,
+    /// The tenants of a `[[tenants]]` config, in file order; empty for a `[tenant]` config.
+    /// [`Config::for_tenant`] gives one tenant's effective config.
+    pub tenants: Vec<TenantEntry>,
     /// The ledger and package signing key; `None`: lines and packages are unsigned.
     pub signing: Option<SigningSettings>,
     /// RFC 3161 time-stamping of ledger lines; `None`: snapshots are unattested.
     pub timestamping: Option<TimestampSettings>,
-    /// SHA-256 of the file's bytes, or of nothing when no file was read.
+    /// SHA-256 of the file's bytes, or of nothing when no file was read; in a tenant's effective
+    /// config, of that tenant's settings ([`TenantEntry::sha256`]).
     pub sha256: String,
     /// The file it came from, for messages.
     pub source: Option<PathBuf>,
@@ -205,6 +229,33 @@ pub struct TenantSettings {
     pub login_endpoint: Option<String>,
     pub graph_endpoint: Option<String>,
     pub client_id: Option<String>,
+    /// Where a `[[tenants]]` tenant's credential is; `None` for `[tenant]`, whose credential
+    /// comes from the `AZURE_*` variables.
+    pub credential: Option<CredentialRef>,
+}
+
+/// A credential named, never held: the variable holding a client secret, or the PEM file of a
+/// certificate and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialRef {
+    SecretEnv(String),
+    CertificateFile(PathBuf),
+}
+
+/// One tenant of a `[[tenants]]` config, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantEntry {
+    /// The directory (tenant) id, a GUID, lowercase as Graph returns it (and the store names it).
+    pub id: String,
+    /// The operator's name for it, in output and `portfolio.csv`.
+    pub name: String,
+    pub settings: TenantSettings,
+    pub break_glass: BreakGlass,
+    pub exceptions: Vec<Exception>,
+    /// SHA-256 of this tenant's effective settings: the file's tables without `[[tenants]]`,
+    /// plus this tenant's table alone, written out as TOML. Editing another tenant leaves it
+    /// as it is.
+    pub sha256: String,
 }
 
 /// The alert channels (`[notify]`). Secrets are not here: the webhook URL carries its own and
@@ -324,6 +375,7 @@ impl Default for Config {
             max_gap_hours: 48,
             tenant: TenantSettings::default(),
             notify: NotifySettings::default(),
+            tenants: Vec::new(),
             signing: None,
             timestamping: None,
             sha256: hex::encode(Sha256::digest(b"")),
@@ -367,6 +419,15 @@ impl Config {
         {
             config.store_path = dir.join(&config.store_path);
         }
+        for entry in &mut config.tenants {
+            if let Some(CredentialRef::CertificateFile(file)) = &mut entry.settings.credential
+                && file.is_relative()
+                && let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                *file = dir.join(&*file);
+            }
+        }
         if let Some(email) = &mut config.notify.email
             && let Some(ca) = &mut email.ca_file
             && ca.is_relative()
@@ -401,8 +462,82 @@ impl Config {
         let store_path_given = raw.store.path.is_some();
         let mut config = validate(raw)?;
         config.sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        if !config.tenants.is_empty() {
+            let hashes = tenant_hashes(text)?;
+            for (entry, sha256) in config.tenants.iter_mut().zip(hashes) {
+                entry.sha256 = sha256;
+            }
+        }
         Ok((config, store_path_given))
     }
+
+    /// The tenant of a `[[tenants]]` config with this id (case-insensitive).
+    pub fn tenant_entry(&self, id: &str) -> Option<&TenantEntry> {
+        self.tenants.iter().find(|t| t.id.eq_ignore_ascii_case(id))
+    }
+
+    /// One tenant's effective config: the shared sections, with the tenant's connection,
+    /// break-glass accounts, exceptions and settings hash.
+    pub fn for_tenant(&self, entry: &TenantEntry) -> Config {
+        let mut config = self.clone();
+        config.tenants = Vec::new();
+        config.tenant = entry.settings.clone();
+        config.control.break_glass = entry.break_glass.clone();
+        config.control.exceptions = entry.exceptions.clone();
+        config.sha256 = entry.sha256.clone();
+        config
+    }
+
+    /// The config a one-tenant command runs with: itself for a `[tenant]` config; for
+    /// `[[tenants]]`, the effective config of the tenant `--tenant` names, or of the only one.
+    pub fn select_tenant(&self, wanted: Option<&str>) -> Result<Config> {
+        if self.tenants.is_empty() {
+            return Ok(self.clone());
+        }
+        let listed = || {
+            self.tenants
+                .iter()
+                .map(|t| format!("{} ({})", t.id, t.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let entry = match wanted {
+            Some(id) => self.tenant_entry(id).with_context(|| {
+                format!(
+                    "--tenant {id} is not listed in [[tenants]] of the config: it lists {}",
+                    listed()
+                )
+            })?,
+            None => match self.tenants.as_slice() {
+                [one] => one,
+                _ => bail!(
+                    "the config lists {} tenants ({}): choose one with --tenant ID, or run every one with --all-tenants",
+                    self.tenants.len(),
+                    listed()
+                ),
+            },
+        };
+        Ok(self.for_tenant(entry))
+    }
+}
+
+/// Each `[[tenants]]` table's settings hash, in file order (see [`TenantEntry::sha256`]).
+fn tenant_hashes(text: &str) -> Result<Vec<String>> {
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+    let Some(toml::Value::Array(tenants)) = table.remove("tenants") else {
+        bail!("[[tenants]] is not an array of tables");
+    };
+    tenants
+        .into_iter()
+        .map(|tenant| {
+            let mut effective = table.clone();
+            effective.insert("tenants".into(), toml::Value::Array(vec![tenant]));
+            let text = toml::to_string(&effective)
+                .context("cannot write a tenant's effective settings")?;
+            Ok(hex::encode(Sha256::digest(text.as_bytes())))
+        })
+        .collect()
 }
 
 fn validate(raw: RawConfig) -> Result<Config> {
@@ -436,18 +571,27 @@ fn validate(raw: RawConfig) -> Result<Config> {
         }
         control.max_report_age_hours = h;
     }
-    control.break_glass = BreakGlass {
-        user_ids: non_empty_strings(raw.break_glass.user_ids, "break_glass.user_ids")?,
-        upns: non_empty_strings(raw.break_glass.upns, "break_glass.upns")?,
-        group_id: match raw.break_glass.group_id {
-            Some(g) if g.trim().is_empty() => {
-                bail!("break_glass.group_id is empty: give the group's object id or remove the key")
+    if raw.tenants.is_some() {
+        // One tenant's settings at the top and many tenants below would leave it unclear whose
+        // break-glass accounts and exceptions apply to which tenant.
+        for (present, section) in [
+            (raw.tenant.is_some(), "[tenant]"),
+            (raw.auth.is_some(), "[auth]"),
+            (raw.break_glass.is_some(), "[break_glass]"),
+            (raw.exceptions.is_some(), "[[exceptions]]"),
+        ] {
+            if present {
+                bail!(
+                    "{section} and [[tenants]] do not mix: with [[tenants]], give each tenant's connection, break_glass and exceptions inside its own [[tenants]] table, and remove {section}"
+                );
             }
-            other => other.map(|g| g.trim().to_string()),
-        },
-    };
-    for (i, e) in raw.exceptions.into_iter().enumerate() {
-        control.exceptions.push(validate_exception(i + 1, e)?);
+        }
+    }
+    control.break_glass = validate_break_glass(raw.break_glass.unwrap_or_default(), "break_glass")?;
+    for (i, e) in raw.exceptions.unwrap_or_default().into_iter().enumerate() {
+        control
+            .exceptions
+            .push(validate_exception(&format!("exceptions[{}]", i + 1), e)?);
     }
 
     let max_gap_hours = raw.monitoring.max_gap_hours.unwrap_or(48);
@@ -455,15 +599,9 @@ fn validate(raw: RawConfig) -> Result<Config> {
         bail!("monitoring.max_gap_hours must be at least 1");
     }
 
-    let cloud = match raw.tenant.cloud.as_deref() {
-        None | Some("global") => Cloud::Global,
-        Some("usgov-high") => Cloud::UsGovHigh,
-        Some("usgov-dod") => Cloud::UsGovDod,
-        Some("china") => Cloud::China,
-        Some(other) => bail!(
-            "tenant.cloud = {other:?} is not known: use \"global\", \"usgov-high\", \"usgov-dod\" or \"china\""
-        ),
-    };
+    let tenant = raw.tenant.unwrap_or_default();
+    let cloud = cloud(tenant.cloud.as_deref(), "tenant.cloud")?;
+    let tenants = validate_tenants(raw.tenants.unwrap_or_default())?;
 
     let notify = match raw.notify {
         None => NotifySettings::default(),
@@ -478,18 +616,159 @@ fn validate(raw: RawConfig) -> Result<Config> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH)),
         max_gap_hours,
         tenant: TenantSettings {
-            id: raw.tenant.id,
+            id: tenant.id,
             cloud,
-            login_endpoint: raw.tenant.login_endpoint,
-            graph_endpoint: raw.tenant.graph_endpoint,
-            client_id: raw.auth.client_id,
+            login_endpoint: tenant.login_endpoint,
+            graph_endpoint: tenant.graph_endpoint,
+            client_id: raw.auth.unwrap_or_default().client_id,
+            credential: None,
         },
         notify,
+        tenants,
         signing: raw.signing.map(validate_signing).transpose()?,
         timestamping: raw.timestamping.map(validate_timestamping).transpose()?,
         sha256: String::new(),
         source: None,
     })
+}
+
+fn cloud(text: Option<&str>, key: &str) -> Result<Cloud> {
+    Ok(match text {
+        None | Some("global") => Cloud::Global,
+        Some("usgov-high") => Cloud::UsGovHigh,
+        Some("usgov-dod") => Cloud::UsGovDod,
+        Some("china") => Cloud::China,
+        Some(other) => bail!(
+            "{key} = {other:?} is not known: use \"global\", \"usgov-high\", \"usgov-dod\" or \"china\""
+        ),
+    })
+}
+
+fn validate_break_glass(raw: RawBreakGlass, at: &str) -> Result<BreakGlass> {
+    Ok(BreakGlass {
+        user_ids: non_empty_strings(raw.user_ids, &format!("{at}.user_ids"))?,
+        upns: non_empty_strings(raw.upns, &format!("{at}.upns"))?,
+        group_id: match raw.group_id {
+            Some(g) if g.trim().is_empty() => {
+                bail!("{at}.group_id is empty: give the group's object id or remove the key")
+            }
+            other => other.map(|g| g.trim().to_string()),
+        },
+    })
+}
+
+fn validate_tenants(raw: Vec<RawTenantEntry>) -> Result<Vec<TenantEntry>> {
+    let mut tenants: Vec<TenantEntry> = Vec::with_capacity(raw.len());
+    for (i, t) in raw.into_iter().enumerate() {
+        let at = format!("tenants[{}]", i + 1);
+        let entry = validate_tenant(&at, t)?;
+        if let Some(other) = tenants.iter().position(|o| o.id == entry.id) {
+            bail!(
+                "{at} and tenants[{}] both have id {}: list each tenant once",
+                other + 1,
+                entry.id
+            );
+        }
+        if let Some(other) = tenants.iter().position(|o| o.name == entry.name) {
+            bail!(
+                "{at} and tenants[{}] are both named {:?}: give each tenant its own name",
+                other + 1,
+                entry.name
+            );
+        }
+        tenants.push(entry);
+    }
+    Ok(tenants)
+}
+
+fn validate_tenant(at: &str, t: RawTenantEntry) -> Result<TenantEntry> {
+    if t.client_secret.is_some() {
+        bail!(
+            "{at}.client_secret is not read from the file: put the secret in an environment variable, name it in client_secret_env, and remove the key"
+        );
+    }
+    let id =
+        t.id.map(|s| s.trim().to_ascii_lowercase())
+            .with_context(|| format!("{at} has no id: give the tenant's directory id (a GUID)"))?;
+    if !is_guid(&id) {
+        bail!(
+            "{at}.id = {id:?} is not a GUID: give the directory (tenant) id, e.g. \"9ad8c6d4-c793-4206-b09d-4ed13a9152d1\", not a domain name"
+        );
+    }
+    let name = t
+        .name
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .with_context(|| format!("{at} has no name: give the tenant a name for the output"))?;
+    let client_id = t
+        .client_id
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .with_context(|| {
+            format!(
+                "{at} has no client_id: give the application (client) id of its app registration"
+            )
+        })?;
+    let credential = match (t.client_secret_env, t.certificate_file) {
+        (Some(_), Some(_)) => {
+            bail!("{at} names both client_secret_env and certificate_file: give one credential")
+        }
+        (Some(var), None) => {
+            let var = var.trim().to_string();
+            let valid = var
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                bail!(
+                    "{at}.client_secret_env = {var:?} is not an environment variable name: name the variable that holds the secret, e.g. \"CONTOSO_CLIENT_SECRET\""
+                );
+            }
+            CredentialRef::SecretEnv(var)
+        }
+        (None, Some(file)) if file.as_os_str().is_empty() => {
+            bail!(
+                "{at}.certificate_file is empty: give the PEM file of the certificate and its key"
+            )
+        }
+        (None, Some(file)) => CredentialRef::CertificateFile(file),
+        (None, None) => bail!(
+            "{at} has no credential: set client_secret_env (the variable holding the client secret) or certificate_file (a PEM file of the certificate and its key)"
+        ),
+    };
+    let mut exceptions = Vec::with_capacity(t.exceptions.len());
+    for (n, e) in t.exceptions.into_iter().enumerate() {
+        exceptions.push(validate_exception(
+            &format!("{at}.exceptions[{}]", n + 1),
+            e,
+        )?);
+    }
+    Ok(TenantEntry {
+        settings: TenantSettings {
+            id: Some(id.clone()),
+            cloud: cloud(t.cloud.as_deref(), &format!("{at}.cloud"))?,
+            login_endpoint: t.login_endpoint,
+            graph_endpoint: t.graph_endpoint,
+            client_id: Some(client_id),
+            credential: Some(credential),
+        },
+        id,
+        name,
+        break_glass: validate_break_glass(t.break_glass, &format!("{at}.break_glass"))?,
+        exceptions,
+        sha256: String::new(),
+    })
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits: a directory (tenant) id, not a domain.
+pub fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn validate_signing(raw: RawSigning) -> Result<SigningSettings> {
@@ -666,8 +945,7 @@ fn non_empty_strings(list: Vec<String>, key: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn validate_exception(n: usize, e: RawException) -> Result<Exception> {
-    let at = format!("exceptions[{n}]");
+fn validate_exception(at: &str, e: RawException) -> Result<Exception> {
     if e.upn.is_none() && e.user_id.is_none() {
         bail!("{at} names no user: give upn or user_id");
     }
@@ -931,5 +1209,174 @@ mod tests {
         std::fs::write(&file, "[control]\ninclude_guests = false\n").unwrap();
         let c = Config::from_file(&file).unwrap();
         assert_eq!(c.store_path, Path::new(DEFAULT_STORE_PATH));
+    }
+
+    const TWO_TENANTS: &str = "[control]\nthreshold_percent = 90\n\n\
+        [[tenants]]\nid = \"AAAAAAAA-0000-4000-8000-000000000001\"\nname = \"Alpha\"\nclient_id = \"app-a\"\n\
+        client_secret_env = \"ALPHA_SECRET\"\nbreak_glass.upns = [\"bg@alpha.example\"]\n\n\
+        [[tenants]]\nid = \"bbbbbbbb-0000-4000-8000-000000000002\"\nname = \"Beta\"\nclient_id = \"app-b\"\n\
+        certificate_file = \"beta.pem\"\n\
+        [[tenants.exceptions]]\nupn = \"x@beta.example\"\nreason = \"r\"\napproved_by = \"a\"\nexpires = \"2027-01-01\"\n";
+
+    #[test]
+    fn tenants_are_validated_into_effective_configs() {
+        let c = Config::from_toml(TWO_TENANTS).unwrap();
+        assert_eq!(c.tenants.len(), 2);
+        let alpha = &c.tenants[0];
+        assert_eq!(
+            alpha.id, "aaaaaaaa-0000-4000-8000-000000000001",
+            "lowercase"
+        );
+        assert_eq!(
+            alpha.settings.credential,
+            Some(CredentialRef::SecretEnv("ALPHA_SECRET".into()))
+        );
+        let beta = c.for_tenant(&c.tenants[1]);
+        assert_eq!(
+            beta.control.threshold_basis_points, 9000,
+            "shared sections kept"
+        );
+        assert_eq!(beta.control.exceptions.len(), 1);
+        assert!(beta.control.break_glass.upns.is_empty());
+        assert_eq!(beta.tenant.client_id.as_deref(), Some("app-b"));
+        assert_eq!(beta.sha256, c.tenants[1].sha256);
+        assert_ne!(c.tenants[0].sha256, c.tenants[1].sha256);
+        assert_ne!(beta.sha256, c.sha256, "not the file's hash");
+        assert!(beta.tenants.is_empty());
+
+        assert_eq!(
+            c.select_tenant(Some("BBBBBBBB-0000-4000-8000-000000000002"))
+                .unwrap(),
+            beta
+        );
+        let err = c.select_tenant(None).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("the config lists 2 tenants"),
+            "{err:#}"
+        );
+        let err = c
+            .select_tenant(Some("cccccccc-0000-4000-8000-000000000003"))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not listed in [[tenants]]"),
+            "{err:#}"
+        );
+    }
+
+    /// Editing one tenant, or moving another, leaves a tenant's hash alone; editing the shared
+    /// sections changes every tenant's.
+    #[test]
+    fn a_tenants_settings_hash_depends_on_its_own_table_and_the_shared_ones() {
+        let c = Config::from_toml(TWO_TENANTS).unwrap();
+        let edited = TWO_TENANTS.replace("bg@alpha.example", "other@alpha.example");
+        let e = Config::from_toml(&edited).unwrap();
+        assert_ne!(c.tenants[0].sha256, e.tenants[0].sha256);
+        assert_eq!(c.tenants[1].sha256, e.tenants[1].sha256);
+        let commented = format!("# a comment\n{TWO_TENANTS}");
+        let e = Config::from_toml(&commented).unwrap();
+        assert_eq!(c.tenants[0].sha256, e.tenants[0].sha256);
+        let shared = TWO_TENANTS.replace("threshold_percent = 90", "threshold_percent = 91");
+        let e = Config::from_toml(&shared).unwrap();
+        assert_ne!(c.tenants[0].sha256, e.tenants[0].sha256);
+        assert_ne!(c.tenants[1].sha256, e.tenants[1].sha256);
+        // A [tenant] config keeps the file's own hash.
+        let single = "[tenant]\nid = \"x\"\n";
+        assert_eq!(
+            Config::from_toml(single).unwrap().sha256,
+            hex::encode(Sha256::digest(single.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn tenants_mistakes_are_named() {
+        let tenant = |body: &str| format!("[[tenants]]\n{body}\n");
+        let ok = "id = \"aaaaaaaa-0000-4000-8000-000000000001\"\nname = \"A\"\nclient_id = \"c\"\nclient_secret_env = \"S\"";
+        for (text, needle) in [
+            (
+                format!("[tenant]\nid = \"x\"\n{}", tenant(ok)),
+                "[tenant] and [[tenants]] do not mix",
+            ),
+            (
+                format!("[auth]\nclient_id = \"x\"\n{}", tenant(ok)),
+                "[auth] and [[tenants]] do not mix",
+            ),
+            (
+                format!("[break_glass]\nupns = [\"a@b\"]\n{}", tenant(ok)),
+                "[break_glass] and [[tenants]] do not mix",
+            ),
+            (
+                format!(
+                    "[[exceptions]]\nupn = \"a@b\"\nreason = \"r\"\napproved_by = \"x\"\nexpires = \"2027-01-01\"\n{}",
+                    tenant(ok)
+                ),
+                "[[exceptions]] and [[tenants]] do not mix",
+            ),
+            (
+                tenant(&ok.replace(
+                    "aaaaaaaa-0000-4000-8000-000000000001",
+                    "contoso.onmicrosoft.com",
+                )),
+                "tenants[1].id = \"contoso.onmicrosoft.com\" is not a GUID",
+            ),
+            (
+                tenant(&ok.replace("name = \"A\"\n", "")),
+                "tenants[1] has no name",
+            ),
+            (
+                tenant(&ok.replace("client_id = \"c\"\n", "")),
+                "tenants[1] has no client_id",
+            ),
+            (
+                tenant(&ok.replace("client_secret_env = \"S\"", "")),
+                "tenants[1] has no credential",
+            ),
+            (
+                tenant(&format!("{ok}\ncertificate_file = \"a.pem\"")),
+                "both client_secret_env and certificate_file",
+            ),
+            (
+                tenant(&ok.replace("\"S\"", "\"not a name\"")),
+                "is not an environment variable name",
+            ),
+            (
+                tenant(&format!("{ok}\nclient_secret = \"x\"")),
+                "tenants[1].client_secret is not read from the file",
+            ),
+            (
+                format!("{}{}", tenant(ok), tenant(&ok.replace("\"A\"", "\"B\""))),
+                "tenants[2] and tenants[1] both have id",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    tenant(ok),
+                    tenant(&ok.replace("000000000001", "000000000002"))
+                ),
+                "are both named \"A\"",
+            ),
+            (
+                format!("{}[[tenants.exceptions]]\nupn = \"a@b\"\n", tenant(ok)),
+                "tenants[1].exceptions[1] has no reason",
+            ),
+            (
+                format!("{}break_glass.group_id = \" \"\n", tenant(ok)),
+                "tenants[1].break_glass.group_id is empty",
+            ),
+        ] {
+            let err = Config::from_toml(&text).expect_err(&text);
+            assert!(format!("{err:#}").contains(needle), "{text}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn a_relative_certificate_file_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mfa-evidence.toml");
+        std::fs::write(&file, TWO_TENANTS).unwrap();
+        let c = Config::from_file(&file).unwrap();
+        assert_eq!(
+            c.tenants[1].settings.credential,
+            Some(CredentialRef::CertificateFile(dir.path().join("beta.pem")))
+        );
     }
 }

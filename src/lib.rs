@@ -4,7 +4,7 @@
 //! `collect` (live Graph, offline exports) -> `snapshot` -> `store` (ledger; `attest` signs and
 //! time-stamps its lines) -> `evaluate` ->
 //! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`; `report` joins
-//! them. Below them all: `control` (what ID-01 is), `source` (the table of the Graph sources),
+//! them, and `tenants` runs `collect` and `report` for each tenant of a `[[tenants]]` config. Below them all: `control` (what ID-01 is), `source` (the table of the Graph sources),
 //! `time`, `digest`, `files` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
 //! at the edge and feeds the sample tenant in through the same import.
 
@@ -26,6 +26,7 @@ pub mod snapshot;
 pub mod source;
 pub mod steps;
 pub mod store;
+pub mod tenants;
 pub mod time;
 pub mod verify;
 pub mod vocabulary;

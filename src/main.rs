@@ -22,7 +22,8 @@ use mfa_evidence::evidence::words::counted;
 use mfa_evidence::notify::deliver::{Notifier, NotifyEnv};
 use mfa_evidence::notify::job::{self, NotifyOutcome};
 use mfa_evidence::report::{self, ReportRequest};
-use mfa_evidence::store::Store;
+use mfa_evidence::store::{Depth, Store};
+use mfa_evidence::tenants;
 use mfa_evidence::time::secs_text;
 use mfa_evidence::{collect, demo, verify};
 
@@ -82,11 +83,20 @@ enum Command {
     /// Collect a snapshot from Microsoft Graph into the store (secrets from AZURE_* variables)
     Collect {
         /// Sign in interactively with a device code instead of the app's credentials
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all_tenants")]
         device_code: bool,
         /// Send no alert for this run, whatever [notify] configures
         #[arg(long)]
         no_notify: bool,
+        /// The tenant of a [[tenants]] config to collect (its directory id)
+        #[arg(long, value_name = "ID")]
+        tenant: Option<String>,
+        /// Collect every tenant of a [[tenants]] config; one that fails does not stop the others
+        #[arg(long, conflicts_with = "tenant")]
+        all_tenants: bool,
+        /// With --all-tenants: how many tenants are collected at once [default: 4]
+        #[arg(long, value_name = "N", requires = "all_tenants", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
     },
     /// Import an export folder as a snapshot: Graph response bodies, Entra admin center downloads
     /// or Microsoft Graph PowerShell output
@@ -129,9 +139,15 @@ enum Command {
         /// Report a period over a broken ledger, stating the break as a deviation
         #[arg(long)]
         allow_broken_history: bool,
-        /// The tenant, when the store holds several
+        /// The tenant, when the store holds several (or the config lists several in [[tenants]])
         #[arg(long, value_name = "ID")]
         tenant: Option<String>,
+        /// One package per tenant of a [[tenants]] config, and portfolio.csv beside them
+        #[arg(long, conflicts_with = "tenant")]
+        all_tenants: bool,
+        /// With --all-tenants: how many packages are written at once [default: 1]
+        #[arg(long, value_name = "N", requires = "all_tenants", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
         /// Print one JSON summary on stdout instead of text (result, figure, findings, package)
         #[arg(long)]
         json: bool,
@@ -171,6 +187,10 @@ enum StoreAction {
         /// each one carries (fails naming the first line that no longer matches)
         #[arg(long, value_name = "OLD.zip")]
         against: Vec<PathBuf>,
+        /// Also derive every snapshot again from its raw pages and compare it with what is stored
+        /// (the compact record, or snapshot.json): slower, it decompresses and parses every page
+        #[arg(long)]
+        deep: bool,
     },
     /// List the stored snapshots
     List {
@@ -328,6 +348,9 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
         Command::Collect {
             device_code,
             no_notify,
+            tenant,
+            all_tenants,
+            jobs,
         } => {
             // A channel that cannot work is a configuration error, found before collecting.
             let notifier = notifier(&config, no_notify)?;
@@ -336,7 +359,17 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 reason = "a live collection runs now; its default audit window ends now"
             )]
             let now = Utc::now();
-            let env = AuthEnv::from_process_env();
+            if all_tenants {
+                let jobs = jobs.map_or(tenants::DEFAULT_COLLECT_JOBS, usize::from);
+                return collect_all_tenants(out, &config, now, jobs, notifier.as_ref());
+            }
+            if tenant.is_some() && config.tenants.is_empty() {
+                bail!(
+                    "--tenant picks one tenant of a [[tenants]] config, and this config has none: [tenant] id names the tenant to collect"
+                );
+            }
+            let config = config.select_tenant(tenant.as_deref())?;
+            let env = tenants::auth_env(&config.tenant, &AuthEnv::from_process_env(), env_var)?;
             let tenant = config.tenant.id.clone().or_else(|| env.tenant_id.clone());
             let request = collect::CollectRequest {
                 now,
@@ -406,6 +439,11 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 now,
             };
             let imported = collect::run_import(&config, &request)?;
+            // run_import stores only a tenant [[tenants]] lists; its alert uses its settings.
+            let config = match config.tenant_entry(&imported.tenant.id) {
+                Some(entry) => config.for_tenant(entry),
+                None => config,
+            };
             say!(
                 out,
                 "stored snapshot {} of {} ({}): {} users, {} report rows; sha256 {}",
@@ -450,14 +488,28 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             as_of,
             allow_broken_history,
             tenant,
+            all_tenants,
+            jobs,
             json,
         } => {
-            let request = ReportRequest {
+            let mut request = ReportRequest {
                 out_dir: dest,
                 tenant,
                 as_of: as_of.as_deref().map(|t| parse_time(t, true)).transpose()?,
                 period: period.as_deref().map(parse_period).transpose()?,
                 allow_broken_history,
+            };
+            if all_tenants {
+                let jobs = jobs.map_or(tenants::DEFAULT_REPORT_JOBS, usize::from);
+                return report_all_tenants(out, &config, &request, jobs, json);
+            }
+            // A [[tenants]] config: the tenant's own settings, and its folder of the store.
+            let config = if config.tenants.is_empty() {
+                config
+            } else {
+                let chosen = config.select_tenant(request.tenant.as_deref())?;
+                request.tenant.clone_from(&chosen.tenant.id);
+                chosen
             };
             let outcome = report::run(&config, &request)?;
             if json {
@@ -514,8 +566,9 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             let mut compared = std::collections::BTreeSet::new();
             for tenant in &tenants {
                 let tenant_code = match &action {
-                    StoreAction::Verify { against, .. } => {
-                        store_verify(out, &config, &store, tenant, against, &mut compared)?
+                    StoreAction::Verify { against, deep, .. } => {
+                        let depth = if *deep { Depth::Deep } else { Depth::Stored };
+                        store_verify(out, &config, &store, tenant, depth, against, &mut compared)?
                     }
                     StoreAction::List { .. } => store_list(out, &store, tenant, tenants.len() > 1)?,
                 };
@@ -532,6 +585,162 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             Ok(code)
         }
     }
+}
+
+/// A variable of the process environment, as a tenant's `client_secret_env` names it.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn needs_tenants(config: &Config, flag: &str) -> Result<()> {
+    if config.tenants.is_empty() {
+        bail!(
+            "{flag} runs every tenant of a [[tenants]] config, and this config lists none: list the tenants in [[tenants]] tables (see the README's \"Many tenants\")"
+        );
+    }
+    Ok(())
+}
+
+/// `collect --all-tenants`: one line per tenant, in config order, then the overall exit code.
+fn collect_all_tenants(
+    out: &mut Out,
+    config: &Config,
+    now: DateTime<Utc>,
+    jobs: usize,
+    notifier: Option<&Notifier>,
+) -> Result<u8> {
+    needs_tenants(config, "--all-tenants")?;
+    let template = collect::CollectRequest {
+        now,
+        device_code: false,
+        progress: false,
+        env: AuthEnv::from_process_env(),
+    };
+    let runs = tenants::collect_all(config, &template, jobs, notifier, &env_var);
+    for run in &runs {
+        let who = format!("tenant {} ({})", run.name, run.id);
+        match &run.outcome {
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "error: {who}: {e:#}");
+            }
+            Ok(c) => {
+                let entry = &c.collected.stored.entry;
+                let figure = if c.figure.in_scope == 0 {
+                    "no user in scope".to_string()
+                } else {
+                    format!(
+                        "{} of {} registered, {} %",
+                        c.figure.registered,
+                        c.figure.in_scope,
+                        mfa_evidence::evidence::words::percent_floor(
+                            c.figure.registered,
+                            c.figure.in_scope
+                        )
+                    )
+                };
+                say!(
+                    out,
+                    "{who}: stored snapshot {} collected at {}: {} ({figure}); sha256 {}",
+                    entry.sequence,
+                    secs_text(entry.collected_at),
+                    c.result,
+                    entry.snapshot_sha256
+                );
+                for w in &c.collected.warnings {
+                    warn(&format!("{who}: {}", w.text));
+                }
+                match &c.alert {
+                    None => {}
+                    Some(Ok(outcome)) => {
+                        for (delivered, line) in outcome.lines() {
+                            if delivered {
+                                say!(out, "{who}: {line}");
+                            } else {
+                                let _ = writeln!(io::stderr(), "{who}: {line}");
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let _ = writeln!(
+                            io::stderr(),
+                            "error: {who}: the snapshot is stored, but the alert step failed: {e:#}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let code = tenants::exit_code(runs.iter().map(tenants::TenantCollect::exit_code));
+    let broken = runs.iter().filter(|r| r.outcome.is_err()).count();
+    say!(
+        out,
+        "collected {} of {}{}",
+        counted((runs.len() - broken) as u64, "tenant", "tenants"),
+        runs.len(),
+        if broken > 0 {
+            format!("; {broken} broke (see above)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(code)
+}
+
+/// `report --all-tenants`: a line per tenant, the portfolio, the overall exit code.
+fn report_all_tenants(
+    out: &mut Out,
+    config: &Config,
+    request: &ReportRequest,
+    jobs: usize,
+    json: bool,
+) -> Result<u8> {
+    needs_tenants(config, "--all-tenants")?;
+    let portfolio = tenants::report_all(config, request, jobs)?;
+    let code = tenants::exit_code(
+        portfolio
+            .tenants
+            .iter()
+            .map(tenants::TenantReport::exit_code),
+    );
+    if json {
+        let mut list = Vec::new();
+        for t in &portfolio.tenants {
+            list.push(match &t.outcome {
+                Ok((outcome, _)) => {
+                    let mut v = report_json(outcome)?;
+                    v["tenant_name"] = serde_json::json!(t.name);
+                    v
+                }
+                Err(e) => serde_json::json!({
+                    "tenant_id": t.id, "tenant_name": t.name, "error": format!("{e:#}"), "exit_code": 2,
+                }),
+            });
+        }
+        say!(
+            out,
+            "{}",
+            serde_json::json!({
+                "tenants": list,
+                "portfolio": portfolio.file.display().to_string(),
+                "exit_code": code,
+            })
+        );
+        return Ok(code);
+    }
+    for t in &portfolio.tenants {
+        let who = format!("tenant {} ({})", t.name, t.id);
+        match &t.outcome {
+            Ok((outcome, _)) => {
+                say!(out, "{who}:");
+                print_outcome(out, outcome)?;
+            }
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "error: {who}: {e:#}");
+            }
+        }
+    }
+    say!(out, "portfolio: {}", portfolio.file.display());
+    Ok(code)
 }
 
 /// The alert channels `[notify]` configures, with their secrets from the environment; none with
@@ -593,6 +802,7 @@ fn store_verify(
     config: &Config,
     store: &Store,
     tenant: &str,
+    depth: Depth,
     against: &[PathBuf],
     compared: &mut std::collections::BTreeSet<PathBuf>,
 ) -> Result<u8> {
@@ -602,7 +812,7 @@ fn store_verify(
         .clone()
         .map(attest::Stamping::new)
         .transpose()?;
-    let report = store.verify_with(tenant, expected_key, stamping.as_ref())?;
+    let report = store.verify_with(tenant, depth, expected_key, stamping.as_ref())?;
     let mut code = 0;
     for package in against {
         match attest::check_against(store, tenant, package)? {
@@ -634,7 +844,15 @@ fn store_verify(
     }
     match report.broken {
         None => {
-            say!(out, "ledger of {tenant}: {verified}, chain intact{proof}");
+            let deep = if depth == Depth::Deep {
+                ", each derived again from its raw pages and agreeing with what is stored"
+            } else {
+                ""
+            };
+            say!(
+                out,
+                "ledger of {tenant}: {verified}, chain intact{deep}{proof}"
+            );
             Ok(code)
         }
         Some(why) => {

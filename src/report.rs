@@ -13,7 +13,6 @@ use crate::evaluate::{self, ControlResult};
 use crate::evidence::{self, Evidence};
 use crate::notify;
 use crate::package::{self, HistoryFiles, ManifestSnapshot, PackageInputs};
-use crate::snapshot::Snapshot;
 use crate::steps::Step;
 use crate::store::{Store, StoredSnapshot};
 
@@ -67,7 +66,7 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     // `--as-of T` alone asks for the point in time only; so does a default report over a store
     // of one snapshot, which holds no period to speak of. Anything else covers a period too.
     let point_only = request.period.is_none() && (request.as_of.is_some() || ledger.len() == 1);
-    let mut period = if point_only {
+    let period = if point_only {
         None
     } else {
         Some(analyse_period(&store, &tenant, &ledger, config, request)?)
@@ -98,13 +97,10 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         }
     }
     drop(check_step);
-    let kept = period.as_mut().and_then(|p| p.as_of_snapshot.take());
-    let snapshot = match kept {
-        Some((sequence, snapshot)) if sequence == stored.entry.sequence => snapshot,
-        _ => {
-            let _step = Step::new("load the as-of snapshot");
-            stored.load()?
-        }
+    // The point in time is computed from the raw pages the package ships, derived again.
+    let (snapshot, raw) = {
+        let _step = Step::new("derive the as-of snapshot from its raw pages");
+        stored.derive_from_raw()?
     };
     let evaluation = {
         let _step = Step::new("evaluate the as-of snapshot");
@@ -195,7 +191,7 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         PackageInputs {
             evidence: &evidence,
             evaluation: &evaluation,
-            as_of: stored,
+            raw: &raw,
             period: facts.as_ref(),
             snapshots,
             history,
@@ -211,9 +207,6 @@ struct PeriodOutcome {
     snapshots: Vec<ManifestSnapshot>,
     /// Every snapshot's files were hashed and the chain holds.
     chain_intact: bool,
-    /// The snapshot the report will take as of, with its sequence, when the period loaded it:
-    /// kept rather than read and parsed a second time.
-    as_of_snapshot: Option<(u64, Snapshot)>,
 }
 
 /// Verifies the whole history, then evaluates every snapshot of the period, one at a time.
@@ -255,10 +248,6 @@ fn analyse_period(
             to.to_rfc3339()
         );
     }
-    let as_of_sequence = pick_as_of(ledger, request.as_of.or(Some(to)))
-        .ok()
-        .map(|s| s.entry.sequence);
-    let mut as_of_snapshot = None;
     let mut analysis = PeriodAnalysis::new(from, to, config.max_gap_hours);
     let mut snapshots = Vec::new();
     let in_period: Vec<&StoredSnapshot> = ledger
@@ -286,9 +275,6 @@ fn analyse_period(
         };
         analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
         snapshots.push(manifest_snapshot(stored));
-        if as_of_sequence == Some(stored.entry.sequence) {
-            as_of_snapshot = Some((stored.entry.sequence, snapshot));
-        }
     }
     bar.finish_and_clear();
     drop(step);
@@ -302,7 +288,6 @@ fn analyse_period(
         facts,
         snapshots,
         chain_intact,
-        as_of_snapshot,
     })
 }
 

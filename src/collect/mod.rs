@@ -218,6 +218,14 @@ pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutc
         )?
     };
     check_collection_time(&imported, request.collected_at.is_some(), request.now)?;
+    let tenant = &imported.snapshot.tenant;
+    if !config.tenants.is_empty() && config.tenant_entry(&tenant.id).is_none() {
+        bail!(
+            "the export is of tenant {} ({}), which [[tenants]] of the config does not list: add it there, or import it with its own config",
+            tenant.id,
+            tenant.name
+        );
+    }
     let store = Store::new(&config.store_path);
     check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
     let stored = {
@@ -331,7 +339,7 @@ fn span(d: Duration) -> String {
 /// retention, so nothing is lost), never another tenant's time, which could skip events.
 fn audit_since(store: &Store, config: &Config, env: &AuthEnv) -> Result<Option<DateTime<Utc>>> {
     let tenant = config.tenant.id.as_deref().or(env.tenant_id.as_deref());
-    let previous = match tenant.filter(|t| is_guid(t)) {
+    let previous = match tenant.filter(|t| crate::config::is_guid(t)) {
         Some(id) => store
             .tenants()?
             .into_iter()
@@ -344,16 +352,6 @@ fn audit_since(store: &Store, config: &Config, env: &AuthEnv) -> Result<Option<D
         return Ok(Some(last.entry.collected_at - chrono::Duration::days(1)));
     }
     Ok(None)
-}
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits: a directory (tenant) id, not a domain.
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -376,6 +374,7 @@ mod tests {
 
     #[test]
     fn tenant_guids_and_domains() {
+        use crate::config::is_guid;
         assert!(is_guid("11111111-2222-3333-4444-555555555555"));
         assert!(is_guid("AbCdEf01-2222-3333-4444-555555555555"));
         for not in [

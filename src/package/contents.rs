@@ -14,14 +14,14 @@ use crate::evidence::Evidence;
 use crate::render;
 use crate::source::Source;
 use crate::steps::Step;
-use crate::store::StoredSnapshot;
+use crate::store::RawPages;
 
 /// Everything a package is written from.
 pub struct PackageInputs<'a> {
     pub evidence: &'a Evidence,
     pub evaluation: &'a Evaluation<'a>,
-    /// The snapshot the package is as of: its raw pages go into raw/.
-    pub as_of: &'a StoredSnapshot,
+    /// The raw pages of the snapshot the package is as of, uncompressed: they go into raw/.
+    pub raw: &'a RawPages,
     pub period: Option<&'a PeriodFacts>,
     /// Every snapshot the package rests on, for manifest.json.
     pub snapshots: Vec<ManifestSnapshot>,
@@ -58,7 +58,7 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
     let PackageInputs {
         evidence,
         evaluation,
-        as_of,
+        raw,
         period,
         snapshots,
         history,
@@ -92,12 +92,8 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
         })?;
     }
     drop(csv_step);
-    let mut raw_files = Vec::new();
-    crate::files::list_files(&as_of.raw_dir(), &as_of.raw_dir(), &mut raw_files)
-        .with_context(|| format!("cannot list {}", as_of.raw_dir().display()))?;
-    raw_files.sort();
-    for name in &raw_files {
-        let source = as_of.raw_dir().join(name);
+    for name in &raw.names {
+        let source = raw.dir().join(name);
         pkg.add_existing(&format!("raw/{name}"), &source)?;
         if name.starts_with(Source::AuthMethodsPolicy.stem())
             || name.starts_with(Source::ConditionalAccess.stem())

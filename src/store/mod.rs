@@ -5,36 +5,42 @@
 //!   ledger.jsonl                      one line per snapshot, chained by SHA-256
 //!   .lock                             held by the one writer at a time
 //!   snapshots/000001-20261031T060000Z/
-//!     raw/                            the Graph response bodies, byte for byte (import layout)
-//!     snapshot.json                   the snapshot in our own types
+//!     raw/*.zst                       the Graph response bodies, zstd (import layout inside)
+//!     record.json, record.bin.zst     the compact record: what evaluation reads
 //!     SHA256SUMS                      every other file; its SHA-256 is the snapshot's hash
 //! ```
+//! Folders of the first format (`raw/*.json`, `snapshot.json`) are read as they are, in the same
+//! ledger as new ones (`layout`).
 //! A snapshot is written aside (`.tmp-*`), fsynced, renamed into place, and only then recorded in
 //! the ledger: the ledger is the only thing that makes a snapshot count, so a crash at any point
 //! leaves the history as it was. Folders the ledger does not name are leftovers of such crashes.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::digest::{HashingWriter, SUMS_FILE, Sha256Sums, copy_hashed, hash_file, sha256_hex};
+use crate::digest::{SUMS_FILE, Sha256Sums, hash_file, sha256_hex};
 use crate::files::{create_private_dir_all, create_private_file, list_files, sync_dir};
 use crate::snapshot::{Imported, Snapshot};
 use crate::time::secs_text;
 
+mod deep;
+mod layout;
 mod ledger;
+mod record;
 
+pub use layout::{Format, RawPages};
+use layout::{RAW_DIR, SNAPSHOT_FILE};
 use ledger::LEDGER_FILE;
 pub use ledger::{GENESIS, LedgerEntry};
+pub use record::RawPage;
 
 const LOCK_FILE: &str = ".lock";
 const SNAPSHOTS_DIR: &str = "snapshots";
-const SNAPSHOT_FILE: &str = "snapshot.json";
-const RAW_DIR: &str = "raw";
 const TIMESTAMPS_DIR: &str = "timestamps";
 /// A snapshot as the ledger records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,22 +52,68 @@ pub struct StoredSnapshot {
 }
 
 impl StoredSnapshot {
+    /// The folder of the raw pages as stored (compressed in a compact folder).
     pub fn raw_dir(&self) -> PathBuf {
         self.dir.join(RAW_DIR)
     }
 
-    /// Reads the snapshot in our own types.
-    pub fn load(&self) -> Result<Snapshot> {
-        let path = self.dir.join(SNAPSHOT_FILE);
-        let file = File::open(&path).with_context(|| {
-            format!(
-                "cannot open {}: run `mfa-evidence store verify`",
-                path.display()
-            )
-        })?;
-        serde_json::from_reader(BufReader::with_capacity(1 << 20, file))
-            .with_context(|| format!("{} is not a readable snapshot", path.display()))
+    pub fn format(&self) -> Format {
+        Format::of(&self.dir)
     }
+
+    /// Reads the snapshot in our own types: the compact record, or a plain folder's
+    /// `snapshot.json`.
+    pub fn load(&self) -> Result<Snapshot> {
+        load_dir(&self.dir)
+    }
+
+    /// The raw pages as Graph returned them, each checked against its recorded hash.
+    pub fn raw_pages(&self) -> Result<RawPages> {
+        layout::raw_pages(&self.dir)
+    }
+
+    /// The snapshot derived again from its raw pages, and those pages: what a package's
+    /// point-in-time figure rests on. A stored form that disagrees with them is refused, naming
+    /// the part that differs.
+    pub fn derive_from_raw(&self) -> Result<(Snapshot, RawPages)> {
+        let stored = self.load()?;
+        let pages = self.raw_pages()?;
+        let derived = deep::derive(&stored, &pages)
+            .with_context(|| format!("snapshot {}", self.entry.folder))?;
+        if let Some(part) = deep::first_difference(&stored, &derived) {
+            bail!(
+                "snapshot {}: its {} disagrees with its raw pages ({part}): run `mfa-evidence store verify --deep`",
+                self.entry.folder,
+                stored_form(self.format())
+            );
+        }
+        Ok((derived, pages))
+    }
+}
+
+/// What a folder of `format` stores beside its raw pages, in words.
+fn stored_form(format: Format) -> &'static str {
+    match format {
+        Format::Compact => "compact record",
+        Format::Plain => "snapshot.json",
+    }
+}
+
+fn load_dir(dir: &Path) -> Result<Snapshot> {
+    match Format::of(dir) {
+        Format::Compact => record::read(dir),
+        Format::Plain => layout::read_plain(dir),
+    }
+}
+
+/// How much `store verify` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Every stored file against its hash, and each ledger line against its snapshot.
+    #[default]
+    Stored,
+    /// And every snapshot derived again from its raw pages and compared with its stored form.
+    Deep,
 }
 
 /// The outcome of recomputing a tenant's chain.
@@ -251,14 +303,16 @@ impl Store {
 
     /// Recomputes a tenant's chain and every snapshot's hash, and names the first broken link.
     pub fn verify(&self, tenant_id: &str) -> Result<ChainReport> {
-        self.verify_with(tenant_id, None, None)
+        self.verify_with(tenant_id, Depth::Stored, None, None)
     }
 
-    /// [`Store::verify`], and every line's signature (by `expected`, or else by the key of the
-    /// first signed line) and, with `stamping`, every time-stamp token against its line.
+    /// [`Store::verify`] to the depth asked for, and every line's signature (by `expected`, or
+    /// else by the key of the first signed line) and, with `stamping`, every time-stamp token
+    /// against its line.
     pub fn verify_with(
         &self,
         tenant_id: &str,
+        depth: Depth,
         expected: Option<ssh_key::PublicKey>,
         stamping: Option<&crate::attest::Stamping>,
     ) -> Result<ChainReport> {
@@ -287,7 +341,7 @@ impl Store {
         //    is the long part, spread over the cores. The first broken link is the earliest
         //    failing snapshot, or else the chain's own break.
         let _hash_step = crate::steps::Step::new(format!("hash {} snapshots", entries.len()));
-        if let Some((index, why)) = first_failing_snapshot(&dir, &entries) {
+        if let Some((index, why)) = first_failing_snapshot(&dir, &entries, depth) {
             report.verified = index as u64;
             report.broken = Some(why);
             return Ok(report);
@@ -344,7 +398,11 @@ impl Store {
 /// The earliest of `entries` (ledger lines 1, 2, ...) whose snapshot fails its hashes or
 /// disagrees with its line, with why. Snapshots are checked on every core; indices are handed out
 /// in order, so once a failure is found, a worker past it stops: nothing later can be the first.
-fn first_failing_snapshot(tenant_dir: &Path, entries: &[LedgerEntry]) -> Option<(usize, String)> {
+fn first_failing_snapshot(
+    tenant_dir: &Path,
+    entries: &[LedgerEntry],
+    depth: Depth,
+) -> Option<(usize, String)> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -357,6 +415,13 @@ fn first_failing_snapshot(tenant_dir: &Path, entries: &[LedgerEntry]) -> Option<
         .err()
         .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
         .or_else(|| line_disagrees(tenant_dir, entry, n))
+        .or_else(|| {
+            let dir = tenant_dir.join(SNAPSHOTS_DIR).join(&entry.folder);
+            (depth == Depth::Deep)
+                .then(|| deep_disagreement(&dir))
+                .flatten()
+                .map(|why| format!("snapshot {} (ledger line {n}): {why}", entry.folder))
+        })
     };
     let bar = crate::steps::progress(entries.len() as u64, "hashing snapshots");
     let next = AtomicUsize::new(0);
@@ -407,18 +472,22 @@ struct TenantHead {
 /// A ledger line's own fields must agree with the (verified) snapshot it records: no later line
 /// chains to the last one, so an edit of it is only visible here.
 fn line_disagrees(tenant_dir: &Path, entry: &LedgerEntry, n: u64) -> Option<String> {
-    let path = tenant_dir
-        .join(SNAPSHOTS_DIR)
-        .join(&entry.folder)
-        .join(SNAPSHOT_FILE);
-    let head: SnapshotHead = match File::open(&path)
-        .map_err(anyhow::Error::from)
-        .and_then(|f| {
-            Ok(serde_json::from_reader(BufReader::with_capacity(
-                1 << 20,
-                f,
-            ))?)
-        }) {
+    let dir = tenant_dir.join(SNAPSHOTS_DIR).join(&entry.folder);
+    let head = match Format::of(&dir) {
+        Format::Compact => record::read_head(&dir).map(|h| SnapshotHead {
+            tenant: TenantHead { id: h.tenant.id },
+            collected_at: h.collected_at,
+        }),
+        Format::Plain => File::open(dir.join(SNAPSHOT_FILE))
+            .map_err(anyhow::Error::from)
+            .and_then(|f| {
+                Ok(serde_json::from_reader(BufReader::with_capacity(
+                    1 << 20,
+                    f,
+                ))?)
+            }),
+    };
+    let head: SnapshotHead = match head {
         Ok(h) => h,
         Err(e) => return Some(format!("snapshot {} (ledger line {n}): {e}", entry.folder)),
     };
@@ -459,40 +528,47 @@ fn remove_leftovers(tenant_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes raw/, snapshot.json and SHA256SUMS into `dir`, fsynced. Returns the snapshot's hash.
+/// Writes a compact folder into `dir` (raw/*.zst, the record, SHA256SUMS), fsynced. Returns
+/// the snapshot's hash.
 fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
     let raw = dir.join(RAW_DIR);
     create_private_dir_all(&raw)?;
+    let mut pages = Vec::new();
     let mut sums: Vec<(String, String)> = Vec::new();
-    for source in &imported.files {
-        let name = source
-            .file_name()
-            .context("an import file has no name")?
-            .to_string_lossy()
-            .into_owned();
-        let mut input =
-            File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
-        let hash = copy_hashed(&mut input, &raw.join(&name))?;
-        sums.push((format!("{RAW_DIR}/{name}"), hash));
+    for (page, stored_sha256) in layout::write_raw(&raw, &imported.files)? {
+        sums.push((format!("{RAW_DIR}/{}.zst", page.name), stored_sha256));
+        pages.push(page);
     }
     sync_dir(&raw)?;
-    let hash = {
-        let path = dir.join(SNAPSHOT_FILE);
-        // Buffer in front of the hasher, so it hashes large blocks rather than serde's small writes.
-        let mut out =
-            BufWriter::with_capacity(1 << 20, HashingWriter::new(create_private_file(&path)?));
-        serde_json::to_writer(&mut out, &imported.snapshot)?;
-        let (file, hash) = out.into_inner().map_err(|e| e.into_error())?.finish();
-        file.sync_all()?;
-        hash
-    };
-    sums.push((SNAPSHOT_FILE.to_string(), hash));
+    pages.sort_by(|a, b| a.name.cmp(&b.name));
+    let [head, body] = record::write(dir, &imported.snapshot, pages)?;
+    sums.push((record::HEAD_FILE.to_string(), head));
+    sums.push((record::BODY_FILE.to_string(), body));
     let text = Sha256Sums::new(sums).to_text();
     let mut f = create_private_file(&dir.join(SUMS_FILE))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     sync_dir(dir)?;
     Ok(sha256_hex(text.as_bytes()))
+}
+
+/// Why a verified folder's stored form disagrees with its raw pages, if it does.
+fn deep_disagreement(dir: &Path) -> Option<String> {
+    let format = Format::of(dir);
+    let check = || -> Result<Option<&'static str>> {
+        let stored = load_dir(dir)?;
+        let pages = layout::raw_pages(dir)?;
+        let derived = deep::derive(&stored, &pages)?;
+        Ok(deep::first_difference(&stored, &derived))
+    };
+    match check() {
+        Ok(None) => None,
+        Ok(Some(part)) => Some(format!(
+            "its {} disagrees with its raw pages ({part})",
+            stored_form(format)
+        )),
+        Err(e) => Some(format!("{e:#}")),
+    }
 }
 
 /// Checks a stored snapshot folder against its ledger hash; says which file differs.

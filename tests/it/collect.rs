@@ -860,7 +860,7 @@ async fn the_collect_command_stores_a_snapshot_that_reports() {
     let snapshot = ledger[0].load().unwrap();
     assert_eq!(snapshot.collection.source_kind, SourceKind::Graph);
     assert_eq!(snapshot.users.len(), 5);
-    assert!(ledger[0].raw_dir().join("provenance.json").is_file());
+    assert!(ledger[0].raw_dir().join("provenance.json.zst").is_file());
     assert_eq!(store.verify(TENANT).unwrap().broken, None);
 }
 

@@ -13,6 +13,10 @@
 //! (not the host the requests go to), the secret, or a client assertion's PS256/RS256 signature
 //! (with the test public key, via ring), `x5t#S256`, audience, issuer, subject, lifetime and `jti`
 //! reuse. Graph checks the bearer token and its expiry and answers 401 like Graph does.
+//!
+//! Besides its own tenant ([`TENANT`]), the fake serves the scenario's `other_tenants`, as one
+//! multi-tenant app registration would see them: each has its own directory id, name and client
+//! secret, its token carries its `tid`, and Graph answers a token with its tenant's pages.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -70,6 +74,15 @@ pub enum Fault {
     Delay(Duration),
 }
 
+/// Another tenant the fake serves: the same users and pages as the scenario's own, under its
+/// own directory id and organization name, reached with its own client secret.
+#[derive(Debug, Clone)]
+pub struct FakeTenant {
+    pub id: String,
+    pub name: String,
+    pub secret: String,
+}
+
 /// How the fake tenant looks and misbehaves. Set it up, then [`FakeGraph::start`].
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -109,6 +122,8 @@ pub struct Scenario {
     /// the user declines.
     pub device_pending_polls: u32,
     pub device_declines: bool,
+    /// Tenants served besides [`TENANT`] (client credentials with a secret only).
+    pub other_tenants: Vec<FakeTenant>,
 }
 
 impl Default for Scenario {
@@ -137,6 +152,7 @@ impl Default for Scenario {
             always: HashMap::new(),
             device_pending_polls: 1,
             device_declines: false,
+            other_tenants: Vec::new(),
         }
     }
 }
@@ -168,7 +184,10 @@ pub struct Shared {
     /// The scenario's tenant in the import layout, and its number of page files per source.
     folder: FolderGraph,
     pages: HashMap<Source, u64>,
-    tokens: Mutex<HashMap<String, Instant>>,
+    /// The other tenants' pages and secrets, by directory id.
+    others: HashMap<String, (FolderGraph, HashMap<Source, u64>, String)>,
+    /// Each token's expiry and tenant.
+    tokens: Mutex<HashMap<String, (Instant, String)>>,
     jtis: Mutex<HashSet<String>>,
     refresh_tokens: Mutex<HashSet<String>>,
     counter: AtomicU64,
@@ -178,13 +197,17 @@ pub struct Shared {
     /// Every token request's form fields, secrets included (tests look for leaks elsewhere).
     pub token_forms: Mutex<Vec<HashMap<String, String>>>,
     pub seen: Mutex<Vec<Seen>>,
+    /// `/users` requests being answered now, and the most there ever were at once: with one
+    /// page each, how many tenants were being collected at once.
+    users_in_flight: AtomicU64,
+    pub peak_users_in_flight: AtomicU64,
 }
 
 pub struct FakeGraph {
     pub url: String,
     pub state: Arc<Shared>,
     /// Removed when the test drops the fake.
-    _tenant: tempfile::TempDir,
+    _tenants: Vec<tempfile::TempDir>,
 }
 
 impl FakeGraph {
@@ -194,12 +217,26 @@ impl FakeGraph {
             .expect("bind 127.0.0.1");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let tenant = tempfile::tempdir().expect("a folder for the fake tenant");
-        let pages = write_tenant(&scenario, tenant.path()).expect("the fake tenant is written");
+        let pages = write_tenant(&scenario, tenant.path(), TENANT, "Contoso")
+            .expect("the fake tenant is written");
+        let mut folders = vec![];
+        let mut others = HashMap::new();
+        for other in &scenario.other_tenants {
+            let dir = tempfile::tempdir().expect("a folder for another fake tenant");
+            let pages = write_tenant(&scenario, dir.path(), &other.id, &other.name)
+                .expect("the other fake tenant is written");
+            others.insert(
+                other.id.clone(),
+                (FolderGraph::new(dir.path()), pages, other.secret.clone()),
+            );
+            folders.push(dir);
+        }
         let state = Arc::new(Shared {
             url: url.clone(),
             scenario: Mutex::new(scenario),
             folder: FolderGraph::new(tenant.path()),
             pages,
+            others,
             tokens: Mutex::default(),
             jtis: Mutex::default(),
             refresh_tokens: Mutex::default(),
@@ -209,6 +246,8 @@ impl FakeGraph {
             assertions_verified: AtomicU64::new(0),
             token_forms: Mutex::default(),
             seen: Mutex::default(),
+            users_in_flight: AtomicU64::new(0),
+            peak_users_in_flight: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
@@ -227,7 +266,7 @@ impl FakeGraph {
         FakeGraph {
             url,
             state,
-            _tenant: tenant,
+            _tenants: std::iter::once(tenant).chain(folders).collect(),
         }
     }
 
@@ -380,7 +419,7 @@ fn token_error(status: StatusCode, error: &str, aadsts: &str) -> Response {
         .into_response()
 }
 
-fn issue(state: &Shared, with_refresh: bool) -> Response {
+fn issue(state: &Shared, with_refresh: bool, tenant: &str) -> Response {
     let n = state.tokens_issued.fetch_add(1, Ordering::Relaxed);
     let scenario = state.scenario.lock().unwrap();
     let lifetimes = &scenario.token_lifetimes;
@@ -392,7 +431,7 @@ fn issue(state: &Shared, with_refresh: bool) -> Response {
     let header = URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"RS256"}"#);
     let payload = URL_SAFE_NO_PAD.encode(
         json!({
-            "aud": state.url, "tid": TENANT, "appid": CLIENT_ID, "roles": scenario.roles,
+            "aud": state.url, "tid": tenant, "appid": CLIENT_ID, "roles": scenario.roles,
             "n": n, "iat": now_secs(), "exp": now_secs() + lifetime,
         })
         .to_string(),
@@ -400,7 +439,10 @@ fn issue(state: &Shared, with_refresh: bool) -> Response {
     let access_token = format!("{header}.{payload}.fake-signature-{n}");
     state.tokens.lock().unwrap().insert(
         access_token.clone(),
-        Instant::now() + Duration::from_secs(lifetime),
+        (
+            Instant::now() + Duration::from_secs(lifetime),
+            tenant.to_string(),
+        ),
     );
     let mut body = json!({
         "token_type": "Bearer",
@@ -434,6 +476,9 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     state.token_forms.lock().unwrap().push(form.clone());
+    if let Some((_, _, secret)) = state.others.get(&tenant) {
+        return other_tenant_token(&state, &tenant, secret, &form);
+    }
     if tenant != TENANT && tenant != TENANT_DOMAIN {
         return token_error(
             StatusCode::BAD_REQUEST,
@@ -466,7 +511,7 @@ async fn token(
             if let Some(secret) = form.get("client_secret") {
                 let expected = state.scenario.lock().unwrap().secret.clone();
                 if expected.as_deref() == Some(secret.as_str()) {
-                    return issue(&state, false);
+                    return issue(&state, false, TENANT);
                 }
                 return token_error(
                     StatusCode::UNAUTHORIZED,
@@ -480,7 +525,7 @@ async fn token(
                 return match verify_assertion(&state, &tenant, get("client_assertion")) {
                     Ok(()) => {
                         state.assertions_verified.fetch_add(1, Ordering::Relaxed);
-                        issue(&state, false)
+                        issue(&state, false, TENANT)
                     }
                     Err(why) => token_error(
                         StatusCode::UNAUTHORIZED,
@@ -524,7 +569,7 @@ async fn token(
                     "AADSTS70000: The user declined the sign-in request.",
                 );
             }
-            issue(&state, true)
+            issue(&state, true, TENANT)
         }
         "refresh_token" => {
             if state
@@ -533,7 +578,7 @@ async fn token(
                 .unwrap()
                 .remove(get("refresh_token"))
             {
-                issue(&state, true)
+                issue(&state, true, TENANT)
             } else {
                 token_error(
                     StatusCode::BAD_REQUEST,
@@ -548,6 +593,31 @@ async fn token(
             &format!("AADSTS70003: The app requested an unsupported grant type '{other}'."),
         ),
     }
+}
+
+/// Client credentials with a secret for one of the scenario's other tenants.
+fn other_tenant_token(
+    state: &Shared,
+    tenant: &str,
+    secret: &str,
+    form: &HashMap<String, String>,
+) -> Response {
+    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if get("client_id") != CLIENT_ID || get("grant_type") != "client_credentials" {
+        return token_error(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            "AADSTS700016: Application was not found in the directory.",
+        );
+    }
+    if get("client_secret") != secret {
+        return token_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "AADSTS7000215: Invalid client secret provided.",
+        );
+    }
+    issue(state, false, tenant)
 }
 
 fn verify_assertion(state: &Shared, tenant: &str, jwt: &str) -> Result<(), String> {
@@ -665,6 +735,11 @@ async fn graph(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let source = FolderGraph::source_of(&path);
+    let users = source == Some(Source::Users);
+    if users {
+        let now = state.users_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.peak_users_in_flight.fetch_max(now, Ordering::SeqCst);
+    }
     let response = answer(
         &state,
         &switch,
@@ -675,6 +750,9 @@ async fn graph(
         consistency_level.as_deref(),
     )
     .await;
+    if users {
+        state.users_in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
     state.seen.lock().unwrap().push(Seen {
         source: source.map_or("", Source::stem).to_string(),
         path_and_query: if query.is_empty() {
@@ -712,7 +790,9 @@ async fn answer(
             &format!("Resource '{path}' does not exist."),
         );
     };
-    match state.tokens.lock().unwrap().get(token) {
+    let tokens = state.tokens.lock().unwrap().get(token).cloned();
+    let tenant = tokens.as_ref().map_or(TENANT, |(_, t)| t.as_str());
+    match tokens.as_ref().map(|(expiry, _)| expiry) {
         None => {
             return graph_error(
                 state,
@@ -782,7 +862,7 @@ async fn answer(
         }
         Some(Fault::Reset) => {
             // Promise the whole page and send half of it: the connection closes mid-body.
-            let Some(body) = page_body(state, source, path, query) else {
+            let Some(body) = page_body(state, tenant, source, path, query) else {
                 return unknown_token(state);
             };
             let mut r = Response::new(Body::from(body[..body.len() / 2].to_vec()));
@@ -805,7 +885,7 @@ async fn answer(
     if let Some(refused) = refusal(state, source, path, query, consistency_level) {
         return refused;
     }
-    let Some(body) = page_body(state, source, path, query) else {
+    let Some(body) = page_body(state, tenant, source, path, query) else {
         return unknown_token(state);
     };
     let request_id = next_id(state);
@@ -894,7 +974,17 @@ fn refusal(
 
 /// The page a request asks for, or `None` for a `$skiptoken` this fake did not issue.
 /// `$skiptoken` is the 0-based index of the page served, counting an inserted empty page.
-fn page_body(state: &Shared, source: Source, path: &str, query: &str) -> Option<Vec<u8>> {
+fn page_body(
+    state: &Shared,
+    tenant: &str,
+    source: Source,
+    path: &str,
+    query: &str,
+) -> Option<Vec<u8>> {
+    let (folder, pages) = match state.others.get(tenant) {
+        Some((folder, pages, _)) => (folder, pages),
+        None => (&state.folder, &state.pages),
+    };
     let (empty_page_at, link_loop, foreign_next_link) = {
         let s = state.scenario.lock().unwrap();
         (
@@ -903,7 +993,7 @@ fn page_body(state: &Shared, source: Source, path: &str, query: &str) -> Option<
             s.foreign_next_link.clone(),
         )
     };
-    let files = state.pages.get(&source).copied().unwrap_or(0);
+    let files = pages.get(&source).copied().unwrap_or(0);
     let empty_at = empty_page_at
         .filter(|e| matches!(source, Source::Users | Source::Registration) && *e <= files);
     let served = files + u64::from(empty_at.is_some());
@@ -922,8 +1012,7 @@ fn page_body(state: &Shared, source: Source, path: &str, query: &str) -> Option<
         } else {
             k + 1
         };
-        state
-            .folder
+        folder
             .page(source, file)
             .expect("the fake tenant's pages are readable")
             .expect("every page counted is there")
@@ -971,7 +1060,12 @@ fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: u32) -> DateTime<Utc
 
 /// Writes the scenario's tenant in the import layout with the generator's Graph shapes;
 /// returns the number of page files per source.
-fn write_tenant(s: &Scenario, dir: &std::path::Path) -> anyhow::Result<HashMap<Source, u64>> {
+fn write_tenant(
+    s: &Scenario,
+    dir: &std::path::Path,
+    tenant: &str,
+    name: &str,
+) -> anyhow::Result<HashMap<Source, u64>> {
     let page_size = s.page_size.max(1) as usize;
     // Any fixed seed: it only makes the folder's own `$skiptoken`s, which are never served.
     let tokens = 7;
@@ -983,7 +1077,7 @@ fn write_tenant(s: &Scenario, dir: &std::path::Path) -> anyhow::Result<HashMap<S
     };
     single(
         Source::Organization,
-        graph::organization_page(TENANT, "Contoso", "contoso.com", at(2017, 3, 1, 9, 0, 0, 0)),
+        graph::organization_page(tenant, name, "contoso.com", at(2017, 3, 1, 9, 0, 0, 0)),
     )?;
     let members: Vec<Member> = (0..s.break_glass_members)
         .map(|i| {

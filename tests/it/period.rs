@@ -443,7 +443,7 @@ fn a_broken_ledger_refuses_the_period_report_unless_allowed() {
     let tenant = store.pick_tenant(None).unwrap();
     let ledger = store.ledger(&tenant).unwrap();
     // Tamper with a raw page of the second snapshot.
-    let page = ledger[1].raw_dir().join("users-0001.json");
+    let page = ledger[1].raw_dir().join("users-0001.json.zst");
     let mut bytes = std::fs::read(&page).unwrap();
     let i = bytes.iter().position(|b| *b == b'a').unwrap();
     bytes[i] = b'b';
@@ -538,7 +538,7 @@ fn a_tampered_newest_snapshot_is_not_the_as_of_even_with_a_broken_history_allowe
     let store = Store::new(&config.store_path);
     let tenant = store.pick_tenant(None).unwrap();
     let ledger = store.ledger(&tenant).unwrap();
-    let page = ledger[2].raw_dir().join("users-0001.json");
+    let page = ledger[2].raw_dir().join("users-0001.json.zst");
     let mut bytes = std::fs::read(&page).unwrap();
     let i = bytes.iter().position(|b| *b == b'a').unwrap();
     bytes[i] = b'b';

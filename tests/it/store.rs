@@ -39,7 +39,7 @@ fn tenant_dir(store: &Store) -> PathBuf {
 #[test]
 fn added_snapshots_verify_and_chain() {
     let tmp = tempfile::tempdir().unwrap();
-    let (store, _) = store_with(tmp.path(), 2);
+    let (store, export_dir) = store_with(tmp.path(), 2);
     assert_eq!(store.tenants().unwrap(), vec![TENANT_ID.to_string()]);
     let report = store.verify(TENANT_ID).unwrap();
     assert_same("broken", &None, &report.broken);
@@ -80,8 +80,17 @@ fn added_snapshots_verify_and_chain() {
         let snap = s.load().unwrap();
         assert_eq!(snap.collected_at, s.entry.collected_at);
         assert_eq!(snap.users.len(), 20);
-        // The raw pages are kept byte for byte.
-        assert!(s.raw_dir().join("users-0001.json").is_file());
+        // The raw pages are kept byte for byte, compressed.
+        assert!(s.raw_dir().join("users-0001.json.zst").is_file());
+        let pages = s.raw_pages().unwrap();
+        assert!(pages.names.contains(&"users-0001.json".to_string()));
+        for name in &pages.names {
+            assert_eq!(
+                std::fs::read(pages.dir().join(name)).unwrap(),
+                std::fs::read(export_dir.join(name)).unwrap(),
+                "{name}"
+            );
+        }
     }
 }
 
@@ -92,7 +101,7 @@ fn the_first_broken_link_is_named_whatever_breaks_later() {
     let (store, _) = store_with(tmp.path(), 12);
     let ledger = store.ledger(TENANT_ID).unwrap();
     for i in [4, 8, 10] {
-        let page = ledger[i].raw_dir().join("users-0001.json");
+        let page = ledger[i].raw_dir().join("users-0001.json.zst");
         let mut bytes = std::fs::read(&page).unwrap();
         bytes[10] ^= 0x01;
         std::fs::write(&page, bytes).unwrap();
@@ -116,7 +125,7 @@ fn the_first_broken_link_is_named_whatever_breaks_later() {
 
     // Mend the snapshots: the chain's own break, at line 12, is next.
     for i in [4, 8, 10] {
-        let page = ledger[i].raw_dir().join("users-0001.json");
+        let page = ledger[i].raw_dir().join("users-0001.json.zst");
         let mut bytes = std::fs::read(&page).unwrap();
         bytes[10] ^= 0x01;
         std::fs::write(&page, bytes).unwrap();
@@ -135,7 +144,9 @@ fn a_changed_byte_in_a_raw_page_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, _) = store_with(tmp.path(), 2);
     let first = &store.ledger(TENANT_ID).unwrap()[0];
-    let page = first.raw_dir().join("userRegistrationDetails-0001.json");
+    let page = first
+        .raw_dir()
+        .join("userRegistrationDetails-0001.json.zst");
     let mut bytes = std::fs::read(&page).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x01;
@@ -147,7 +158,7 @@ fn a_changed_byte_in_a_raw_page_is_named() {
         "verify",
         &broken,
         &[
-            "raw/userRegistrationDetails-0001.json",
+            "raw/userRegistrationDetails-0001.json.zst",
             "000001-20261031T060000Z",
         ],
     );
@@ -156,25 +167,40 @@ fn a_changed_byte_in_a_raw_page_is_named() {
     assert_contains(
         "check_snapshot",
         &why,
-        &["raw/userRegistrationDetails-0001.json"],
+        &["raw/userRegistrationDetails-0001.json.zst"],
     );
 }
 
 #[test]
-fn a_changed_snapshot_json_or_an_added_file_is_named() {
+fn a_changed_compact_record_or_an_added_file_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, _) = store_with(tmp.path(), 1);
     let s = &store.ledger(TENANT_ID).unwrap()[0];
-    std::fs::write(s.raw_dir().join("users-0002.json"), b"{\"value\":[]}").unwrap();
+    std::fs::write(s.raw_dir().join("users-0002.json.zst"), b"(added)").unwrap();
     let broken = store.verify(TENANT_ID).unwrap().broken.unwrap();
-    assert_contains("added file", &broken, &["raw/users-0002.json", "added"]);
-    std::fs::remove_file(s.raw_dir().join("users-0002.json")).unwrap();
+    assert_contains("added file", &broken, &["raw/users-0002.json.zst", "added"]);
+    std::fs::remove_file(s.raw_dir().join("users-0002.json.zst")).unwrap();
 
-    let path = s.dir.join("snapshot.json");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replacen("User 20", "User 2O", 1)).unwrap();
+    // Each stored form of the record, changed, is named.
+    let head = s.dir.join("record.json");
+    let text = std::fs::read_to_string(&head).unwrap();
+    let edited = text.replacen(crate::util::TENANT_NAME, "Someone Else", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&head, edited).unwrap();
     let broken = store.verify(TENANT_ID).unwrap().broken.unwrap();
-    assert_contains("snapshot.json", &broken, &["snapshot.json", "changed"]);
+    assert_contains("record.json", &broken, &["record.json was changed"]);
+    std::fs::write(&head, text).unwrap();
+
+    let body = s.dir.join("record.bin.zst");
+    let original = std::fs::read(&body).unwrap();
+    let mut bytes = original.clone();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&body, bytes).unwrap();
+    let broken = store.verify(TENANT_ID).unwrap().broken.unwrap();
+    assert_contains("record.bin.zst", &broken, &["record.bin.zst was changed"]);
+    std::fs::write(&body, original).unwrap();
+    assert_same("mended", &None, &store.verify(TENANT_ID).unwrap().broken);
 }
 
 #[test]

@@ -1,0 +1,212 @@
+//! What a snapshot folder holds, in either of its two formats, and its raw pages.
+//!
+//! ```text
+//! compact (written now)                    plain (written by the first versions; read as is)
+//!   raw/<page>.zst   zstd of each page       raw/<page>    each page, byte for byte
+//!   record.json      the record's head       snapshot.json the snapshot in our own types
+//!   record.bin.zst   the record's body
+//!   SHA256SUMS       every other file        SHA256SUMS    every other file
+//! ```
+//! In both, the SHA-256 of `SHA256SUMS` is the snapshot's hash in the ledger, and a default
+//! `store verify` hashes the files as stored. The uncompressed pages' hashes are in the record's
+//! head: they are checked whenever a page is decompressed (a package, `--deep`).
+
+use std::fs::{self, File};
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+
+use super::record::{self, RawPage, ZSTD_LEVEL};
+use crate::digest::{HashingWriter, sha256_hex};
+use crate::files::{create_private_file, list_files};
+
+pub(super) const SNAPSHOT_FILE: &str = "snapshot.json";
+pub(super) const RAW_DIR: &str = "raw";
+const ZST: &str = ".zst";
+
+/// The format of a snapshot folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `raw/*.zst`, `record.json`, `record.bin.zst`.
+    Compact,
+    /// `raw/*` uncompressed and `snapshot.json`.
+    Plain,
+}
+
+impl Format {
+    pub fn of(dir: &Path) -> Format {
+        if dir.join(record::HEAD_FILE).is_file() {
+            Format::Compact
+        } else {
+            Format::Plain
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Compact => "compact",
+            Format::Plain => "plain",
+        }
+    }
+}
+
+/// Runs `f(0..n)` on every core, each index once; the results in index order.
+pub(super) fn on_cores<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .min(n);
+    if workers <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break done;
+                        }
+                        done.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a worker panicked"))
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Compresses each source file into `raw_dir/<name>.zst`, fsynced, on every core. Returns each
+/// page (uncompressed size and hash) and the stored file's `SHA256SUMS` line, in `files` order.
+pub(super) fn write_raw(raw_dir: &Path, files: &[PathBuf]) -> Result<Vec<(RawPage, String)>> {
+    on_cores(files.len(), |i| {
+        let source = &files[i];
+        let name = source
+            .file_name()
+            .context("an import file has no name")?
+            .to_string_lossy()
+            .into_owned();
+        let bytes =
+            fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
+        let packed = zstd::bulk::compress(&bytes, ZSTD_LEVEL)
+            .with_context(|| format!("cannot compress {}", source.display()))?;
+        let mut out = create_private_file(&raw_dir.join(format!("{name}{ZST}")))?;
+        out.write_all(&packed)?;
+        out.sync_all()?;
+        Ok((
+            RawPage {
+                name,
+                size: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            },
+            sha256_hex(&packed),
+        ))
+    })
+    .into_iter()
+    .collect()
+}
+
+/// A snapshot's raw pages, uncompressed, in a folder of the import layout.
+pub struct RawPages {
+    dir: PathBuf,
+    /// The decompressed copy of a compact folder's pages, removed on drop.
+    _scratch: Option<tempfile::TempDir>,
+    /// The pages' names, sorted.
+    pub names: Vec<String>,
+}
+
+impl RawPages {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The raw pages of a snapshot folder as Graph returned them: a plain folder's `raw/` as it is,
+/// a compact folder's decompressed into a temporary folder, each checked against the hash its
+/// record lists.
+pub(super) fn raw_pages(dir: &Path) -> Result<RawPages> {
+    let raw = dir.join(RAW_DIR);
+    match Format::of(dir) {
+        Format::Plain => {
+            let mut names = Vec::new();
+            list_files(&raw, &raw, &mut names)
+                .with_context(|| format!("cannot list {}", raw.display()))?;
+            names.sort();
+            Ok(RawPages {
+                dir: raw,
+                _scratch: None,
+                names,
+            })
+        }
+        Format::Compact => {
+            let head = record::read_head(dir)?;
+            let scratch = tempfile::Builder::new()
+                .prefix("mfa-evidence-raw-")
+                .tempdir()
+                .context("cannot make a temporary folder for the raw pages: check TMPDIR")?;
+            let pages = &head.raw;
+            on_cores(pages.len(), |i| {
+                unpack(&raw, &pages[i], &scratch.path().join(&pages[i].name))
+            })
+            .into_iter()
+            .collect::<Result<Vec<()>>>()?;
+            let mut names: Vec<String> = pages.iter().map(|p| p.name.clone()).collect();
+            names.sort();
+            Ok(RawPages {
+                dir: scratch.path().to_path_buf(),
+                _scratch: Some(scratch),
+                names,
+            })
+        }
+    }
+}
+
+/// Decompresses `raw_dir/<page>.zst` into `dest`, checking the page's size and hash.
+fn unpack(raw_dir: &Path, page: &RawPage, dest: &Path) -> Result<()> {
+    let source = raw_dir.join(format!("{}{ZST}", page.name));
+    let file = File::open(&source).with_context(|| {
+        format!(
+            "raw/{}{ZST} is missing: run `mfa-evidence store verify`",
+            page.name
+        )
+    })?;
+    let mut decoder = zstd::stream::Decoder::new(BufReader::with_capacity(1 << 20, file))?;
+    let mut out = HashingWriter::new(create_private_file(dest)?);
+    std::io::copy(&mut decoder, &mut out)
+        .with_context(|| format!("raw/{}{ZST} does not decompress", page.name))?;
+    let size = out.written;
+    let (_, sha256) = out.finish();
+    if sha256 != page.sha256 || size != page.size {
+        bail!(
+            "raw/{}{ZST} does not decompress to the page its record lists (SHA-256 {sha256}, recorded {})",
+            page.name,
+            page.sha256
+        );
+    }
+    Ok(())
+}
+
+/// Reads a plain folder's `snapshot.json`, from one slice.
+pub(super) fn read_plain(dir: &Path) -> Result<crate::snapshot::Snapshot> {
+    let path = dir.join(SNAPSHOT_FILE);
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .with_context(|| {
+            format!(
+                "cannot open {}: run `mfa-evidence store verify`",
+                path.display()
+            )
+        })?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a readable snapshot", path.display()))
+}
