@@ -1111,6 +1111,46 @@ mod tests {
     }
 
     #[test]
+    fn signing_and_timestamping_tables() {
+        let c = Config::from_toml(
+            "[signing]\nkey_file = \"k\"\n[timestamping]\nurl = \"http://tsa.test/\"\nca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.signing.unwrap().key_file, PathBuf::from("k"));
+        let ts = c.timestamping.unwrap();
+        assert_eq!(ts.urls, vec!["http://tsa.test/".to_string()]);
+        assert_eq!(ts.max_attestation_delay_hours, 24);
+        let two = Config::from_toml(
+            "[timestamping]\nurl = [\"http://a.test/\", \"https://b.test/tsr\"]\nca_file = \"c\"\nmax_attestation_delay_hours = 6\n",
+        )
+        .unwrap()
+        .timestamping
+        .unwrap();
+        assert_eq!(two.urls.len(), 2);
+        assert_eq!(two.max_attestation_delay_hours, 6);
+        for (text, needle) in [
+            ("[signing]\n", "has no key_file"),
+            (
+                "[signing]\nkey_file = \"k\"\npassphrase = \"x\"\n",
+                "MFA_EVIDENCE_SIGNING_PASSPHRASE",
+            ),
+            ("[timestamping]\nca_file = \"c\"\n", "has no url"),
+            (
+                "[timestamping]\nurl = \"ftp://x/\"\nca_file = \"c\"\n",
+                "not an http or https URL",
+            ),
+            ("[timestamping]\nurl = \"http://x/\"\n", "has no ca_file"),
+            (
+                "[timestamping]\nurl = \"http://x/\"\nca_file = \"c\"\nmax_attestation_delay_hours = 0\n",
+                "at least 1",
+            ),
+        ] {
+            let err = format!("{:#}", Config::from_toml(text).unwrap_err());
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::from_toml("[control]\nthreshhold_percent = 90\n").unwrap_err();
         assert!(format!("{err:#}").contains("threshhold_percent"), "{err:#}");

@@ -580,15 +580,24 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
                 None => store.tenants()?,
             };
             let mut code = 0;
+            let mut compared = std::collections::BTreeSet::new();
             for tenant in &tenants {
                 let tenant_code = match &action {
                     StoreAction::Verify { against, deep, .. } => {
                         let depth = if *deep { Depth::Deep } else { Depth::Stored };
-                        store_verify(out, &config, &store, tenant, depth, against)?
+                        store_verify(out, &config, &store, tenant, depth, against, &mut compared)?
                     }
                     StoreAction::List { .. } => store_list(out, &store, tenant, tenants.len() > 1)?,
                 };
                 code = code.max(tenant_code);
+            }
+            if let StoreAction::Verify { against, .. } = &action
+                && let Some(other) = against.iter().find(|p| !compared.contains(*p))
+            {
+                bail!(
+                    "{} is a package of a tenant this store does not hold (or was not asked to verify with --tenant): compare it with the store it was made from",
+                    other.display()
+                );
             }
             Ok(code)
         }
@@ -881,6 +890,7 @@ fn store_verify(
     tenant: &str,
     depth: Depth,
     against: &[PathBuf],
+    compared: &mut std::collections::BTreeSet<PathBuf>,
 ) -> Result<u8> {
     let expected_key = attest::configured_public_key(config)?;
     let stamping = config
@@ -892,18 +902,32 @@ fn store_verify(
     let mut code = 0;
     for package in against {
         match attest::check_against(store, tenant, package)? {
-            attest::Against::OtherTenant(_) => {}
+            attest::Against::OtherTenant(_) => continue,
             attest::Against::Held(text) => say!(out, "ok: {text}"),
             attest::Against::Broken(why) => {
                 say!(out, "BROKEN: against {}: {why}", package.display());
                 code = 1;
             }
         }
+        compared.insert(package.clone());
     }
     for note in &report.notes {
         say!(out, "note: {note}");
     }
     let verified = counted(report.verified, "snapshot", "snapshots");
+    let mut proof = String::new();
+    if let Some(fp) = &report.signer {
+        proof.push_str(&format!(
+            "; {} signed by {fp}",
+            counted(report.signed, "line", "lines")
+        ));
+    }
+    if stamping.is_some() {
+        proof.push_str(&format!(
+            "; {} checked",
+            counted(report.tokens, "time-stamp token", "time-stamp tokens")
+        ));
+    }
     match report.broken {
         None => {
             let deep = if depth == Depth::Deep {
@@ -911,7 +935,10 @@ fn store_verify(
             } else {
                 ""
             };
-            say!(out, "ledger of {tenant}: {verified}, chain intact{deep}");
+            say!(
+                out,
+                "ledger of {tenant}: {verified}, chain intact{deep}{proof}"
+            );
             Ok(code)
         }
         Some(why) => {

@@ -124,9 +124,11 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
         .chain([stored.entry.sequence])
         .max()
         .unwrap_or(stored.entry.sequence);
-    let head = ledger
-        .iter()
-        .find(|s| s.entry.sequence == head_sequence)
+    let by_sequence: std::collections::HashMap<u64, &StoredSnapshot> =
+        ledger.iter().map(|s| (s.entry.sequence, s)).collect();
+    let head = by_sequence
+        .get(&head_sequence)
+        .copied()
         .context("the newest snapshot used is not in the ledger")?;
     let attestation_of = |s: &StoredSnapshot| -> Result<SnapshotAttestation> {
         match &attestor.stamping {
@@ -141,9 +143,9 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     match &mut period {
         Some(p) => {
             for point in &mut p.series {
-                let s = ledger
-                    .iter()
-                    .find(|s| s.entry.sequence == point.sequence)
+                let s = by_sequence
+                    .get(&point.sequence)
+                    .copied()
                     .context("a snapshot of the period is not in the ledger")?;
                 point.attestation = attestation_of(s)?;
                 attestations.push(point.attestation.clone());

@@ -150,9 +150,15 @@ impl Stamping {
 
 /// `Unattested`: no TSA is configured.
 pub fn unattested() -> SnapshotAttestation {
-    SnapshotAttestation {
-        state: Attestation::Unattested,
-        token_time: None,
+    SnapshotAttestation::default()
+}
+
+impl Default for SnapshotAttestation {
+    fn default() -> Self {
+        SnapshotAttestation {
+            state: Attestation::Unattested,
+            token_time: None,
+        }
     }
 }
 

@@ -354,12 +354,3 @@ fn chain_to(
         "the certificate chain is too long".into(),
     ))
 }
-
-/// The time a token states, without any check: for messages about a token that failed.
-pub fn stated_time(der: &[u8]) -> Option<DateTime<Utc>> {
-    let resp = TimeStampResp::from_der(der).ok()?;
-    let signed: SignedData = resp.time_stamp_token?.content.decode_as().ok()?;
-    let content = signed.encap_content_info.econtent?;
-    let tst = TstInfo::from_der(content.value()).ok()?;
-    DateTime::from_timestamp(tst.gen_time.to_unix_duration().as_secs() as i64, 0)
-}

@@ -57,7 +57,7 @@ pub fn generate(
         provenance: provenance(snapshot, stored, evaluation),
         config_state: config_state(snapshot, evaluation, config),
         findings: evaluation.findings.iter().map(findings::finding).collect(),
-        history_proof,
+        history_proof: Some(history_proof),
     }
 }
 

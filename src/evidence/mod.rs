@@ -55,8 +55,10 @@ pub struct Evidence {
     pub provenance: Provenance,
     pub config_state: ConfigState,
     pub findings: Vec<Finding>,
-    /// The ledger line the package rests on, its signature, and the snapshots' attestation.
-    pub history_proof: HistoryProof,
+    /// The ledger line the package rests on, its signature, and the snapshots' attestation;
+    /// absent from packages of earlier versions, which recorded none of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_proof: Option<HistoryProof>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -326,7 +328,9 @@ pub struct HistoryPoint {
     pub sha256: String,
     pub joiners: u64,
     pub leavers: u64,
-    /// Whether an RFC 3161 token backs the collection time (`unattested` without a TSA).
+    /// Whether an RFC 3161 token backs the collection time (`unattested` without a TSA, and in
+    /// packages of earlier versions).
+    #[serde(default)]
     pub attestation: SnapshotAttestation,
 }
 

@@ -251,11 +251,13 @@ pub use crate::evidence::words::figure_in_words;
 
 /// README.txt's lines for the signature and the time-stamp tokens, when the package has them.
 fn history_files(evidence: &Evidence) -> String {
-    let proof = &evidence.history_proof;
+    let Some(proof) = &evidence.history_proof else {
+        return String::new();
+    };
     let mut out = String::new();
     if proof.timestamping.configured {
         out.push_str(
-            "timestamps/         RFC 3161 time-stamp tokens (DER), one per ledger line that has one (000123.tsr\n\
+            "timestamps/        RFC 3161 time-stamp tokens (DER), one per ledger line that has one (000123.tsr\n\
                                 for line 123), and tsa-ca.pem, the time-stamp authority's CA certificates\n",
         );
     }
@@ -270,12 +272,15 @@ fn history_files(evidence: &Evidence) -> String {
 
 /// README.txt's steps for checking the signature and the tokens with OpenSSH and OpenSSL alone.
 fn history_steps(evidence: &Evidence) -> String {
-    let proof = &evidence.history_proof;
+    let Some(proof) = &evidence.history_proof else {
+        return String::new();
+    };
     let mut out = String::new();
     if let Some(fp) = &proof.signing.key_fingerprint {
         out.push_str(&format!(
-            "4. The signature (OpenSSH 8.1 or later). The key's fingerprint is {fp}:\n\
-                ssh-keygen -lf signing-key.pub    (compare it with the one the operator gave you)\n\
+            "4. The signature, with OpenSSH 8.1 or later. The signing key's fingerprint is\n\
+                {fp}; compare it with the one the operator gave you:\n\
+                ssh-keygen -lf signing-key.pub\n\
                 echo \"evidence $(cut -d' ' -f1,2 signing-key.pub)\" > allowed_signers\n\
                 ssh-keygen -Y verify -f allowed_signers -I evidence -n mfa-evidence -s SHA256SUMS.sig < SHA256SUMS\n\
                 or: mfa-evidence verify --allowed-signers allowed_signers {id}.zip\n",

@@ -33,7 +33,19 @@ pub fn check(
     allowed: Option<&[AllowedSigner]>,
 ) -> Result<HistoryCheck, String> {
     let mut out = HistoryCheck::default();
-    let proof = &evidence.history_proof;
+    let Some(proof) = &evidence.history_proof else {
+        if allowed.is_some() {
+            return Err(
+                "evidence.json records no signature (a package of an earlier version), but --allowed-signers asks for one"
+                    .into(),
+            );
+        }
+        out.skipped.push(
+            "the history: evidence.json records none (a package of an earlier version, without a signature, ledger lines or time-stamps)"
+                .into(),
+        );
+        return Ok(out);
+    };
 
     // The signature over SHA256SUMS.
     let package_key = match read(SIGNING_KEY_FILE) {

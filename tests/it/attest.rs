@@ -299,7 +299,9 @@ fn signed_lines_and_package_verify_with_openssh() {
     .expect_output("which the allowed signers file does not list");
 
     // The store checks every signature: the newest line cannot change unnoticed...
-    work.run(&["store", "verify"]).expect_code(0);
+    work.run(&["store", "verify"])
+        .expect_code(0)
+        .expect_output(&format!("chain intact; 2 lines signed by {fingerprint}"));
     let original = std::fs::read_to_string(ledger_path(&work)).unwrap();
     let edited = original.replace(
         &format!("\"recorded_by\":\"{}\"", mfa_evidence::tool_id()),
@@ -730,6 +732,138 @@ fn a_tsa_that_is_down_or_answers_garbage_costs_no_snapshot() {
         &Value::Bool(true),
         &evidence["history_proof"]["timestamping"]["mostly_asserted"],
     );
+    let pdf: String = pdf_extract::extract_text_from_mem(entry(&zip_entries(&zip), "report.pdf"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_contains(
+        "the PDF (without white space)",
+        &pdf,
+        &["0of3snapshotsattested", "historyismostlyasserted"],
+    );
+
+    // verify re-checks every token and every attestation, not only their hashes: a package
+    // whose hash lists were rewritten to match still fails.
+    let entries = zip_entries(&zip);
+    let token2 = entry(&entries, "timestamps/000002.tsr").to_vec();
+    let swapped = rewritten(&work, &entries, "timestamps/000001.tsr", token2);
+    work.run(&["verify", swapped.to_str().unwrap()])
+        .expect_code(1)
+        .expect_output(
+            "timestamps/000001.tsr does not prove ledger line 1: its message imprint is",
+        );
+    let text = String::from_utf8(entry(&entries, "evidence.json").to_vec()).unwrap();
+    let claimed = text.replacen("\"state\": \"asserted\"", "\"state\": \"attested\"", 1);
+    assert_ne!(claimed, text);
+    let forged = rewritten(&work, &entries, "evidence.json", claimed.into_bytes());
+    work.run(&["verify", forged.to_str().unwrap()])
+        .expect_code(1)
+        .expect_output("evidence.json states snapshot 1 (collected 2026-11-01T06:00:00Z) attested, but its token gives asserted");
+}
+
+/// The package with one file replaced, SHA256SUMS and manifest.json rewritten to match it (as a
+/// forger would), as `forged-N.zip`.
+fn rewritten(work: &Workdir, entries: &[(String, Vec<u8>)], rel: &str, bytes: Vec<u8>) -> PathBuf {
+    let mut entries = entries.to_vec();
+    let old = sha256_hex(entry(&entries, rel));
+    let new = sha256_hex(&bytes);
+    *crate::util::entry_mut(&mut entries, rel) = bytes.clone();
+    let mut manifest: Value = serde_json::from_slice(entry(&entries, "manifest.json")).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == rel {
+            f["sha256"] = Value::String(new.clone());
+            f["size"] = Value::from(bytes.len());
+        }
+    }
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let old_manifest = sha256_hex(entry(&entries, "manifest.json"));
+    let new_manifest = sha256_hex(&manifest_bytes);
+    *crate::util::entry_mut(&mut entries, "manifest.json") = manifest_bytes;
+    let sums = String::from_utf8(entry(&entries, "SHA256SUMS").to_vec())
+        .unwrap()
+        .replace(&old, &new)
+        .replace(&old_manifest, &new_manifest);
+    *crate::util::entry_mut(&mut entries, "SHA256SUMS") = sums.into_bytes();
+    let n = std::fs::read_dir(work.path()).unwrap().count();
+    let path = work.join(&format!("forged-{n}.zip"));
+    crate::util::write_zip(&path, &entries);
+    path
+}
+
+/// A token made by `openssl ts` directly (no HTTP), over `digest`.
+fn openssl_token(dir: &Path, digest: &str, with_cert: bool) -> Vec<u8> {
+    let mut query = Command::new("openssl");
+    query.args([
+        "ts", "-query", "-digest", digest, "-sha256", "-out", "q.tsq",
+    ]);
+    if with_cert {
+        query.arg("-cert");
+    }
+    ok(query.current_dir(dir));
+    ok(Command::new("openssl")
+        .args([
+            "ts",
+            "-reply",
+            "-config",
+            "tsa.cnf",
+            "-queryfile",
+            "q.tsq",
+            "-out",
+            "r.tsr",
+        ])
+        .current_dir(dir));
+    std::fs::read(dir.join("r.tsr")).unwrap()
+}
+
+#[test]
+fn tokens_that_do_not_prove_their_line_are_refused() {
+    use mfa_evidence::attest::proof::{TokenError, check_response, read_ca_pem};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (tmp.path().join("ours"), tmp.path().join("theirs"));
+    make_tsa_ca(&ours);
+    make_tsa_ca(&theirs);
+    let cas = read_ca_pem(&std::fs::read_to_string(ours.join("ca.crt")).unwrap()).unwrap();
+    let digest = [7u8; 32];
+    let hex_digest = hex::encode(digest);
+    let token = openssl_token(&ours, &hex_digest, true);
+
+    let checked = check_response(&token, &digest, None, &cas).expect("a good token holds");
+    assert!(
+        (now() - checked.time).num_minutes().abs() < 10,
+        "{checked:?}"
+    );
+    assert_contains("signer", &checked.signer, &["Test TSA"]);
+
+    let other = check_response(&token, &[8u8; 32], None, &cas).unwrap_err();
+    assert!(matches!(other, TokenError::OtherDigest { .. }), "{other}");
+    let foreign = check_response(
+        &openssl_token(&theirs, &hex_digest, true),
+        &digest,
+        None,
+        &cas,
+    )
+    .unwrap_err();
+    assert!(matches!(foreign, TokenError::Untrusted(_)), "{foreign}");
+    let bare = check_response(
+        &openssl_token(&ours, &hex_digest, false),
+        &digest,
+        None,
+        &cas,
+    )
+    .unwrap_err();
+    assert_contains(
+        "no certificate",
+        &bare.to_string(),
+        &["does not carry its signer's certificate"],
+    );
+    // The signature is the last thing in the token's SignerInfo: one bit of it flipped.
+    let mut flipped = token.clone();
+    let last = flipped.len() - 10;
+    flipped[last] ^= 0x01;
+    let broken = check_response(&flipped, &digest, None, &cas).unwrap_err();
+    assert!(matches!(broken, TokenError::BadSignature(_)), "{broken}");
+    let garbage = check_response(b"\x30\x03\x02\x01\x00", &digest, None, &cas).unwrap_err();
+    assert!(matches!(garbage, TokenError::Malformed(_)), "{garbage}");
 }
 
 #[test]
@@ -780,6 +914,16 @@ fn store_verify_against_an_old_package_names_cut_and_rewritten_lines() {
     work.run(&["store", "verify", "--against", zip_arg])
         .expect_code(0)
         .expect_output("the store still holds the 3 ledger lines");
+    // Another store, holding only the first of those lines, does not hold that history.
+    let elsewhere = Workdir::new();
+    config(&elsewhere, "");
+    import_at(&elsewhere, "2026-11-01T06:00:00Z").expect_code(0);
+    elsewhere
+        .run(&["store", "verify", "--against", zip_arg])
+        .expect_code(1)
+        .expect_output(
+            "ledger line 2 of the package is no longer in the store, which ends at line 1",
+        );
 
     // A rebuilt package is byte-identical, even after the store grew.
     import_at(&work, "2026-11-04T06:00:00Z").expect_code(0);
@@ -826,4 +970,60 @@ fn store_verify_against_an_old_package_names_cut_and_rewritten_lines() {
         .expect_code(1)
         .expect_output("ledger line 3 no longer matches the package's");
     assert_eq!(std::fs::read(&zip).unwrap(), bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A live collection takes the same route.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_collection_is_signed_and_time_stamped() {
+    use crate::fake_graph::{CLIENT_ID, FakeGraph, GROUP_ID, Scenario, TENANT};
+    let fake = FakeGraph::start(Scenario::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let url = fake.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let tsa = start_tsa(&root.join("tsa"), Answer::Token);
+        keygen(&root.join("signing"), "ed25519", PASSPHRASE);
+        let config = root.join("mfa-evidence.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[tenant]\nid = \"{TENANT}\"\nlogin_endpoint = \"{url}\"\ngraph_endpoint = \"{url}\"\n\
+                 [auth]\nclient_id = \"{CLIENT_ID}\"\n[break_glass]\ngroup_id = \"{GROUP_ID}\"\n\
+                 [store]\npath = \"store\"\n[signing]\nkey_file = \"signing\"\n{}",
+                tsa_config(&[&tsa.url], &tsa.ca)
+            ),
+        )
+        .unwrap();
+        let out = Command::new(crate::util::BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("collect")
+            .env("AZURE_CLIENT_SECRET", "fake-secret")
+            .env(signing_var(), PASSPHRASE)
+            .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+            .env_remove("HTTPS_PROXY")
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        (out, tsa.ca)
+    })
+    .await
+    .unwrap();
+    let (out, ca) = out;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_contains("collect", &text, &["time-stamped ledger line 1"]);
+    let tenant_dir = dir.path().join("store").join(TENANT);
+    let line = std::fs::read_to_string(tenant_dir.join("ledger.jsonl")).unwrap();
+    let line = line.trim_end();
+    assert!(line.contains("\"signature\":"), "{line}");
+    let said = openssl_verify(
+        &sha256_hex(line.as_bytes()),
+        &tenant_dir.join("timestamps/000001.tsr"),
+        &ca,
+    );
+    assert_contains("openssl ts -verify", &said, &["Verification: OK"]);
 }
