@@ -717,6 +717,9 @@ async fn no_secret_or_token_reaches_a_file_or_a_log_line() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this process may have registered a callsite while no subscriber was set
+    // (its interest cached as "never"), concurrently with this one being set: compute again.
+    tracing::callsite::rebuild_interest_cache();
 
     let scenario = Scenario {
         secret: Some(CANARY.into()),

@@ -1028,6 +1028,9 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_record() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this process may have registered a callsite while no subscriber was set
+    // (its interest cached as "never"), concurrently with this one being set: compute again.
+    tracing::callsite::rebuild_interest_cache();
 
     let certs = Certs::make();
     let smtp = SmtpServer::start(Some(&certs), Some((SMTP_USER, SMTP_PASSWORD)));
