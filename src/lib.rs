@@ -4,12 +4,13 @@
 //! `collect` (live Graph, offline exports) -> `snapshot` -> `store` (ledger) -> `evaluate` ->
 //! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`; `report` joins
 //! them. Below them all: `control` (what ID-01 is), `source` (the table of the Graph sources),
-//! `time`, `digest`, `files` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
+//! `time`, `digest`, `files`, `cores` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
 //! at the edge and feeds the sample tenant in through the same import.
 
 pub mod collect;
 pub mod config;
 pub mod control;
+pub mod cores;
 pub mod demo;
 pub mod digest;
 pub mod evaluate;

@@ -75,8 +75,13 @@ impl StoredSnapshot {
     /// point-in-time figure rests on. A stored form that disagrees with them is refused, naming
     /// the part that differs.
     pub fn derive_from_raw(&self) -> Result<(Snapshot, RawPages)> {
-        let stored = self.load()?;
-        let pages = self.raw_pages()?;
+        // The stored form is read on one core while the pages are unpacked on the others.
+        let (stored, pages) = std::thread::scope(|scope| {
+            let stored = scope.spawn(|| self.load());
+            let pages = self.raw_pages();
+            (stored.join().expect("the reader panicked"), pages)
+        });
+        let (stored, pages) = (stored?, pages?);
         let derived = deep::derive(&stored, &pages)
             .with_context(|| format!("snapshot {}", self.entry.folder))?;
         if let Some(part) = deep::first_difference(&stored, &derived) {
@@ -488,13 +493,21 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
     create_private_dir_all(&raw)?;
     let mut pages = Vec::new();
     let mut sums: Vec<(String, String)> = Vec::new();
-    for (page, stored_sha256) in layout::write_raw(&raw, &imported.files)? {
+    // The record's body is encoded on one core while the pages are compressed on the others;
+    // the head, which lists the pages, is written once they are.
+    let (written, body) = std::thread::scope(|scope| {
+        let body = scope.spawn(|| record::write_body(dir, &imported.snapshot));
+        let written = layout::write_raw(&raw, &imported.files);
+        (written, body.join().expect("the encoder panicked"))
+    });
+    for (page, stored_sha256) in written? {
         sums.push((format!("{RAW_DIR}/{}.zst", page.name), stored_sha256));
         pages.push(page);
     }
     sync_dir(&raw)?;
     pages.sort_by(|a, b| a.name.cmp(&b.name));
-    let [head, body] = record::write(dir, &imported.snapshot, pages)?;
+    let body = body?;
+    let head = record::write_head(dir, &imported.snapshot, pages)?;
     sums.push((record::HEAD_FILE.to_string(), head));
     sums.push((record::BODY_FILE.to_string(), body));
     let text = Sha256Sums::new(sums).to_text();

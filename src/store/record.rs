@@ -76,8 +76,8 @@ struct Body {
     conditional_access: Option<Vec<ConditionalAccessPolicy>>,
 }
 
-/// Writes both files into `dir`, fsynced; returns their SHA-256s (head, body).
-pub(super) fn write(dir: &Path, snapshot: &Snapshot, raw: Vec<RawPage>) -> Result<[String; 2]> {
+/// Writes `record.json` into `dir`, fsynced; returns its SHA-256.
+pub(super) fn write_head(dir: &Path, snapshot: &Snapshot, raw: Vec<RawPage>) -> Result<String> {
     let head = Head {
         record_format: RECORD_FORMAT,
         schema_version: snapshot.schema_version,
@@ -90,7 +90,11 @@ pub(super) fn write(dir: &Path, snapshot: &Snapshot, raw: Vec<RawPage>) -> Resul
     let head_file = dir.join(HEAD_FILE);
     crate::files::write_private(&head_file, &head_bytes)?;
     File::open(&head_file)?.sync_all()?;
+    Ok(crate::digest::sha256_hex(&head_bytes))
+}
 
+/// Writes `record.bin.zst` into `dir`, streamed and fsynced; returns its SHA-256.
+pub(super) fn write_body(dir: &Path, snapshot: &Snapshot) -> Result<String> {
     let body = BodyRef {
         users: &snapshot.users,
         registrations: &snapshot.registrations,
@@ -107,7 +111,7 @@ pub(super) fn write(dir: &Path, snapshot: &Snapshot, raw: Vec<RawPage>) -> Resul
     postcard::to_io(&body, &mut encoder).context("cannot encode the compact record")?;
     let (file, body_sha256) = encoder.finish()?.finish();
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok([crate::digest::sha256_hex(&head_bytes), body_sha256])
+    Ok(body_sha256)
 }
 
 /// Reads `record.json` of a snapshot folder.
