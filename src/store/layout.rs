@@ -177,3 +177,29 @@ pub(super) fn read_plain(dir: &Path) -> Result<crate::snapshot::Snapshot> {
     serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a readable snapshot", path.display()))
 }
+
+/// What a plain folder's `snapshot.json` says of itself, without holding its lists.
+pub(super) fn read_plain_basis(dir: &Path) -> Result<super::deep::Basis> {
+    #[derive(serde::Deserialize)]
+    struct PlainHead {
+        tenant: crate::snapshot::Tenant,
+        #[serde(with = "crate::time::secs")]
+        collected_at: chrono::DateTime<chrono::Utc>,
+        collection: crate::snapshot::CollectionRecord,
+    }
+    let path = dir.join(SNAPSHOT_FILE);
+    let bytes = fs::read(&path).with_context(|| {
+        format!(
+            "cannot open {}: run `mfa-evidence store verify`",
+            path.display()
+        )
+    })?;
+    let head: PlainHead = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a readable snapshot", path.display()))?;
+    Ok(super::deep::Basis {
+        tenant: head.tenant,
+        collected_at: head.collected_at,
+        collection: head.collection,
+        head: None,
+    })
+}
