@@ -5,7 +5,7 @@
 //! time-stamps its lines) -> `evaluate` ->
 //! `evidence` -> `render` (CSV, PDF) -> `package` (zip + manifest) -> `verify`; `report` joins
 //! them, and `tenants` runs `collect` and `report` for each tenant of a `[[tenants]]` config. Below them all: `control` (what ID-01 is), `source` (the table of the Graph sources),
-//! `time`, `digest`, `files` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
+//! `time`, `digest`, `files`, `cores` and `vocabulary`; `steps` tells the operator what a job is doing. `demo` (with its generator `demo::synth`) sits
 //! at the edge and feeds the sample tenant in through the same import.
 
 pub mod archive;
@@ -13,6 +13,7 @@ pub mod attest;
 pub mod collect;
 pub mod config;
 pub mod control;
+pub mod cores;
 pub mod demo;
 pub mod digest;
 pub mod evaluate;

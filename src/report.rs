@@ -259,23 +259,40 @@ fn analyse_period(
         in_period.len()
     ));
     let bar = crate::steps::progress(in_period.len() as u64, "evaluating the period");
-    for stored in in_period {
-        bar.inc(1);
-        let at = stored.entry.collected_at;
-        // Past a break, a snapshot whose own hashes fail is left out; the break is a deviation.
-        if chain.broken.is_some() && store.check_snapshot(stored).is_err() {
-            continue;
+    // One thread reads the next snapshot while this one evaluates the last: both cores work,
+    // and at most two snapshots are held at a time (the bounded channel), so memory stays flat.
+    let broken = chain.broken.is_some();
+    std::thread::scope(|scope| -> Result<()> {
+        let (send, receive) = std::sync::mpsc::sync_channel(0);
+        let in_period = &in_period;
+        scope.spawn(move || {
+            for stored in in_period {
+                // Past a break, a snapshot whose own hashes fail is left out; the break is a
+                // deviation.
+                if broken && store.check_snapshot(stored).is_err() {
+                    continue;
+                }
+                let loaded = stored.load();
+                let failed = loaded.is_err();
+                if send.send((*stored, loaded)).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for (stored, loaded) in receive {
+            bar.inc(1);
+            let snapshot = loaded?;
+            let evaluation = evaluate::evaluate(&snapshot, &config.control);
+            let info = SnapshotInfo {
+                sequence: stored.entry.sequence,
+                collected_at: stored.entry.collected_at,
+                sha256: stored.entry.snapshot_sha256.clone(),
+            };
+            analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
+            snapshots.push(manifest_snapshot(stored));
         }
-        let snapshot = stored.load()?;
-        let evaluation = evaluate::evaluate(&snapshot, &config.control);
-        let info = SnapshotInfo {
-            sequence: stored.entry.sequence,
-            collected_at: at,
-            sha256: stored.entry.snapshot_sha256.clone(),
-        };
-        analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
-        snapshots.push(manifest_snapshot(stored));
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     drop(step);
     let chain_intact = chain.broken.is_none();

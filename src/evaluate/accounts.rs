@@ -45,12 +45,19 @@ pub(crate) fn break_glass_accounts(
             _ => None,
         })
         .collect();
-    let known_ids: HashSet<String> = snapshot.users.iter().map(|u| u.id.to_lowercase()).collect();
-    let known_upns: HashSet<String> = snapshot
-        .users
-        .iter()
-        .map(|u| u.user_principal_name.to_lowercase())
-        .collect();
+    // Built only when the settings name accounts directly: most name a group alone.
+    let known = |key: fn(&crate::snapshot::User) -> &str, wanted: &[String]| -> HashSet<String> {
+        if wanted.is_empty() {
+            return HashSet::new();
+        }
+        snapshot
+            .users
+            .iter()
+            .map(|u| key(u).to_lowercase())
+            .collect()
+    };
+    let known_ids = known(|u| &u.id, &settings.break_glass.user_ids);
+    let known_upns = known(|u| &u.user_principal_name, &settings.break_glass.upns);
     let missing = |matched_by, user_id: &str, upn: &str| BreakGlassAccount {
         user_id: user_id.to_string(),
         user_principal_name: upn.to_string(),

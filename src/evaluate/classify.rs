@@ -2,6 +2,7 @@
 //! (break-glass, disabled, guest, exception, in scope), and an in-scope user is registered when
 //! the registration report holds a qualifying method for them.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::config::{ControlSettings, Exception};
@@ -174,18 +175,20 @@ pub(crate) fn classify<'a>(
     }
 
     let mut rows: Vec<UserRow> = Vec::with_capacity(snapshot.users.len());
+    let mut upns: Vec<Cow<'a, str>> = Vec::with_capacity(snapshot.users.len());
     for user in &snapshot.users {
         let registration = registrations.get(user.id.as_str()).copied();
-        let upn = user.user_principal_name.to_lowercase();
+        let upn = lowercase(&user.user_principal_name);
+        let id = lowercase(&user.id);
         // The latest-expiring exception naming the user by id or by UPN: a renewal written with
         // the other key must not be hidden by the expired original.
-        let exception = [user.id.to_lowercase(), upn.clone()]
-            .iter()
-            .filter_map(|key| exception_by_key.get(key).copied())
+        let exception = [&id, &upn]
+            .into_iter()
+            .filter_map(|key| exception_by_key.get(key.as_ref()).copied())
             .max_by_key(|e| e.expires);
-        let reason = if bg_ids.contains(&user.id.to_lowercase()) {
+        let reason = if bg_ids.contains(id.as_ref()) {
             Reason::BreakGlass(MatchedBy::UserId)
-        } else if bg_upns.contains(&upn) {
+        } else if bg_upns.contains(upn.as_ref()) {
             Reason::BreakGlass(MatchedBy::Upn)
         } else if bg_members.contains(user.id.as_str()) {
             Reason::BreakGlass(MatchedBy::Group)
@@ -213,8 +216,26 @@ pub(crate) fn classify<'a>(
             reason,
             registered,
         });
+        upns.push(upn);
     }
-    // The key is computed once per user: lower-casing inside a comparator allocates per comparison.
-    rows.sort_by_cached_key(|r| (r.user.user_principal_name.to_lowercase(), r.user.id.clone()));
-    rows
+    // Sorted through indices, by keys computed once per user (borrowed where already lower case):
+    // lower-casing inside a comparator allocates per comparison.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| (&upns[a], &rows[a].user.id).cmp(&(&upns[b], &rows[b].user.id)));
+    let mut rows: Vec<Option<UserRow>> = rows.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| rows[i].take().expect("each index once"))
+        .collect()
+}
+
+/// `text` in lower case (as `str::to_lowercase`), borrowed when it is ASCII already in lower case.
+fn lowercase(text: &str) -> Cow<'_, str> {
+    if !text.is_ascii() {
+        Cow::Owned(text.to_lowercase())
+    } else if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }

@@ -210,37 +210,53 @@ impl PackageBuilder {
         Ok(zip_path)
     }
 
+    /// Writes the zip: entries sorted by path, each deflated on its own (a few at a time, on
+    /// every core) into a one-entry archive in memory, then copied as it is into the package.
     fn write_zip(&mut self, path: &Path, top: &str) -> Result<()> {
         let file = create_private_file(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let options = SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .last_modified_time(zip::DateTime::from_date_and_time(1980, 1, 1, 0, 0, 0)?)
-            .unix_permissions(0o644)
-            .large_file(false);
         self.entries.sort_by(|a, b| a.file.path.cmp(&b.file.path));
-        for entry in &self.entries {
-            // Entries over 4 GiB need the zip64 extension, decided before writing them.
-            let opts = options.large_file(entry.file.size >= u32::MAX as u64);
-            zip.start_file(format!("{top}/{}", entry.file.path), opts)?;
-            let source = match &entry.content {
-                Content::Staged(p) | Content::InPlace(p) => p,
-            };
-            let mut input =
-                File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
-            let copied = std::io::copy(&mut input, &mut zip)?;
-            anyhow::ensure!(
-                copied == entry.file.size,
-                "{} changed while the package was written",
-                source.display()
-            );
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for batch in self.entries.chunks(2 * workers) {
+            let deflated = crate::cores::on_cores(batch.len(), |i| deflate_entry(&batch[i], top));
+            for one in deflated {
+                zip.merge_archive(zip::ZipArchive::new(std::io::Cursor::new(one?))?)?;
+            }
         }
         let mut out = zip.finish()?;
         out.flush()?;
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         Ok(())
     }
+}
+
+/// Deflate level of every entry: close to the default's size, in about half its time.
+const DEFLATE_LEVEL: i64 = 3;
+
+/// One entry as a zip of its own, in memory.
+fn deflate_entry(entry: &Entry, top: &str) -> Result<Vec<u8>> {
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(DEFLATE_LEVEL))
+        .last_modified_time(zip::DateTime::from_date_and_time(1980, 1, 1, 0, 0, 0)?)
+        .unix_permissions(0o644)
+        // Entries over 4 GiB need the zip64 extension, decided before writing them.
+        .large_file(entry.file.size >= u32::MAX as u64);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(format!("{top}/{}", entry.file.path), options)?;
+    let source = match &entry.content {
+        Content::Staged(p) | Content::InPlace(p) => p,
+    };
+    let mut input =
+        File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+    let copied = std::io::copy(&mut input, &mut zip)?;
+    anyhow::ensure!(
+        copied == entry.file.size,
+        "{} changed while the package was written",
+        source.display()
+    );
+    Ok(zip.finish()?.into_inner())
 }
 
 /// Reads a whole zip entry into memory (small files: evidence.json, manifest, sums).

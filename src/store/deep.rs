@@ -5,23 +5,46 @@
 
 use anyhow::{Context, Result};
 
+use chrono::{DateTime, Utc};
+
 use super::layout::RawPages;
+use super::record::Head;
 use crate::collect::import::{ImportOptions, import_dir_with};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{CollectionRecord, Snapshot, Tenant};
 use crate::source::{Source, SourceStatus};
 
-/// Imports `pages` again with what the operator said when they were stored: the collection
-/// time, and the tenant when it was given on the operator's word (the pages do not name it).
-pub(super) fn derive(stored: &Snapshot, pages: &RawPages) -> Result<Snapshot> {
-    let operator_tenant = stored
+/// What the stored form says that the pages may not: when they were collected, and the tenant
+/// when it was given on the operator's word.
+pub(super) struct Basis {
+    pub tenant: Tenant,
+    pub collected_at: DateTime<Utc>,
+    pub collection: CollectionRecord,
+    /// A compact folder's record head.
+    pub head: Option<Head>,
+}
+
+impl From<Head> for Basis {
+    fn from(head: Head) -> Basis {
+        Basis {
+            tenant: head.tenant.clone(),
+            collected_at: head.collected_at,
+            collection: head.collection.clone(),
+            head: Some(head),
+        }
+    }
+}
+
+/// Imports `pages` again with what the operator said when they were stored.
+pub(super) fn derive(basis: &Basis, pages: &RawPages) -> Result<Snapshot> {
+    let operator_tenant = basis
         .collection
         .sources
         .iter()
         .any(|s| s.name == Source::Organization && s.status == SourceStatus::OperatorGiven);
     let options = ImportOptions {
-        collected_at: Some(stored.collected_at),
-        tenant_id: operator_tenant.then(|| stored.tenant.id.clone()),
-        tenant_name: operator_tenant.then(|| stored.tenant.name.clone()),
+        collected_at: Some(basis.collected_at),
+        tenant_id: operator_tenant.then(|| basis.tenant.id.clone()),
+        tenant_name: operator_tenant.then(|| basis.tenant.name.clone()),
     };
     // The pages were imported once; the import's warnings about them were said then.
     Ok(import_dir_with(pages.dir(), &options)

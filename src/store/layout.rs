@@ -14,11 +14,11 @@
 use std::fs::{self, File};
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 
 use super::record::{self, RawPage, ZSTD_LEVEL};
+use crate::cores::on_cores;
 use crate::digest::{HashingWriter, sha256_hex};
 use crate::files::{create_private_file, list_files};
 
@@ -50,39 +50,6 @@ impl Format {
             Format::Plain => "plain",
         }
     }
-}
-
-/// Runs `f(0..n)` on every core, each index once; the results in index order.
-pub(super) fn on_cores<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |c| c.get())
-        .min(n);
-    if workers <= 1 {
-        return (0..n).map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut out: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            break done;
-                        }
-                        done.push((i, f(i)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a worker panicked"))
-            .collect()
-    });
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Compresses each source file into `raw_dir/<name>.zst`, fsynced, on every core. Returns each
@@ -209,4 +176,30 @@ pub(super) fn read_plain(dir: &Path) -> Result<crate::snapshot::Snapshot> {
         })?;
     serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a readable snapshot", path.display()))
+}
+
+/// What a plain folder's `snapshot.json` says of itself, without holding its lists.
+pub(super) fn read_plain_basis(dir: &Path) -> Result<super::deep::Basis> {
+    #[derive(serde::Deserialize)]
+    struct PlainHead {
+        tenant: crate::snapshot::Tenant,
+        #[serde(with = "crate::time::secs")]
+        collected_at: chrono::DateTime<chrono::Utc>,
+        collection: crate::snapshot::CollectionRecord,
+    }
+    let path = dir.join(SNAPSHOT_FILE);
+    let bytes = fs::read(&path).with_context(|| {
+        format!(
+            "cannot open {}: run `mfa-evidence store verify`",
+            path.display()
+        )
+    })?;
+    let head: PlainHead = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a readable snapshot", path.display()))?;
+    Ok(super::deep::Basis {
+        tenant: head.tenant,
+        collected_at: head.collected_at,
+        collection: head.collection,
+        head: None,
+    })
 }

@@ -76,11 +76,9 @@ impl StoredSnapshot {
     /// point-in-time figure rests on. A stored form that disagrees with them is refused, naming
     /// the part that differs.
     pub fn derive_from_raw(&self) -> Result<(Snapshot, RawPages)> {
-        let stored = self.load()?;
-        let pages = self.raw_pages()?;
-        let derived = deep::derive(&stored, &pages)
+        let (derived, pages, difference) = derive_and_compare(&self.dir)
             .with_context(|| format!("snapshot {}", self.entry.folder))?;
-        if let Some(part) = deep::first_difference(&stored, &derived) {
+        if let Some(part) = difference {
             bail!(
                 "snapshot {}: its {} disagrees with its raw pages ({part}): run `mfa-evidence store verify --deep`",
                 self.entry.folder,
@@ -89,6 +87,43 @@ impl StoredSnapshot {
         }
         Ok((derived, pages))
     }
+}
+
+/// A folder's snapshot derived again from its raw pages, the pages, and the first part in which
+/// the stored form differs from it. The stored form is compared by the hash of its encoding
+/// (the record body's, or `snapshot.json`'s), so only one snapshot is held; only when the hashes
+/// differ is it read whole, to compare values and name the part (the same values in other
+/// bytes, as another version may have serialised them, agree).
+fn derive_and_compare(dir: &Path) -> Result<(Snapshot, RawPages, Option<&'static str>)> {
+    let format = Format::of(dir);
+    let basis = match format {
+        Format::Compact => deep::Basis::from(record::read_head(dir)?),
+        Format::Plain => layout::read_plain_basis(dir)?,
+    };
+    let pages = layout::raw_pages(dir)?;
+    let derived = deep::derive(&basis, &pages)?;
+    let same_bytes = match &basis.head {
+        Some(head) => match &head.body_sha256 {
+            // The body as stored, and as derived again, both encode to the recorded bytes.
+            Some(recorded) => {
+                head.agrees_with(&derived)
+                    && record::body_sha256(&derived)? == *recorded
+                    && record::stored_body_sha256(dir)? == *recorded
+            }
+            None => false,
+        },
+        None => {
+            let mut out = crate::digest::HashingWriter::new(std::io::sink());
+            serde_json::to_writer(&mut out, &derived)?;
+            Some(out.finish().1) == hash_file(&dir.join(SNAPSHOT_FILE)).ok()
+        }
+    };
+    let difference = if same_bytes {
+        None
+    } else {
+        deep::first_difference(&load_dir(dir)?, &derived)
+    };
+    Ok((derived, pages, difference))
 }
 
 /// What a folder of `format` stores beside its raw pages, in words.
@@ -535,13 +570,21 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
     create_private_dir_all(&raw)?;
     let mut pages = Vec::new();
     let mut sums: Vec<(String, String)> = Vec::new();
-    for (page, stored_sha256) in layout::write_raw(&raw, &imported.files)? {
+    // The record's body is encoded on one core while the pages are compressed on the others;
+    // the head, which lists the pages, is written once they are.
+    let (written, body) = std::thread::scope(|scope| {
+        let body = scope.spawn(|| record::write_body(dir, &imported.snapshot));
+        let written = layout::write_raw(&raw, &imported.files);
+        (written, body.join().expect("the encoder panicked"))
+    });
+    for (page, stored_sha256) in written? {
         sums.push((format!("{RAW_DIR}/{}.zst", page.name), stored_sha256));
         pages.push(page);
     }
     sync_dir(&raw)?;
     pages.sort_by(|a, b| a.name.cmp(&b.name));
-    let [head, body] = record::write(dir, &imported.snapshot, pages)?;
+    let (body, body_sha256) = body?;
+    let head = record::write_head(dir, &imported.snapshot, pages, body_sha256)?;
     sums.push((record::HEAD_FILE.to_string(), head));
     sums.push((record::BODY_FILE.to_string(), body));
     let text = Sha256Sums::new(sums).to_text();
@@ -554,18 +597,11 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
 
 /// Why a verified folder's stored form disagrees with its raw pages, if it does.
 fn deep_disagreement(dir: &Path) -> Option<String> {
-    let format = Format::of(dir);
-    let check = || -> Result<Option<&'static str>> {
-        let stored = load_dir(dir)?;
-        let pages = layout::raw_pages(dir)?;
-        let derived = deep::derive(&stored, &pages)?;
-        Ok(deep::first_difference(&stored, &derived))
-    };
-    match check() {
-        Ok(None) => None,
-        Ok(Some(part)) => Some(format!(
+    match derive_and_compare(dir) {
+        Ok((_, _, None)) => None,
+        Ok((_, _, Some(part))) => Some(format!(
             "its {} disagrees with its raw pages ({part})",
-            stored_form(format)
+            stored_form(Format::of(dir))
         )),
         Err(e) => Some(format!("{e:#}")),
     }

@@ -54,6 +54,20 @@ pub(super) struct Head {
     pub collection: CollectionRecord,
     /// Sorted by name.
     pub raw: Vec<RawPage>,
+    /// SHA-256 of the body's uncompressed bytes: a snapshot derived again from the pages
+    /// agrees with the body when its encoding has this hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
+}
+
+impl Head {
+    /// The head's own fields agree with `snapshot`'s.
+    pub fn agrees_with(&self, snapshot: &Snapshot) -> bool {
+        self.schema_version == snapshot.schema_version
+            && self.tenant == snapshot.tenant
+            && self.collected_at == snapshot.collected_at
+            && self.collection == snapshot.collection
+    }
 }
 
 #[derive(Serialize)]
@@ -76,8 +90,13 @@ struct Body {
     conditional_access: Option<Vec<ConditionalAccessPolicy>>,
 }
 
-/// Writes both files into `dir`, fsynced; returns their SHA-256s (head, body).
-pub(super) fn write(dir: &Path, snapshot: &Snapshot, raw: Vec<RawPage>) -> Result<[String; 2]> {
+/// Writes `record.json` into `dir`, fsynced; returns its SHA-256.
+pub(super) fn write_head(
+    dir: &Path,
+    snapshot: &Snapshot,
+    raw: Vec<RawPage>,
+    body_sha256: String,
+) -> Result<String> {
     let head = Head {
         record_format: RECORD_FORMAT,
         schema_version: snapshot.schema_version,
@@ -85,29 +104,61 @@ pub(super) fn write(dir: &Path, snapshot: &Snapshot, raw: Vec<RawPage>) -> Resul
         collected_at: snapshot.collected_at,
         collection: snapshot.collection.clone(),
         raw,
+        body_sha256: Some(body_sha256),
     };
     let head_bytes = serde_json::to_vec_pretty(&head)?;
     let head_file = dir.join(HEAD_FILE);
     crate::files::write_private(&head_file, &head_bytes)?;
     File::open(&head_file)?.sync_all()?;
+    Ok(crate::digest::sha256_hex(&head_bytes))
+}
 
-    let body = BodyRef {
-        users: &snapshot.users,
-        registrations: &snapshot.registrations,
-        break_glass_members: &snapshot.break_glass_members,
-        audit_events: &snapshot.audit_events,
-        auth_methods_policy: &snapshot.auth_methods_policy,
-        conditional_access: &snapshot.conditional_access,
-    };
-    let hashed = HashingWriter::new(BufWriter::with_capacity(
+impl<'a> BodyRef<'a> {
+    fn of(snapshot: &'a Snapshot) -> BodyRef<'a> {
+        BodyRef {
+            users: &snapshot.users,
+            registrations: &snapshot.registrations,
+            break_glass_members: &snapshot.break_glass_members,
+            audit_events: &snapshot.audit_events,
+            auth_methods_policy: &snapshot.auth_methods_policy,
+            conditional_access: &snapshot.conditional_access,
+        }
+    }
+}
+
+/// Writes `record.bin.zst` into `dir`, streamed and fsynced; returns the SHA-256 of the file
+/// and of the uncompressed body.
+pub(super) fn write_body(dir: &Path, snapshot: &Snapshot) -> Result<(String, String)> {
+    let stored = HashingWriter::new(BufWriter::with_capacity(
         1 << 20,
         create_private_file(&dir.join(BODY_FILE))?,
     ));
-    let mut encoder = zstd::stream::Encoder::new(hashed, ZSTD_LEVEL)?;
-    postcard::to_io(&body, &mut encoder).context("cannot encode the compact record")?;
-    let (file, body_sha256) = encoder.finish()?.finish();
+    let mut plain = HashingWriter::new(zstd::stream::Encoder::new(stored, ZSTD_LEVEL)?);
+    postcard::to_io(&BodyRef::of(snapshot), &mut plain)
+        .context("cannot encode the compact record")?;
+    let (encoder, body_sha256) = plain.finish();
+    let (file, file_sha256) = encoder.finish()?.finish();
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok([crate::digest::sha256_hex(&head_bytes), body_sha256])
+    Ok((file_sha256, body_sha256))
+}
+
+/// SHA-256 of the stored body's uncompressed bytes, streamed.
+pub(super) fn stored_body_sha256(dir: &Path) -> Result<String> {
+    let path = dir.join(BODY_FILE);
+    let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut decoder = zstd::stream::Decoder::new(BufReader::with_capacity(1 << 20, file))?;
+    let mut out = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut decoder, &mut out)
+        .with_context(|| format!("{} does not decompress", path.display()))?;
+    Ok(out.finish().1)
+}
+
+/// SHA-256 of `snapshot`'s body as [`write_body`] encodes it, computed without keeping it.
+pub(super) fn body_sha256(snapshot: &Snapshot) -> Result<String> {
+    let mut out = HashingWriter::new(std::io::sink());
+    postcard::to_io(&BodyRef::of(snapshot), &mut out)
+        .context("cannot encode the compact record")?;
+    Ok(out.finish().1)
 }
 
 /// Reads `record.json` of a snapshot folder.

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One snapshot against its floor, side by side in one run: the floor program (examples/floor.rs:
+# read, SHA-256 and parse every raw page of the export once, one thread), then `import` and
+# `report --as-of` of the same export into a fresh store. Prints each step's wall time and peak
+# resident memory (GNU time) and the ratio of import + report to the floor.
+#
+#   bench/floor.sh [USERS]            default: 1000000 (about 3 GB under BENCH_DIR)
+set -euo pipefail
+users=${1:-1000000}
+work=${BENCH_DIR:-/tmp/mfa-evidence-bench-floor}
+cd "$(dirname "$0")/.."
+cargo build --release --locked --quiet --bin mfa-evidence --example gen_tenant --example floor
+bin=target/release/mfa-evidence
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time (GNU time) is needed: apt-get install time" >&2; exit 2; }
+rm -rf "$work" && mkdir -p "$work"
+target/release/examples/gen_tenant "$users" "$work/tenant" >/dev/null
+mv "$work/tenant/mfa-evidence.toml" "$work/tenant.toml"
+{ cat "$work/tenant.toml"; printf '\n[store]\npath = "%s"\n' "$work/store"; } > "$work/config.toml"
+
+declare -A wall rss
+timed() {
+  local label=$1
+  shift
+  set +e
+  /usr/bin/time -v -o "$work/time-$label.txt" "$@" > "$work/out-$label.txt" 2> "$work/err-$label.txt"
+  local code=$?
+  set -e
+  [ "$code" -le 1 ] || { cat "$work/err-$label.txt" >&2; exit "$code"; }
+  wall[$label]=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+      n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$work/time-$label.txt")
+  rss[$label]=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$work/time-$label.txt")
+}
+at=2026-10-31T06:00:00Z
+timed floor target/release/examples/floor "$work/tenant"
+timed import "$bin" --config "$work/config.toml" import --no-notify --dir "$work/tenant" --collected-at "$at"
+timed report "$bin" --config "$work/config.toml" report --as-of "$at" --out "$work/out"
+
+echo
+echo "| $users users | wall | peak RSS | x floor |"
+echo "|---|---:|---:|---:|"
+for step in floor import report; do
+  echo "| $step | ${wall[$step]} s | ${rss[$step]} MiB | $(awk -v a="${wall[$step]}" -v f="${wall[floor]}" 'BEGIN { printf "%.1f", a / f }') |"
+done
+echo "| import + report | $(awk -v a="${wall[import]}" -v b="${wall[report]}" 'BEGIN { printf "%.2f", a + b }') s | | $(awk -v a="${wall[import]}" -v b="${wall[report]}" -v f="${wall[floor]}" 'BEGIN { printf "%.1f", (a + b) / f }') |"
+echo "store: $(du -sh "$work/store" | cut -f1), package: $(du -h "$work"/out/*.zip | cut -f1)"
+[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$work"
