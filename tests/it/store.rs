@@ -353,13 +353,14 @@ fn an_older_snapshot_after_a_newer_one_is_refused() {
 
 /// Two writers add snapshots of different times to one store at once. The lock serialises them:
 /// the ledger never holds two lines of one sequence. When the newer one wins the race the older
-/// is refused (history is append-only), so rounds are repeated until one ends with both.
+/// is refused (history is append-only), so rounds are repeated, the newer writer held back a
+/// little more each time, until one ends with both.
 #[test]
 fn two_concurrent_writers_serialise() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = export(tmp.path());
     let mut both_rounds = 0;
-    for round in 0..24 {
+    for round in 0..24u64 {
         let store = Arc::new(Store::new(tmp.path().join(format!("store-{round}"))));
         let barrier = Arc::new(Barrier::new(2));
         let threads: Vec<_> = [0i64, 1]
@@ -369,6 +370,11 @@ fn two_concurrent_writers_serialise() {
                 let imported = import(&dir, hours_after(h));
                 std::thread::spawn(move || {
                     barrier.wait();
+                    // The newer writer starts a little later each round, so that on a machine
+                    // where it would always win, a round still comes where the older one does.
+                    if h == 1 {
+                        std::thread::sleep(std::time::Duration::from_millis(5 * round));
+                    }
                     store.add(&imported).map_err(|e| format!("{e:#}"))
                 })
             })
