@@ -12,7 +12,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::azurite::{Azurite, KEY};
-use crate::util::{BIN, Run, Workdir, as_of, rfc3339, sha256_hex};
+use crate::util::{Run, Workdir, as_of, bin_in, rfc3339, sha256_hex};
 
 /// A store of one imported snapshot, and the config that reports on it with `extra` added.
 fn tenant(work: &Workdir, extra: &str) {
@@ -36,14 +36,9 @@ fn tenant(work: &Workdir, extra: &str) {
 
 /// `report` in `dir` with these storage variables and no others.
 fn report(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Run {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.current_dir(dir)
-        .arg("report")
+    let mut cmd = bin_in(dir);
+    cmd.arg("report")
         .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AZURE_CLIENT_ID")
-        .env_remove("AZURE_TENANT_ID")
-        .env_remove("AZURE_CLIENT_SECRET")
         .env_remove("AZURE_STORAGE_USE_EMULATOR")
         .env_remove("AZURITE_BLOB_STORAGE_URL")
         .env_remove("AZURE_STORAGE_ACCOUNT_NAME")

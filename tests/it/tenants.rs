@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::fake_graph::{CLIENT_ID, FakeGraph, FakeTenant, Fault, GROUP_ID, Scenario, TENANT};
-use crate::util::{BIN, Run, Workdir, entry, sha256_hex, zip_entries};
+use crate::util::{Run, Workdir, bin_in, entry, sha256_hex, zip_entries};
 
 /// Eight tenants the fake serves and the config lists, then one the config lists whose secret
 /// is wrong.
@@ -59,17 +59,8 @@ fn config(url: &str, store: &Path, n: usize, extra: &str) -> String {
 
 /// The binary in `dir`, with every tenant's secret variable set.
 fn run(dir: &Path, config: &Path, args: &[&str]) -> Run {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.current_dir(dir)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AZURE_CLIENT_ID")
-        .env_remove("AZURE_TENANT_ID")
-        .env_remove("AZURE_CLIENT_SECRET")
-        .env_remove("MFA_EVIDENCE_WEBHOOK_URL")
-        .env_remove("MFA_EVIDENCE_SMTP_PASSWORD");
+    let mut cmd = bin_in(dir);
+    cmd.arg("--config").arg(config).args(args);
     for i in 0..=GOOD {
         // The last tenant's variable holds another tenant's secret: Entra refuses it.
         let value = if i == GOOD { secret(1) } else { secret(i) };

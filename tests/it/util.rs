@@ -290,6 +290,20 @@ pub fn import(dir: &Path, collected_at: DateTime<Utc>) -> Imported {
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mfa-evidence");
 
+/// The binary run in `dir`, without the log level, the Graph app's credentials or the alert
+/// channels' secrets of the environment the tests run in.
+pub fn bin_in(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("AZURE_CLIENT_ID")
+        .env_remove("AZURE_TENANT_ID")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("MFA_EVIDENCE_WEBHOOK_URL")
+        .env_remove("MFA_EVIDENCE_SMTP_PASSWORD");
+    cmd
+}
+
 /// A temporary working directory for runs of the binary (its default store is
 /// `./evidence-store` inside it).
 pub struct Workdir {
@@ -355,15 +369,8 @@ impl Workdir {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(self.path())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("AZURE_CLIENT_ID")
-            .env_remove("AZURE_TENANT_ID")
-            .env_remove("AZURE_CLIENT_SECRET")
-            .env_remove("MFA_EVIDENCE_WEBHOOK_URL")
-            .env_remove("MFA_EVIDENCE_SMTP_PASSWORD");
+        let mut cmd = bin_in(self.path());
+        cmd.args(args);
         cmd
     }
 
