@@ -11,29 +11,22 @@ work=${BENCH_DIR:-/tmp/mfa-evidence-bench-floor}
 cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet --bin mfa-evidence --example gen_tenant --example floor
 bin=target/release/mfa-evidence
-[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time (GNU time) is needed: apt-get install time" >&2; exit 2; }
+. bench/timed.sh
 rm -rf "$work" && mkdir -p "$work"
 target/release/examples/gen_tenant "$users" "$work/tenant" >/dev/null
 mv "$work/tenant/mfa-evidence.toml" "$work/tenant.toml"
 { cat "$work/tenant.toml"; printf '\n[store]\npath = "%s"\n' "$work/store"; } > "$work/config.toml"
 
 declare -A wall rss
-timed() {
-  local label=$1
-  shift
-  set +e
-  /usr/bin/time -v -o "$work/time-$label.txt" "$@" > "$work/out-$label.txt" 2> "$work/err-$label.txt"
-  local code=$?
-  set -e
-  [ "$code" -le 1 ] || { cat "$work/err-$label.txt" >&2; exit "$code"; }
-  wall[$label]=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-      n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$work/time-$label.txt")
-  rss[$label]=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$work/time-$label.txt")
+step() {
+  timed "$@"
+  wall[$1]=$WALL
+  rss[$1]=$RSS
 }
 at=2026-10-31T06:00:00Z
-timed floor target/release/examples/floor "$work/tenant"
-timed import "$bin" --config "$work/config.toml" import --no-notify --dir "$work/tenant" --collected-at "$at"
-timed report "$bin" --config "$work/config.toml" report --as-of "$at" --out "$work/out"
+step floor target/release/examples/floor "$work/tenant"
+step import "$bin" --config "$work/config.toml" import --no-notify --dir "$work/tenant" --collected-at "$at"
+step report "$bin" --config "$work/config.toml" report --as-of "$at" --out "$work/out"
 
 echo
 echo "| $users users | wall | peak RSS | x floor |"

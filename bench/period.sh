@@ -26,7 +26,7 @@ else
   bin=target/release/mfa-evidence
   gen=target/release/examples/gen_tenant
 fi
-[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time (GNU time) is needed: apt-get install time" >&2; exit 2; }
+. bench/timed.sh
 
 if [ "${BENCH_REUSE:-0}" != 1 ]; then
   rm -rf "$work" && mkdir -p "$work"
@@ -45,26 +45,16 @@ if [ "${BENCH_REUSE:-0}" != 1 ]; then
 fi
 store_bytes=$(du -sb "$work/store" | cut -f1)
 
-# timed LABEL CMD...: runs CMD under GNU time, prints a table row.
+# row LABEL CMD...: runs CMD under GNU time, adds a table row.
 rows=()
-timed() {
-  local label=$1
-  shift
-  set +e
-  /usr/bin/time -v -o "$work/time-$label.txt" "$@" > "$work/out-$label.txt" 2> "$work/err-$label.txt"
-  local code=$?
-  set -e
-  [ "$code" -le 1 ] || { cat "$work/err-$label.txt" >&2; exit "$code"; }
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-      n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s }' "$work/time-$label.txt")
-  rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$work/time-$label.txt")
-  rows+=("| $label | $wall s | $rss MiB |")
+row() {
+  timed "$@"
+  rows+=("| $1 | $(awk -v w="$WALL" 'BEGIN { printf "%.1f", w }') s | $RSS MiB |")
 }
 rm -rf "$work/out"
-timed "store verify" "$bin" --config "$work/config.toml" store verify
-timed "store verify --deep" "$bin" --config "$work/config.toml" store verify --deep
-timed "report (period)" "$bin" --config "$work/config.toml" report --out "$work/out"
+row "store verify" "$bin" --config "$work/config.toml" store verify
+row "store verify --deep" "$bin" --config "$work/config.toml" store verify --deep
+row "report (period)" "$bin" --config "$work/config.toml" report --out "$work/out"
 
 echo
 echo "$users users, $days daily snapshots: store $(awk -v b="$store_bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }')"
