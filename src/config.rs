@@ -119,6 +119,7 @@ struct RawException {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<PathBuf>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,7 +169,9 @@ struct RawEmail {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub control: ControlSettings,
-    pub store_path: PathBuf,
+    /// Where the history lives: a folder (`[store] path`, the default) or object storage
+    /// (`[store] url`).
+    pub store: StoreLocation,
     pub max_gap_hours: u32,
     pub tenant: TenantSettings,
     /// Alerts after each stored snapshot; nothing configured means none are sent.
@@ -177,7 +180,7 @@ pub struct Config {
     /// [`Config::for_tenant`] gives one tenant's effective config.
     pub tenants: Vec<TenantEntry>,
     /// Where `report` uploads each package (`[archive] url`, or `--archive`).
-    pub archive: Option<ArchiveUrl>,
+    pub archive: Option<ObjectUrl>,
     /// The ledger and package signing key; `None`: lines and packages are unsigned.
     pub signing: Option<SigningSettings>,
     /// RFC 3161 time-stamping of ledger lines; `None`: snapshots are unattested.
@@ -381,7 +384,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             control: ControlSettings::default(),
-            store_path: PathBuf::from(DEFAULT_STORE_PATH),
+            store: StoreLocation::Path(PathBuf::from(DEFAULT_STORE_PATH)),
             max_gap_hours: 48,
             tenant: TenantSettings::default(),
             notify: NotifySettings::default(),
@@ -424,11 +427,12 @@ impl Config {
         // A relative store path written in the file is relative to the file, so a scheduled run
         // from another working directory still finds the same store.
         if store_path_given
-            && config.store_path.is_relative()
+            && let StoreLocation::Path(store) = &mut config.store
+            && store.is_relative()
             && let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            config.store_path = dir.join(&config.store_path);
+            *store = dir.join(&*store);
         }
         for entry in &mut config.tenants {
             if let Some(CredentialRef::CertificateFile(file)) = &mut entry.settings.credential
@@ -621,10 +625,14 @@ fn validate(raw: RawConfig) -> Result<Config> {
 
     Ok(Config {
         control,
-        store_path: raw
-            .store
-            .path
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH)),
+        store: match (raw.store.path, raw.store.url) {
+            (Some(_), Some(_)) => bail!(
+                "[store] sets both path and url: keep path for a folder on this machine, or url (az://<container>/<prefix> or s3://<bucket>/<prefix>) for object storage"
+            ),
+            (Some(path), None) => StoreLocation::Path(path),
+            (None, Some(url)) => StoreLocation::Url(ObjectUrl::parse(&url).context("store.url")?),
+            (None, None) => StoreLocation::Path(PathBuf::from(DEFAULT_STORE_PATH)),
+        },
         max_gap_hours,
         tenant: TenantSettings {
             id: tenant.id,
@@ -640,7 +648,7 @@ fn validate(raw: RawConfig) -> Result<Config> {
             .archive
             .url
             .as_deref()
-            .map(|u| ArchiveUrl::parse(u).context("archive.url"))
+            .map(|u| ObjectUrl::parse(u).context("archive.url"))
             .transpose()?,
         signing: raw.signing.map(validate_signing).transpose()?,
         timestamping: raw.timestamping.map(validate_timestamping).transpose()?,
@@ -778,23 +786,42 @@ fn validate_tenant(at: &str, t: RawTenantEntry) -> Result<TenantEntry> {
     })
 }
 
-/// Where packages are archived: a container of Azure Blob Storage or a bucket of S3, and a
-/// prefix inside it (no leading or trailing slash; empty for the top).
+/// Where the history lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ArchiveUrl {
+pub enum StoreLocation {
+    /// A folder on this machine, one writer at a time behind a lock file.
+    Path(PathBuf),
+    /// A container or bucket, written create-only: safe for runners on many machines.
+    Url(ObjectUrl),
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Path(path) => write!(f, "{}", path.display()),
+            StoreLocation::Url(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// A place on object storage (the store's `[store] url`, the archive's `[archive] url`): a
+/// container of Azure Blob Storage or a bucket of S3, and a prefix inside it (no leading or
+/// trailing slash; empty for the top).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectUrl {
     Azure { container: String, prefix: String },
     S3 { bucket: String, prefix: String },
 }
 
-impl ArchiveUrl {
+impl ObjectUrl {
     /// `az://<container>/<prefix>` or `s3://<bucket>/<prefix>`.
-    pub fn parse(text: &str) -> Result<ArchiveUrl> {
+    pub fn parse(text: &str) -> Result<ObjectUrl> {
         let text = text.trim();
         let fix =
             "write az://<container>/<prefix> (Azure Blob Storage) or s3://<bucket>/<prefix> (S3)";
         let (scheme, rest) = text
             .split_once("://")
-            .with_context(|| format!("{text:?} is not an archive URL: {fix}"))?;
+            .with_context(|| format!("{text:?} is not an object storage URL: {fix}"))?;
         let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = prefix.trim_matches('/').to_string();
         if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains("//") {
@@ -828,20 +855,20 @@ impl ArchiveUrl {
         }
         let name = name.to_string();
         Ok(match scheme {
-            "az" => ArchiveUrl::Azure {
+            "az" => ObjectUrl::Azure {
                 container: name,
                 prefix,
             },
-            _ => ArchiveUrl::S3 {
+            _ => ObjectUrl::S3 {
                 bucket: name,
                 prefix,
             },
         })
     }
 
-    /// The object name of a file archived here.
+    /// The object name of a file here (`name` relative to the prefix).
     pub fn object_name(&self, file: &str) -> String {
-        let (ArchiveUrl::Azure { prefix, .. } | ArchiveUrl::S3 { prefix, .. }) = self;
+        let (ObjectUrl::Azure { prefix, .. } | ObjectUrl::S3 { prefix, .. }) = self;
         if prefix.is_empty() {
             file.to_string()
         } else {
@@ -850,11 +877,11 @@ impl ArchiveUrl {
     }
 }
 
-impl std::fmt::Display for ArchiveUrl {
+impl std::fmt::Display for ObjectUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (scheme, name, prefix) = match self {
-            ArchiveUrl::Azure { container, prefix } => ("az", container, prefix),
-            ArchiveUrl::S3 { bucket, prefix } => ("s3", bucket, prefix),
+            ObjectUrl::Azure { container, prefix } => ("az", container, prefix),
+            ObjectUrl::S3 { bucket, prefix } => ("s3", bucket, prefix),
         };
         write!(f, "{scheme}://{name}")?;
         if !prefix.is_empty() {
@@ -1306,12 +1333,35 @@ mod tests {
         let file = dir.path().join("mfa-evidence.toml");
         std::fs::write(&file, "[store]\npath = \"./evidence-store\"\n").unwrap();
         let c = Config::from_file(&file).unwrap();
-        assert_eq!(c.store_path, dir.path().join("./evidence-store"));
+        assert_eq!(
+            c.store,
+            StoreLocation::Path(dir.path().join("./evidence-store"))
+        );
 
         // Without the key, the default stays relative to the working directory.
         std::fs::write(&file, "[control]\ninclude_guests = false\n").unwrap();
         let c = Config::from_file(&file).unwrap();
-        assert_eq!(c.store_path, Path::new(DEFAULT_STORE_PATH));
+        assert_eq!(c.store, StoreLocation::Path(DEFAULT_STORE_PATH.into()));
+    }
+
+    #[test]
+    fn a_store_is_a_path_or_a_url_never_both() {
+        let c = Config::from_toml("[store]\nurl = \"az://evidence/msp\"\n").unwrap();
+        assert_eq!(
+            c.store,
+            StoreLocation::Url(ObjectUrl::Azure {
+                container: "evidence".into(),
+                prefix: "msp".into()
+            })
+        );
+        let both =
+            Config::from_toml("[store]\npath = \"s\"\nurl = \"s3://bucket-a/x\"\n").unwrap_err();
+        assert!(
+            format!("{both:#}").contains("sets both path and url"),
+            "{both:#}"
+        );
+        let wrong = Config::from_toml("[store]\nurl = \"https://x/y\"\n").unwrap_err();
+        assert!(format!("{wrong:#}").contains("store.url"), "{wrong:#}");
     }
 
     const TWO_TENANTS: &str = "[control]\nthreshold_percent = 90\n\n\
@@ -1477,24 +1527,24 @@ mod tests {
         let url = c.archive.unwrap();
         assert_eq!(
             url,
-            ArchiveUrl::Azure {
+            ObjectUrl::Azure {
                 container: "evidence".into(),
                 prefix: "soc2/2026".into()
             }
         );
         assert_eq!(url.to_string(), "az://evidence/soc2/2026");
         assert_eq!(url.object_name("a.zip"), "soc2/2026/a.zip");
-        let s3 = ArchiveUrl::parse("s3://my.bucket").unwrap();
+        let s3 = ObjectUrl::parse("s3://my.bucket").unwrap();
         assert_eq!(s3.object_name("a.zip"), "a.zip");
         for (text, needle) in [
             ("https://x/y", "scheme https://"),
-            ("evidence", "is not an archive URL"),
+            ("evidence", "is not an object storage URL"),
             ("az://Evidence/x", "is not a container name"),
             ("az://my.container/x", "is not a container name"),
             ("s3://ab", "is not a bucket name"),
             ("az://evidence/a/../b", ".. segment"),
         ] {
-            let err = ArchiveUrl::parse(text).unwrap_err();
+            let err = ObjectUrl::parse(text).unwrap_err();
             assert!(format!("{err:#}").contains(needle), "{text}: {err:#}");
         }
     }

@@ -21,6 +21,7 @@ pub mod evidence;
 pub mod files;
 pub mod loopback;
 pub mod notify;
+pub mod objects;
 pub mod package;
 pub mod render;
 pub mod report;

@@ -15,13 +15,14 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
-use mfa_evidence::archive::{self, ArchiveEnv, Archived, ArchivedFile};
+use mfa_evidence::archive::{self, Archived, ArchivedFile};
 use mfa_evidence::attest::{self, StampOutcome, signing::read_allowed_signers};
 use mfa_evidence::collect::graph::AuthEnv;
-use mfa_evidence::config::{ArchiveUrl, Config};
+use mfa_evidence::config::{Config, ObjectUrl};
 use mfa_evidence::evidence::words::counted;
 use mfa_evidence::notify::deliver::{Notifier, NotifyEnv};
 use mfa_evidence::notify::job::{self, NotifyOutcome};
+use mfa_evidence::objects::StorageEnv;
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::{Depth, Store};
 use mfa_evidence::tenants;
@@ -412,8 +413,8 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             let alerted = match &notifier {
                 None => 0,
                 Some(n) => {
-                    let snapshot = collected.stored.load()?;
-                    let outcome = job::after_stored(&config, n, &collected.stored, &snapshot);
+                    let snapshot = &collected.snapshot;
+                    let outcome = job::after_stored(&config, n, &collected.stored, snapshot);
                     alert_code(out, outcome)?
                 }
             };
@@ -478,10 +479,10 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             let alerted = match &notifier {
                 None => 0,
                 Some(n) => {
-                    let snapshot = imported.stored.load()?;
+                    let snapshot = &imported.snapshot;
                     alert_code(
                         out,
-                        job::after_stored(&config, n, &imported.stored, &snapshot),
+                        job::after_stored(&config, n, &imported.stored, snapshot),
                     )?
                 }
             };
@@ -499,7 +500,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             json,
         } => {
             let archive = match archive {
-                Some(url) => Some(ArchiveUrl::parse(&url).context("--archive")?),
+                Some(url) => Some(ObjectUrl::parse(&url).context("--archive")?),
                 None => config.archive.clone(),
             };
             let mut request = ReportRequest {
@@ -571,7 +572,7 @@ fn run(cli: Cli, out: &mut Out) -> Result<u8> {
             Ok(code)
         }
         Command::Store { action } => {
-            let store = Store::new(&config.store_path);
+            let store = Store::open(&config.store)?;
             let (StoreAction::Verify { tenant, .. } | StoreAction::List { tenant }) = &action;
             // Without --tenant, every tenant of the store (an MSP's store holds several).
             let tenants = match tenant {
@@ -710,7 +711,7 @@ fn report_all_tenants(
     request: &ReportRequest,
     jobs: usize,
     json: bool,
-    archive: Option<&ArchiveUrl>,
+    archive: Option<&ObjectUrl>,
 ) -> Result<u8> {
     needs_tenants(config, "--all-tenants")?;
     let portfolio = tenants::report_all(config, request, jobs)?;
@@ -788,10 +789,10 @@ fn report_all_tenants(
 }
 
 /// Uploads a written package create-only; an error says the package is written all the same.
-fn archive_package(url: &ArchiveUrl, zip: &std::path::Path) -> Result<Vec<ArchivedFile>> {
+fn archive_package(url: &ObjectUrl, zip: &std::path::Path) -> Result<Vec<ArchivedFile>> {
     archive::archive(
         url,
-        &ArchiveEnv::from_process_env(),
+        &StorageEnv::from_process_env(),
         &archive::package_files(zip),
     )
     .with_context(|| {

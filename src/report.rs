@@ -47,7 +47,7 @@ impl ReportOutcome {
 pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     // The key is decrypted and the CA file read first: a wrong passphrase writes nothing.
     let attestor = Attestor::from_config(config)?;
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store)?;
     let tenant = store.pick_tenant(request.tenant.as_deref())?;
     let ledger = {
         let _step = Step::new("read the ledger");
@@ -73,6 +73,9 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     };
     let limit = request.as_of.or(period.as_ref().map(|p| p.to));
     let mut stored = pick_as_of(&ledger, limit)?;
+    // On object storage, a period's verify has brought every snapshot here; the point in time
+    // alone needs only its own.
+    store.fetch(&[stored])?;
     // A period report has just hashed every snapshot of an intact chain, the as-of one included.
     let verified = period.as_ref().is_some_and(|p| p.chain_intact);
     let check_step = Step::new("verify the as-of snapshot");
@@ -113,8 +116,7 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     let evidence_step = Step::new("generate evidence.json");
     let mut period = facts.as_ref().map(evidence::period);
     if let Some(p) = &mut period {
-        p.deviations_signalled =
-            notify::job::deviations_signalled(store.root(), &tenant, &p.series)?;
+        p.deviations_signalled = notify::job::deviations_signalled(&store, &tenant, &p.series)?;
     }
     // The history behind the package: its newest snapshot's ledger line, each snapshot's
     // attestation from the store's tokens, the lines and tokens an auditor checks.

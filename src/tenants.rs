@@ -176,12 +176,12 @@ fn collect_one(
             return Err(e);
         }
     };
-    let snapshot = collected.stored.load()?;
+    let snapshot = &collected.snapshot;
     let (result, figure) = {
-        let evaluation = evaluate::evaluate(&snapshot, &config.control);
+        let evaluation = evaluate::evaluate(snapshot, &config.control);
         (evaluation.result, evaluation.figure())
     };
-    let alert = notifier.map(|n| job::after_stored(&config, n, &collected.stored, &snapshot));
+    let alert = notifier.map(|n| job::after_stored(&config, n, &collected.stored, snapshot));
     Ok(CollectedTenant {
         collected,
         result,

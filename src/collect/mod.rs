@@ -45,6 +45,9 @@ pub struct CollectRequest {
 #[derive(Debug)]
 pub struct Collected {
     pub stored: StoredSnapshot,
+    /// The snapshot as stored: what the caller evaluates and alerts on (a store on object
+    /// storage removes its working copy when the job ends).
+    pub snapshot: Snapshot,
     /// One per optional source that was not collected, in display order.
     pub warnings: Vec<SourceWarning>,
     /// The time-stamp tokens asked for after storing (none without `[timestamping]`).
@@ -78,7 +81,7 @@ pub fn run(config: &Config, request: &CollectRequest) -> Result<Collected> {
     // A key that cannot sign or a CA file that cannot be read stops the run before Graph is
     // asked for anything.
     let attestor = Attestor::from_config(config)?;
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store)?;
     let created_root = !store.root().exists();
     crate::files::create_private_dir_all(store.root()).with_context(|| {
         format!(
@@ -122,6 +125,7 @@ pub fn run(config: &Config, request: &CollectRequest) -> Result<Collected> {
     Ok(Collected {
         stored,
         warnings: warnings(&imported.snapshot),
+        snapshot: imported.snapshot,
         stamps,
     })
 }
@@ -178,6 +182,8 @@ pub struct ImportRequest {
 #[derive(Debug)]
 pub struct ImportOutcome {
     pub stored: StoredSnapshot,
+    /// The snapshot as stored, as [`Collected::snapshot`].
+    pub snapshot: Snapshot,
     pub tenant: Tenant,
     pub users: usize,
     pub registrations: usize,
@@ -226,7 +232,7 @@ pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutc
             tenant.name
         );
     }
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store)?;
     check_store_not_ahead(&store, &imported.snapshot.tenant.id, request.now)?;
     let stored = {
         let _step = crate::steps::Step::new("store the snapshot");
@@ -247,7 +253,8 @@ pub fn run_import(config: &Config, request: &ImportRequest) -> Result<ImportOutc
         source_kind: snapshot.collection.source_kind,
         matched_by_upn: matching.0,
         unmatched: matching.1,
-        tenant: snapshot.tenant,
+        tenant: snapshot.tenant.clone(),
+        snapshot,
         stamps,
     })
 }

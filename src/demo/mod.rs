@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::collect::import::import_dir;
-use crate::config::Config;
+use crate::config::{Config, StoreLocation};
 use crate::evidence::PackageFile;
 use crate::package::{Manifest, PDF_FILE, read_entry};
 use crate::report::{self, ReportOutcome, ReportRequest};
@@ -70,8 +70,8 @@ pub fn run(samples: Option<&Path>, out_dir: &Path) -> Result<ReportOutcome> {
     let step = Step::new("generate six months of history");
     let days = synth::write_demo_history(samples, &work.path().join("history"))?;
     drop(step);
-    config.store_path = work.path().join("store");
-    let store = Store::new(&config.store_path);
+    config.store = StoreLocation::Path(work.path().join("store"));
+    let store = Store::new(work.path().join("store"));
     let import_step = Step::new(format!("import {} daily snapshots", days.len()));
     let bar = crate::steps::progress(days.len() as u64, "importing the history");
     for day in &days {

@@ -84,14 +84,14 @@ pub fn after_stored(
     stored: &StoredSnapshot,
     snapshot: &Snapshot,
 ) -> Result<NotifyOutcome> {
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store)?;
     let tenant = &stored.entry.tenant_id;
     let previous = store
         .ledger(tenant)?
         .into_iter()
         .rev()
         .find(|s| s.entry.sequence < stored.entry.sequence);
-    let previous = match previous.map(|p| p.load()) {
+    let previous = match previous.map(|p| store.fetch(&[&p]).and_then(|()| p.load())) {
         None => None,
         Some(Ok(snapshot)) => {
             let evaluation = evaluate(&snapshot, &config.control);
@@ -129,7 +129,7 @@ pub fn after_failure(
     attempted_at: DateTime<Utc>,
     error: &anyhow::Error,
 ) -> Result<NotifyOutcome> {
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store)?;
     // The store keys tenants by the GUID Graph returns: a tenant configured by domain name, or
     // one never collected, has no folder, and its record goes to the store's own.
     let known = match tenant {
@@ -170,6 +170,12 @@ fn send_and_record(
         .map(|d| NotificationRecord::new(alert, d))
         .collect();
     let record = record::append(store.root(), tenant, &records)
+        .and_then(|written| {
+            if written.is_some() {
+                store.publish_notifications(tenant, record::lines(&records)?.as_bytes())?;
+            }
+            Ok(written)
+        })
         .context("the alert was sent but cannot be recorded in the store")?;
     Ok(NotifyOutcome {
         kind: Some(alert.kind()),
@@ -181,11 +187,12 @@ fn send_and_record(
 /// How many of the period's deviating snapshots (`fail` or `insufficient-evidence`) had their
 /// alert delivered, by the tenant's notification record.
 pub fn deviations_signalled(
-    store_root: &std::path::Path,
+    store: &Store,
     tenant: &str,
     series: &[crate::evidence::HistoryPoint],
 ) -> Result<u64> {
-    let signalled = record::Signalled::from_records(&record::read(store_root, Some(tenant))?);
+    store.fetch_notifications(Some(tenant), &record::path(store.root(), Some(tenant))?)?;
+    let signalled = record::Signalled::from_records(&record::read(store.root(), Some(tenant))?);
     Ok(series
         .iter()
         .filter(|p| {

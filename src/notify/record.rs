@@ -99,11 +99,7 @@ pub fn append(
     if records.is_empty() || !file.parent().is_some_and(Path::is_dir) {
         return Ok(None);
     }
-    let mut text = String::new();
-    for r in records {
-        text.push_str(&serde_json::to_string(r)?);
-        text.push('\n');
-    }
+    let text = lines(records)?;
     let mut out = OpenOptions::new()
         .create(true)
         .append(true)
@@ -119,6 +115,16 @@ pub fn append(
             )
         })?;
     Ok(Some(file))
+}
+
+/// The records as the file holds them: one JSON line each.
+pub fn lines(records: &[NotificationRecord]) -> Result<String> {
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 /// Every record of `tenant_id`, oldest first; an empty list when there is none. A line that is not

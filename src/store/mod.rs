@@ -1,4 +1,5 @@
-//! The evidence store: append-only, tamper-evident history on the local disk.
+//! The evidence store: append-only, tamper-evident history, in a folder on this machine or on
+//! object storage (`remote`).
 //!
 //! ```text
 //! <store>/<tenant-id>/
@@ -23,8 +24,10 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::config::StoreLocation;
 use crate::digest::{SUMS_FILE, Sha256Sums, hash_file, sha256_hex};
 use crate::files::{create_private_dir_all, create_private_file, list_files, sync_dir};
+use crate::objects::StorageEnv;
 use crate::snapshot::{Imported, Snapshot};
 use crate::time::secs_text;
 
@@ -32,6 +35,7 @@ mod deep;
 mod layout;
 mod ledger;
 mod record;
+mod remote;
 
 pub use layout::{Format, RawPages};
 use layout::{RAW_DIR, SNAPSHOT_FILE};
@@ -166,21 +170,88 @@ pub struct ChainReport {
     pub tokens: u64,
 }
 
+/// The history of every tenant. A store on object storage reads and writes through a working
+/// copy (`root`), a temporary folder laid out as a local store and filled as commands need it.
 pub struct Store {
     root: PathBuf,
+    remote: Option<remote::Remote>,
 }
 
 impl Store {
+    /// A store in a folder on this machine.
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store {
+            root: root.into(),
+            remote: None,
+        }
     }
 
+    /// The store a config names: its folder, or its container or bucket, reached with the
+    /// storage variables of the environment.
+    pub fn open(location: &StoreLocation) -> Result<Store> {
+        match location {
+            StoreLocation::Path(path) => Ok(Store::new(path)),
+            StoreLocation::Url(url) => {
+                let remote = remote::Remote::open(url, StorageEnv::from_process_env())?;
+                Ok(Store {
+                    root: remote.work_dir().to_path_buf(),
+                    remote: Some(remote),
+                })
+            }
+        }
+    }
+
+    /// The folder of a local store, or the working copy of one on object storage.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Where the store is, for messages: its folder or its URL.
+    pub fn place(&self) -> String {
+        match &self.remote {
+            Some(remote) => remote.url().to_string(),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Brings the folders of `snapshots` into the working copy of a store on object storage
+    /// (a local store holds them already).
+    pub fn fetch(&self, snapshots: &[&StoredSnapshot]) -> Result<()> {
+        match &self.remote {
+            Some(remote) => {
+                remote.fetch_snapshots(snapshots.iter().map(|s| (&s.entry, s.dir.as_path())))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Brings a notification record (`record`, a file of the working copy) up to date from
+    /// object storage; a local store's is in place.
+    pub fn fetch_notifications(&self, tenant: Option<&str>, record: &Path) -> Result<()> {
+        match &self.remote {
+            Some(remote) => remote.fetch_notifications(tenant, record),
+            None => Ok(()),
+        }
+    }
+
+    /// Shares the record lines a run appended locally: on object storage, as an object of
+    /// their own (no object is ever appended to); a local store's file holds them already.
+    pub fn publish_notifications(&self, tenant: Option<&str>, lines: &[u8]) -> Result<()> {
+        match &self.remote {
+            Some(remote) => remote.put_notifications(tenant, lines),
+            None => Ok(()),
+        }
+    }
+
     /// The tenants with a ledger, sorted.
     pub fn tenants(&self) -> Result<Vec<String>> {
+        if let Some(remote) = &self.remote {
+            return remote.tenants();
+        }
         if !self.root.exists() {
             return Ok(Vec::new());
         }
@@ -204,7 +275,7 @@ impl Store {
             Some(id) if tenants.iter().any(|t| t == id) => Ok(id.to_string()),
             Some(id) => bail!(
                 "the evidence store {} holds no snapshot of tenant {id}: it holds {}",
-                self.root.display(),
+                self.place(),
                 if tenants.is_empty() {
                     "none".to_string()
                 } else {
@@ -213,13 +284,13 @@ impl Store {
             ),
             None => match tenants.as_slice() {
                 [] => bail!(
-                    "no snapshot is stored in {} yet: run `mfa-evidence collect` or `mfa-evidence import --dir D` first, or point [store] path at your store",
-                    self.root.display()
+                    "no snapshot is stored in {} yet: run `mfa-evidence collect` or `mfa-evidence import --dir D` first, or point [store] path (or url) at your store",
+                    self.place()
                 ),
                 [one] => Ok(one.clone()),
                 many => bail!(
                     "the evidence store {} holds several tenants ({}): choose one with --tenant",
-                    self.root.display(),
+                    self.place(),
                     many.join(", ")
                 ),
             },
@@ -243,6 +314,9 @@ impl Store {
     /// The ledger of a tenant, parsed but not verified.
     pub fn ledger(&self, tenant_id: &str) -> Result<Vec<StoredSnapshot>> {
         let dir = self.tenant_dir(tenant_id)?;
+        if let Some(remote) = &self.remote {
+            remote.sync_ledger(tenant_id)?;
+        }
         read_ledger(&dir)
     }
 
@@ -260,6 +334,9 @@ impl Store {
     ) -> Result<StoredSnapshot> {
         let snapshot = &imported.snapshot;
         let tenant_dir = self.tenant_dir(&snapshot.tenant.id)?;
+        if let Some(remote) = &self.remote {
+            return remote.add(imported, signer);
+        }
         create_private_dir_all(&tenant_dir.join(SNAPSHOTS_DIR)).with_context(|| {
             format!(
                 "cannot create the store folder {}: check [store] path and its permissions",
@@ -275,15 +352,8 @@ impl Store {
         ledger::repair_tail(&tenant_dir)?;
         let ledger = read_ledger(&tenant_dir)?;
         let collected_at = snapshot.collected_at;
-        if let Some(last) = ledger.last()
-            && last.entry.collected_at >= collected_at
-        {
-            bail!(
-                "the store already holds a snapshot of {} collected at {}, not before this one ({}): history is append-only, so import exports oldest first",
-                snapshot.tenant.id,
-                secs_text(last.entry.collected_at),
-                secs_text(snapshot.collected_at)
-            );
+        if let Some(last) = ledger.last() {
+            refuse_not_later(&last.entry, snapshot)?;
         }
         let sequence = ledger.last().map_or(1, |l| l.entry.sequence + 1);
         let folder = format!("{sequence:06}-{}", collected_at.format("%Y%m%dT%H%M%SZ"));
@@ -353,6 +423,9 @@ impl Store {
     ) -> Result<ChainReport> {
         let dir = self.tenant_dir(tenant_id)?;
         let mut report = ChainReport::default();
+        if let Some(remote) = &self.remote {
+            remote.sync_ledger(tenant_id)?;
+        }
         let chain_step = crate::steps::Step::new(format!("verify the ledger chain of {tenant_id}"));
         // 1. The chain itself, line by line: cheap, and in order. It stops at the first line
         //    that does not hold; the snapshots of the lines before it are checked next.
@@ -372,6 +445,20 @@ impl Store {
             );
         }
         drop(chain_step);
+        if let Some(remote) = &self.remote {
+            let _step = crate::steps::Step::new(format!("download the history of {tenant_id}"));
+            let dirs: Vec<PathBuf> = entries
+                .iter()
+                .map(|e| dir.join(SNAPSHOTS_DIR).join(&e.folder))
+                .collect();
+            remote.fetch_snapshots(entries.iter().zip(dirs.iter().map(PathBuf::as_path)))?;
+            for folder in remote.unlisted_snapshots(tenant_id, &entries)? {
+                report.notes.push(format!(
+                    "snapshots/{folder} on {} is not in the ledger: a run that stopped before its ledger line, never counted (the tool never deletes it)",
+                    self.place()
+                ));
+            }
+        }
         // 2. Every snapshot those lines record, against its line: every file is hashed, so this
         //    is the long part, spread over the cores. The first broken link is the earliest
         //    failing snapshot, or else the chain's own break.
@@ -550,6 +637,20 @@ fn read_ledger(tenant_dir: &Path) -> Result<Vec<StoredSnapshot>> {
         .collect())
 }
 
+/// History is append-only and in collection order: a snapshot not later than the newest stored
+/// one is refused.
+fn refuse_not_later(head: &LedgerEntry, snapshot: &Snapshot) -> Result<()> {
+    if head.collected_at >= snapshot.collected_at {
+        bail!(
+            "the store already holds a snapshot of {} collected at {}, not before this one ({}): history is append-only, so import exports oldest first",
+            snapshot.tenant.id,
+            secs_text(head.collected_at),
+            secs_text(snapshot.collected_at)
+        );
+    }
+    Ok(())
+}
+
 /// Removes `.tmp-*` folders left by interrupted writes (called under the lock).
 fn remove_leftovers(tenant_dir: &Path) -> Result<()> {
     for entry in fs::read_dir(tenant_dir)? {
@@ -657,11 +758,18 @@ impl Store {
         f.sync_all()?;
         fs::rename(&tmp, &path)
             .with_context(|| format!("cannot move the token into {}", path.display()))?;
-        sync_dir(dir)
+        sync_dir(dir)?;
+        match &self.remote {
+            Some(remote) => remote.put_token(tenant_id, sequence, der),
+            None => Ok(()),
+        }
     }
 
     /// The ledger's complete lines, as stored (without their newlines).
     pub fn ledger_lines(&self, tenant_id: &str) -> Result<Vec<String>> {
+        if let Some(remote) = &self.remote {
+            remote.sync_ledger(tenant_id)?;
+        }
         ledger::lines(&self.tenant_dir(tenant_id)?)
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use mfa_evidence::collect;
 use mfa_evidence::collect::graph::{AuthEnv, CollectOptions, NetworkPolicy, collect};
-use mfa_evidence::config::Config;
+use mfa_evidence::config::{Config, StoreLocation};
 use mfa_evidence::snapshot::{CollectionRecord, SourceRecord};
 use mfa_evidence::source::{SourceKind, SourceStatus};
 use mfa_evidence::store::Store;
@@ -773,7 +773,7 @@ async fn the_collect_job_stores_snapshots_and_reads_audits_since_the_previous_on
     let fake = FakeGraph::start(Scenario::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&fake);
-    config.store_path = dir.path().join("store");
+    config.store = StoreLocation::Path(dir.path().join("store"));
     config.tenant.id = Some(TENANT_DOMAIN.into());
     let mut request = collect::CollectRequest {
         now: Utc.with_ymd_and_hms(2030, 1, 31, 6, 0, 0).unwrap(),
@@ -809,7 +809,7 @@ async fn the_collect_job_stores_snapshots_and_reads_audits_since_the_previous_on
     let q = &fake.seen_for("directoryAudits")[1].path_and_query;
     assert!(q.ends_with(&format!("{audits}{since}")), "{q}");
 
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store).unwrap();
     assert_eq!(store.ledger(TENANT).unwrap().len(), 2);
     let snapshot = second.stored.load().unwrap();
     assert_eq!(snapshot.collection.source_kind, SourceKind::Graph);
@@ -928,7 +928,7 @@ async fn a_403_on_the_break_glass_group_stores_the_snapshot_and_exits_1_naming_t
 
     let mut config =
         Config::from_toml(&format!("[break_glass]\ngroup_id = \"{GROUP_ID}\"\n")).unwrap();
-    config.store_path = dir.path().join("store");
+    config.store = StoreLocation::Path(dir.path().join("store"));
     let outcome = mfa_evidence::report::run(
         &config,
         &mfa_evidence::report::ReportRequest {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::Duration;
 use mfa_evidence::collect::import::import_dir;
-use mfa_evidence::config::Config;
+use mfa_evidence::config::{Config, StoreLocation};
 use mfa_evidence::evidence::Conclusion;
 use mfa_evidence::report::{self, ReportOutcome, ReportRequest};
 use mfa_evidence::store::Store;
@@ -20,8 +20,8 @@ use crate::util::{
 /// A store under `root` holding one snapshot of `users` per time given.
 fn store_with(root: &Path, users: &[GraphUser], times: &[chrono::DateTime<chrono::Utc>]) -> Config {
     let mut config = Config::from_toml("").unwrap();
-    config.store_path = root.join("store");
-    let store = Store::new(&config.store_path);
+    config.store = StoreLocation::Path(root.join("store"));
+    let store = Store::new(root.join("store"));
     for (i, t) in times.iter().enumerate() {
         let export = root.join(format!("export-{i}"));
         write_export(&export, users);
@@ -129,8 +129,8 @@ fn users_without_user_type_take_the_reports_and_are_named() {
     }
     std::fs::write(&path, serde_json::to_vec(&page).unwrap()).unwrap();
     let mut config = Config::from_toml("").unwrap();
-    config.store_path = dir.path().join("store");
-    Store::new(&config.store_path)
+    config.store = StoreLocation::Path(dir.path().join("store"));
+    Store::new(dir.path().join("store"))
         .add(&import(&export, as_of()))
         .unwrap();
     let outcome = report_with(&config, &dir.path().join("out"), ReportRequest::default());
@@ -278,8 +278,8 @@ fn control_characters_and_long_names_do_not_stop_the_report() {
     page["value"][0]["displayName"] = format!("Tenant\u{1}{}", "x".repeat(218)).into();
     std::fs::write(&path, serde_json::to_vec(&page).unwrap()).unwrap();
     let mut config = Config::from_toml("").unwrap();
-    config.store_path = dir.path().join("store");
-    Store::new(&config.store_path)
+    config.store = StoreLocation::Path(dir.path().join("store"));
+    Store::new(dir.path().join("store"))
         .add(&import(&export, as_of()))
         .unwrap();
     let outcome = report_with(&config, &dir.path().join("out"), ReportRequest::default());
@@ -629,8 +629,8 @@ fn provenance_of_an_import_is_what_its_files_show() {
     page["@odata.context"] = beta_context.into();
     write_json(&path, &page);
     let mut config = Config::from_toml("").unwrap();
-    config.store_path = dir.path().join("store");
-    Store::new(&config.store_path)
+    config.store = StoreLocation::Path(dir.path().join("store"));
+    Store::new(dir.path().join("store"))
         .add(&import(&export, as_of()))
         .unwrap();
     let outcome = report_with(&config, &dir.path().join("out"), ReportRequest::default());

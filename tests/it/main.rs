@@ -11,6 +11,7 @@ mod fake_graph;
 mod formats;
 mod honest;
 mod notify;
+mod objstore;
 mod operator;
 mod oscal;
 mod package;

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use chrono::Duration;
-use mfa_evidence::config::Config;
+use mfa_evidence::config::{Config, StoreLocation};
 use mfa_evidence::render::oscal::{OSCAL_VERSION, PLAN_FILE, RESULTS_FILE};
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::Store;
@@ -130,8 +130,8 @@ fn store_of(root: &Path, users: &[GraphUser]) -> Config {
     let export = root.join("export");
     write_export(&export, users);
     let mut config = Config::from_toml("").unwrap();
-    config.store_path = root.join("store");
-    Store::new(&config.store_path)
+    config.store = StoreLocation::Path(root.join("store"));
+    Store::new(root.join("store"))
         .add(&import(&export, as_of()))
         .unwrap();
     config
@@ -609,8 +609,8 @@ fn a_tenant_name_with_a_line_break_still_gives_valid_oscal() {
     page["value"][0]["displayName"] = "Contoso\nLtd\u{1} ".into();
     std::fs::write(&path, serde_json::to_vec(&page).unwrap()).unwrap();
     let mut config = Config::from_toml("").unwrap();
-    config.store_path = root.join("store");
-    Store::new(&config.store_path)
+    config.store = StoreLocation::Path(root.join("store"));
+    Store::new(root.join("store"))
         .add(&import(&export, as_of()))
         .unwrap();
     let p = Package::read(&report_into(&config, &root.join("out"), None));

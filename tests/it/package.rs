@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use mfa_evidence::config::Config;
+use mfa_evidence::config::{Config, StoreLocation};
 use mfa_evidence::render::csv::POPULATION_COLUMNS;
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::store::Store;
@@ -62,8 +62,8 @@ fn store_in(root: &Path) -> Config {
         std::fs::copy(samples().join(f), export.join(f)).unwrap();
     }
     let mut config = Config::from_toml("").unwrap();
-    config.store_path = root.join("store");
-    Store::new(&config.store_path)
+    config.store = StoreLocation::Path(root.join("store"));
+    Store::new(root.join("store"))
         .add(&import(&export, crate::util::as_of()))
         .unwrap();
     config

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use mfa_evidence::collect::import::import_dir;
-use mfa_evidence::config::{Config, ControlSettings};
+use mfa_evidence::config::{Config, ControlSettings, StoreLocation};
 use mfa_evidence::demo::synth;
 use mfa_evidence::evaluate::evaluate;
 use mfa_evidence::evaluate::period::{LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo};
@@ -415,10 +415,10 @@ fn leavers_come_out_in_the_same_order_on_every_run() {
 /// Three collections of a small generated tenant, stored.
 fn stored_history(root: &std::path::Path) -> Config {
     let mut config = Config {
-        store_path: root.join("store"),
+        store: StoreLocation::Path(root.join("store")),
         ..Config::default()
     };
-    let store = Store::new(&config.store_path);
+    let store = Store::new(root.join("store"));
     for day in 0..3 {
         let at = t0() + Duration::days(day);
         let spec = synth::TenantSpec::new(60, 7, at);
@@ -427,7 +427,7 @@ fn stored_history(root: &std::path::Path) -> Config {
         if day == 0 {
             let toml = synth::config_toml(&summary);
             let mut parsed = Config::from_toml(&toml).unwrap();
-            parsed.store_path = config.store_path.clone();
+            parsed.store = config.store.clone();
             config = parsed;
         }
         store.add(&import_dir(&dir, Some(at)).unwrap()).unwrap();
@@ -439,7 +439,7 @@ fn stored_history(root: &std::path::Path) -> Config {
 fn a_broken_ledger_refuses_the_period_report_unless_allowed() {
     let root = tempfile::tempdir().unwrap();
     let config = stored_history(root.path());
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store).unwrap();
     let tenant = store.pick_tenant(None).unwrap();
     let ledger = store.ledger(&tenant).unwrap();
     // Tamper with a raw page of the second snapshot.
@@ -535,7 +535,7 @@ fn a_period_report_writes_the_period_files() {
 fn a_tampered_newest_snapshot_is_not_the_as_of_even_with_a_broken_history_allowed() {
     let root = tempfile::tempdir().unwrap();
     let config = stored_history(root.path());
-    let store = Store::new(&config.store_path);
+    let store = Store::open(&config.store).unwrap();
     let tenant = store.pick_tenant(None).unwrap();
     let ledger = store.ledger(&tenant).unwrap();
     let page = ledger[2].raw_dir().join("users-0001.json.zst");

@@ -16,7 +16,7 @@ use crate::util::{Run, Workdir, bin_in, entry, sha256_hex, zip_entries};
 /// is wrong.
 const GOOD: usize = 8;
 
-fn tenant_id(i: usize) -> String {
+pub(crate) fn tenant_id(i: usize) -> String {
     if i == 0 {
         TENANT.to_string()
     } else {
@@ -24,7 +24,7 @@ fn tenant_id(i: usize) -> String {
     }
 }
 
-fn tenant_name(i: usize) -> String {
+pub(crate) fn tenant_name(i: usize) -> String {
     if i == 0 {
         "Contoso".to_string()
     } else {
@@ -32,7 +32,7 @@ fn tenant_name(i: usize) -> String {
     }
 }
 
-fn secret(i: usize) -> String {
+pub(crate) fn secret(i: usize) -> String {
     if i == 0 {
         "fake-secret".to_string()
     } else {
