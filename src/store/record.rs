@@ -209,24 +209,52 @@ impl<'a> Time<'a> {
     }
 
     fn into_graph_time(self) -> Result<GraphTime> {
-        let text = match self {
+        match self {
             Time::At {
                 secs,
                 nanos,
                 digits,
-            } => time_text(secs, nanos, digits).context("a stored time is out of range")?,
-            Time::Text(text) => text.into_owned(),
-        };
-        GraphTime::parse(&text).with_context(|| format!("{text:?} is not an RFC 3339 time"))
+            } => {
+                // Only digits the text has may be non-zero, or the text would not be the instant.
+                let unwritten = 10u32.checked_pow(9 - u32::from(digits.min(9)));
+                let at = DateTime::<Utc>::from_timestamp(secs, nanos)
+                    .filter(|_| unwritten.is_some_and(|u| nanos % u == 0));
+                let text = at.and_then(|_| time_text(secs, nanos, digits));
+                match (at, text) {
+                    (Some(at), Some(text)) => Ok(GraphTime::from_formatted(at, text)),
+                    _ => anyhow::bail!("a stored time is out of range"),
+                }
+            }
+            Time::Text(text) => {
+                GraphTime::parse(&text).with_context(|| format!("{text:?} is not an RFC 3339 time"))
+            }
+        }
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with `digits` digits of fraction.
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with `digits` digits of fraction, for years of four digits.
+/// Written by hand: a record holds hundreds of thousands of times, and this runs for each.
 fn time_text(secs: i64, nanos: u32, digits: u8) -> Option<String> {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
     let at = DateTime::<Utc>::from_timestamp(secs, nanos)?;
-    let mut text = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let year = at.year();
+    if !(0..=9999).contains(&year) || digits > 9 || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let mut text = String::with_capacity(30);
+    write!(
+        text,
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+    .ok()?;
     if digits > 0 {
-        let fraction = format!("{:09}", nanos);
+        let fraction = format!("{nanos:09}");
         text.push('.');
         text.push_str(fraction.get(..usize::from(digits))?);
     }
