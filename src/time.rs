@@ -73,6 +73,15 @@ impl GraphTime {
         })
     }
 
+    /// A time whose `text` was written from `at` (so parsing it gives `at` back): skips the
+    /// parse where a reader formats the text itself.
+    pub(crate) fn from_formatted(at: DateTime<Utc>, text: String) -> GraphTime {
+        GraphTime {
+            at,
+            text: text.into(),
+        }
+    }
+
     pub fn at(&self) -> DateTime<Utc> {
         self.at
     }

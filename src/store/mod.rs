@@ -111,7 +111,7 @@ fn derive_and_compare(dir: &Path) -> Result<(Snapshot, RawPages, Option<&'static
             // The body as stored, and as derived again, both encode to the recorded bytes.
             Some(recorded) => {
                 head.agrees_with(&derived)
-                    && record::body_sha256(&derived)? == *recorded
+                    && record::body_sha256(head, &derived)? == *recorded
                     && record::stored_body_sha256(dir)? == *recorded
             }
             None => false,

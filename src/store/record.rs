@@ -6,11 +6,15 @@
 //!   with its size and the SHA-256 of its uncompressed bytes (what Graph returned, and what a
 //!   package's `raw/` holds). Small: `store verify` reads it to check the ledger line.
 //! - `record.bin.zst`, the body: users, registration rows, break-glass members, audit events and
-//!   policies, in postcard (a compact serde binary form), zstd-compressed.
+//!   policies, in postcard (a compact serde binary form), zstd-compressed. Record format 1 (the
+//!   first) holds the lists as they are; format 2 (written now) holds users and registration rows
+//!   column by column, GUIDs as 16 bytes, and a registration row that names the same id, UPN and
+//!   display name as a user as a link to that user. Both are read.
 //!
 //! The record is derived from the raw pages by the import at write time; `store verify --deep`
 //! derives it again and compares.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
 use std::path::Path;
@@ -25,13 +29,19 @@ use crate::snapshot::{
     AuditEvent, AuthMethodsPolicy, CollectionRecord, ConditionalAccessPolicy, GroupMember,
     Registration, Snapshot, Tenant, User,
 };
+use crate::time::GraphTime;
 
 pub(super) const HEAD_FILE: &str = "record.json";
 pub(super) const BODY_FILE: &str = "record.bin.zst";
-/// Bumped whenever the body's encoding changes: postcard carries no field names.
-const RECORD_FORMAT: u32 = 1;
-/// zstd level of the body and the raw pages: several times smaller than the JSON, and fast.
-pub(super) const ZSTD_LEVEL: i32 = 3;
+/// Bumped whenever the body's encoding changes: postcard carries no field names. The format
+/// written now; [`LEGACY_FORMAT`] is still read.
+const RECORD_FORMAT: u32 = 2;
+/// The lists as they are (the first compact record).
+const LEGACY_FORMAT: u32 = 1;
+/// zstd level of the body and the raw pages: level 6 stores a 100,000-user snapshot's pages in
+/// 8 % less than level 3 for about a quarter more compression time, which the import spreads
+/// over the cores; higher levels gain little more and cost several times the time.
+pub(super) const ZSTD_LEVEL: i32 = 6;
 
 /// One raw page as Graph returned it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +80,7 @@ impl Head {
     }
 }
 
+/// Record format 1's body: the lists as they are.
 #[derive(Serialize)]
 struct BodyRef<'a> {
     users: &'a [User],
@@ -80,6 +91,19 @@ struct BodyRef<'a> {
     conditional_access: &'a Option<Vec<ConditionalAccessPolicy>>,
 }
 
+impl<'a> BodyRef<'a> {
+    fn of(snapshot: &'a Snapshot) -> BodyRef<'a> {
+        BodyRef {
+            users: &snapshot.users,
+            registrations: &snapshot.registrations,
+            break_glass_members: &snapshot.break_glass_members,
+            audit_events: &snapshot.audit_events,
+            auth_methods_policy: &snapshot.auth_methods_policy,
+            conditional_access: &snapshot.conditional_access,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Body {
     users: Vec<User>,
@@ -88,6 +112,417 @@ struct Body {
     audit_events: Option<Vec<AuditEvent>>,
     auth_methods_policy: Option<AuthMethodsPolicy>,
     conditional_access: Option<Vec<ConditionalAccessPolicy>>,
+}
+
+/// An object id: a GUID as Graph writes it (lowercase, hyphenated) in its 16 bytes, anything
+/// else as its text, so every id comes back byte for byte.
+#[derive(Serialize, Deserialize)]
+enum Id<'a> {
+    Guid([u8; 16]),
+    Text(Cow<'a, str>),
+}
+
+impl<'a> Id<'a> {
+    fn of(text: &'a str) -> Id<'a> {
+        guid_bytes(text).map_or(Id::Text(Cow::Borrowed(text)), Id::Guid)
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            Id::Guid(bytes) => guid_text(&bytes),
+            Id::Text(text) => text.into_owned(),
+        }
+    }
+}
+
+/// Where the hyphens of a GUID's 36 characters are.
+const GUID_HYPHENS: [usize; 4] = [8, 13, 18, 23];
+
+fn guid_bytes(text: &str) -> Option<[u8; 16]> {
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let b = text.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let (mut i, mut k) = (0, 0);
+    while i < 36 {
+        if GUID_HYPHENS.contains(&i) {
+            if b[i] != b'-' {
+                return None;
+            }
+            i += 1;
+            continue;
+        }
+        // Each group has an even number of digits, so a pair never spans a hyphen.
+        out[k] = (hex(b[i])? << 4) | hex(b[i + 1])?;
+        k += 1;
+        i += 2;
+    }
+    Some(out)
+}
+
+fn guid_text(bytes: &[u8; 16]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (k, byte) in bytes.iter().enumerate() {
+        if matches!(k, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    out
+}
+
+/// A time: as its instant and the number of fraction digits Graph wrote when those give its text
+/// back byte for byte (7 or 9 bytes instead of 20 to 30 of text that does not compress), or
+/// else as its text.
+#[derive(Serialize, Deserialize)]
+enum Time<'a> {
+    At { secs: i64, nanos: u32, digits: u8 },
+    Text(Cow<'a, str>),
+}
+
+impl<'a> Time<'a> {
+    fn of(time: &'a GraphTime) -> Time<'a> {
+        let text = time.as_str();
+        let digits = match text.len() {
+            20 => Some(0),
+            len @ 22..=30 if text.as_bytes()[19] == b'.' => u8::try_from(len - 21).ok(),
+            _ => None,
+        };
+        let at = time.at();
+        let (secs, nanos) = (at.timestamp(), at.timestamp_subsec_nanos());
+        match digits {
+            Some(digits) if time_text(secs, nanos, digits).as_deref() == Some(text) => Time::At {
+                secs,
+                nanos,
+                digits,
+            },
+            _ => Time::Text(Cow::Borrowed(text)),
+        }
+    }
+
+    fn into_graph_time(self) -> Result<GraphTime> {
+        match self {
+            Time::At {
+                secs,
+                nanos,
+                digits,
+            } => {
+                // Only digits the text has may be non-zero, or the text would not be the instant.
+                let unwritten = 10u32.checked_pow(9 - u32::from(digits.min(9)));
+                let at = DateTime::<Utc>::from_timestamp(secs, nanos)
+                    .filter(|_| unwritten.is_some_and(|u| nanos % u == 0));
+                let text = at.and_then(|_| time_text(secs, nanos, digits));
+                match (at, text) {
+                    (Some(at), Some(text)) => Ok(GraphTime::from_formatted(at, text)),
+                    _ => anyhow::bail!("a stored time is out of range"),
+                }
+            }
+            Time::Text(text) => {
+                GraphTime::parse(&text).with_context(|| format!("{text:?} is not an RFC 3339 time"))
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with `digits` digits of fraction, for years of four digits.
+/// Written by hand: a record holds hundreds of thousands of times, and this runs for each.
+fn time_text(secs: i64, nanos: u32, digits: u8) -> Option<String> {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let at = DateTime::<Utc>::from_timestamp(secs, nanos)?;
+    let year = at.year();
+    if !(0..=9999).contains(&year) || digits > 9 || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let mut text = String::with_capacity(30);
+    write!(
+        text,
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+    .ok()?;
+    if digits > 0 {
+        let fraction = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(fraction.get(..usize::from(digits))?);
+    }
+    text.push('Z');
+    Some(text)
+}
+
+fn time_of(time: &Option<GraphTime>) -> Option<Time<'_>> {
+    time.as_ref().map(Time::of)
+}
+
+fn parse_time(time: Option<Time<'_>>) -> Result<Option<GraphTime>> {
+    time.map(Time::into_graph_time).transpose()
+}
+
+/// Record format 2's users, column by column: like values side by side compress better.
+#[derive(Serialize, Deserialize)]
+struct UserColumns<'a> {
+    ids: Vec<Id<'a>>,
+    user_principal_names: Vec<Cow<'a, str>>,
+    display_names: Vec<Cow<'a, str>>,
+    account_enabled: Vec<Option<bool>>,
+    user_types: Vec<Cow<'a, str>>,
+    created: Vec<Option<Time<'a>>>,
+    on_premises_sync_enabled: Vec<Option<bool>>,
+}
+
+/// Record format 2's registration rows, column by column. Graph's report repeats each user's
+/// id, UPN and display name; a row that names the same three as a user is stored as a link to
+/// that user, and only the other rows carry their own.
+#[derive(Serialize, Deserialize)]
+struct RegistrationColumns<'a> {
+    /// Per row: `Some(skip)`, the row's user is `skip` users after the previous linked row's
+    /// (both lists are sorted by id, so this is mostly 0); `None`, its own id, UPN and display
+    /// name are the next in `own_*`.
+    links: Vec<Option<u32>>,
+    own_ids: Vec<Id<'a>>,
+    own_user_principal_names: Vec<Cow<'a, str>>,
+    own_display_names: Vec<Cow<'a, str>>,
+    user_types: Vec<Cow<'a, str>>,
+    is_admin: Vec<Option<bool>>,
+    is_mfa_registered: Vec<Option<bool>>,
+    is_mfa_capable: Vec<Option<bool>>,
+    is_passwordless_capable: Vec<Option<bool>>,
+    last_updated: Vec<Option<Time<'a>>>,
+    methods_registered: Vec<Vec<Cow<'a, str>>>,
+}
+
+/// Record format 2's body.
+#[derive(Serialize, Deserialize)]
+struct ColumnsBody<'a> {
+    users: UserColumns<'a>,
+    registrations: RegistrationColumns<'a>,
+    break_glass_members: Cow<'a, Option<Vec<GroupMember>>>,
+    audit_events: Cow<'a, Option<Vec<AuditEvent>>>,
+    auth_methods_policy: Cow<'a, Option<AuthMethodsPolicy>>,
+    conditional_access: Cow<'a, Option<Vec<ConditionalAccessPolicy>>>,
+}
+
+impl<'a> ColumnsBody<'a> {
+    fn of(snapshot: &'a Snapshot) -> ColumnsBody<'a> {
+        let users = &snapshot.users;
+        let user_columns = UserColumns {
+            ids: users.iter().map(|u| Id::of(&u.id)).collect(),
+            user_principal_names: users
+                .iter()
+                .map(|u| Cow::Borrowed(u.user_principal_name.as_str()))
+                .collect(),
+            display_names: users
+                .iter()
+                .map(|u| Cow::Borrowed(u.display_name.as_str()))
+                .collect(),
+            account_enabled: users.iter().map(|u| u.account_enabled).collect(),
+            user_types: users
+                .iter()
+                .map(|u| Cow::Borrowed(u.user_type.as_str()))
+                .collect(),
+            created: users.iter().map(|u| time_of(&u.created)).collect(),
+            on_premises_sync_enabled: users.iter().map(|u| u.on_premises_sync_enabled).collect(),
+        };
+        let rows = &snapshot.registrations;
+        let mut links = Vec::with_capacity(rows.len());
+        let (mut own_ids, mut own_upns, mut own_names) = (Vec::new(), Vec::new(), Vec::new());
+        // A merge walk over the two id-sorted lists; a row it cannot link (another order, a
+        // repeated id, a UPN or name that differs from the user's) keeps its own values.
+        let (mut at, mut next) = (0usize, 0usize);
+        for row in rows {
+            while at < users.len() && users[at].id < row.id {
+                at += 1;
+            }
+            let link = users
+                .get(at)
+                .filter(|u| {
+                    at >= next
+                        && u.id == row.id
+                        && u.user_principal_name == row.user_principal_name
+                        && u.display_name == row.display_name
+                })
+                .and_then(|_| u32::try_from(at - next).ok());
+            match link {
+                Some(skip) => {
+                    links.push(Some(skip));
+                    next = at + 1;
+                }
+                None => {
+                    links.push(None);
+                    own_ids.push(Id::of(&row.id));
+                    own_upns.push(Cow::Borrowed(row.user_principal_name.as_str()));
+                    own_names.push(Cow::Borrowed(row.display_name.as_str()));
+                }
+            }
+        }
+        let registration_columns = RegistrationColumns {
+            links,
+            own_ids,
+            own_user_principal_names: own_upns,
+            own_display_names: own_names,
+            user_types: rows
+                .iter()
+                .map(|r| Cow::Borrowed(r.user_type.as_str()))
+                .collect(),
+            is_admin: rows.iter().map(|r| r.is_admin).collect(),
+            is_mfa_registered: rows.iter().map(|r| r.is_mfa_registered).collect(),
+            is_mfa_capable: rows.iter().map(|r| r.is_mfa_capable).collect(),
+            is_passwordless_capable: rows.iter().map(|r| r.is_passwordless_capable).collect(),
+            last_updated: rows.iter().map(|r| time_of(&r.last_updated)).collect(),
+            methods_registered: rows
+                .iter()
+                .map(|r| {
+                    r.methods_registered
+                        .iter()
+                        .map(|m| Cow::Borrowed(m.as_str()))
+                        .collect()
+                })
+                .collect(),
+        };
+        ColumnsBody {
+            users: user_columns,
+            registrations: registration_columns,
+            break_glass_members: Cow::Borrowed(&snapshot.break_glass_members),
+            audit_events: Cow::Borrowed(&snapshot.audit_events),
+            auth_methods_policy: Cow::Borrowed(&snapshot.auth_methods_policy),
+            conditional_access: Cow::Borrowed(&snapshot.conditional_access),
+        }
+    }
+
+    /// The lists back in our own types; a column of the wrong length is an unreadable record.
+    fn into_body(self) -> Result<Body> {
+        let u = self.users;
+        let n = u.ids.len();
+        let same_length = [
+            u.user_principal_names.len(),
+            u.display_names.len(),
+            u.account_enabled.len(),
+            u.user_types.len(),
+            u.created.len(),
+            u.on_premises_sync_enabled.len(),
+        ]
+        .iter()
+        .all(|&len| len == n);
+        anyhow::ensure!(same_length, "its user columns differ in length");
+        let mut users = Vec::with_capacity(n);
+        for ((((((id, upn), name), enabled), user_type), created), synced) in u
+            .ids
+            .into_iter()
+            .zip(u.user_principal_names)
+            .zip(u.display_names)
+            .zip(u.account_enabled)
+            .zip(u.user_types)
+            .zip(u.created)
+            .zip(u.on_premises_sync_enabled)
+        {
+            users.push(User {
+                id: id.into_string(),
+                user_principal_name: upn.into_owned(),
+                display_name: name.into_owned(),
+                account_enabled: enabled,
+                user_type: user_type.into_owned(),
+                created: parse_time(created)?,
+                on_premises_sync_enabled: synced,
+            });
+        }
+
+        let r = self.registrations;
+        let rows = r.links.len();
+        let own = r.links.iter().filter(|l| l.is_none()).count();
+        let same_length = [
+            r.user_types.len(),
+            r.is_admin.len(),
+            r.is_mfa_registered.len(),
+            r.is_mfa_capable.len(),
+            r.is_passwordless_capable.len(),
+            r.last_updated.len(),
+            r.methods_registered.len(),
+        ]
+        .iter()
+        .all(|&len| len == rows)
+            && [
+                r.own_ids.len(),
+                r.own_user_principal_names.len(),
+                r.own_display_names.len(),
+            ]
+            .iter()
+            .all(|&len| len == own);
+        anyhow::ensure!(same_length, "its registration columns differ in length");
+        let mut own_values = r
+            .own_ids
+            .into_iter()
+            .zip(r.own_user_principal_names)
+            .zip(r.own_display_names);
+        let mut next = 0usize;
+        let mut registrations = Vec::with_capacity(rows);
+        for (
+            ((((((link, user_type), admin), registered), capable), passwordless), updated),
+            methods,
+        ) in r
+            .links
+            .into_iter()
+            .zip(r.user_types)
+            .zip(r.is_admin)
+            .zip(r.is_mfa_registered)
+            .zip(r.is_mfa_capable)
+            .zip(r.is_passwordless_capable)
+            .zip(r.last_updated)
+            .zip(r.methods_registered)
+        {
+            let (id, upn, name) = match link {
+                Some(skip) => {
+                    let at = next + skip as usize;
+                    let user = users
+                        .get(at)
+                        .context("a registration row links to a user past the last")?;
+                    next = at + 1;
+                    (
+                        user.id.clone(),
+                        user.user_principal_name.clone(),
+                        user.display_name.clone(),
+                    )
+                }
+                None => {
+                    let ((id, upn), name) = own_values
+                        .next()
+                        .context("a registration row lacks its id")?;
+                    (id.into_string(), upn.into_owned(), name.into_owned())
+                }
+            };
+            registrations.push(Registration {
+                id,
+                user_principal_name: upn,
+                display_name: name,
+                user_type: user_type.into_owned(),
+                is_admin: admin,
+                is_mfa_registered: registered,
+                is_mfa_capable: capable,
+                is_passwordless_capable: passwordless,
+                last_updated: parse_time(updated)?,
+                methods_registered: methods.into_iter().map(Cow::into_owned).collect(),
+            });
+        }
+        Ok(Body {
+            users,
+            registrations,
+            break_glass_members: self.break_glass_members.into_owned(),
+            audit_events: self.audit_events.into_owned(),
+            auth_methods_policy: self.auth_methods_policy.into_owned(),
+            conditional_access: self.conditional_access.into_owned(),
+        })
+    }
 }
 
 /// Writes `record.json` into `dir`, fsynced; returns its SHA-256.
@@ -113,19 +548,6 @@ pub(super) fn write_head(
     Ok(crate::digest::sha256_hex(&head_bytes))
 }
 
-impl<'a> BodyRef<'a> {
-    fn of(snapshot: &'a Snapshot) -> BodyRef<'a> {
-        BodyRef {
-            users: &snapshot.users,
-            registrations: &snapshot.registrations,
-            break_glass_members: &snapshot.break_glass_members,
-            audit_events: &snapshot.audit_events,
-            auth_methods_policy: &snapshot.auth_methods_policy,
-            conditional_access: &snapshot.conditional_access,
-        }
-    }
-}
-
 /// Writes `record.bin.zst` into `dir`, streamed and fsynced; returns the SHA-256 of the file
 /// and of the uncompressed body.
 pub(super) fn write_body(dir: &Path, snapshot: &Snapshot) -> Result<(String, String)> {
@@ -134,8 +556,7 @@ pub(super) fn write_body(dir: &Path, snapshot: &Snapshot) -> Result<(String, Str
         create_private_file(&dir.join(BODY_FILE))?,
     ));
     let mut plain = HashingWriter::new(zstd::stream::Encoder::new(stored, ZSTD_LEVEL)?);
-    postcard::to_io(&BodyRef::of(snapshot), &mut plain)
-        .context("cannot encode the compact record")?;
+    encode_body(RECORD_FORMAT, snapshot, &mut plain)?;
     let (encoder, body_sha256) = plain.finish();
     let (file, file_sha256) = encoder.finish()?.finish();
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
@@ -153,12 +574,22 @@ pub(super) fn stored_body_sha256(dir: &Path) -> Result<String> {
     Ok(out.finish().1)
 }
 
-/// SHA-256 of `snapshot`'s body as [`write_body`] encodes it, computed without keeping it.
-pub(super) fn body_sha256(snapshot: &Snapshot) -> Result<String> {
+/// SHA-256 of `snapshot`'s body as a record of `head`'s format encodes it, computed without
+/// keeping it.
+pub(super) fn body_sha256(head: &Head, snapshot: &Snapshot) -> Result<String> {
     let mut out = HashingWriter::new(std::io::sink());
-    postcard::to_io(&BodyRef::of(snapshot), &mut out)
-        .context("cannot encode the compact record")?;
+    encode_body(head.record_format, snapshot, &mut out)?;
     Ok(out.finish().1)
+}
+
+/// Encodes `snapshot`'s body in record format `format` into `out`.
+fn encode_body(format: u32, snapshot: &Snapshot, out: impl std::io::Write) -> Result<()> {
+    match format {
+        LEGACY_FORMAT => postcard::to_io(&BodyRef::of(snapshot), out).map(drop),
+        RECORD_FORMAT => postcard::to_io(&ColumnsBody::of(snapshot), out).map(drop),
+        other => anyhow::bail!("record format {other} is not one this version writes"),
+    }
+    .context("cannot encode the compact record")
 }
 
 /// Reads `record.json` of a snapshot folder.
@@ -177,7 +608,7 @@ pub(super) fn read_head(dir: &Path) -> Result<Head> {
 /// Reads the whole record back into a snapshot.
 pub(super) fn read(dir: &Path) -> Result<Snapshot> {
     let head = read_head(dir)?;
-    if head.record_format != RECORD_FORMAT {
+    if head.record_format != RECORD_FORMAT && head.record_format != LEGACY_FORMAT {
         anyhow::bail!(
             "{} is of record format {}, which this version does not read: use the version that wrote it",
             dir.join(HEAD_FILE).display(),
@@ -192,8 +623,15 @@ pub(super) fn read(dir: &Path) -> Result<Snapshot> {
     ))
     .and_then(|mut d| d.read_to_end(&mut bytes))
     .with_context(|| format!("{} does not decompress", path.display()))?;
-    let body: Body = postcard::from_bytes(&bytes)
-        .with_context(|| format!("{} is not a readable compact record", path.display()))?;
+    let unreadable = || format!("{} is not a readable compact record", path.display());
+    let body = if head.record_format == LEGACY_FORMAT {
+        postcard::from_bytes::<Body>(&bytes).with_context(unreadable)?
+    } else {
+        postcard::from_bytes::<ColumnsBody>(&bytes)
+            .map_err(anyhow::Error::from)
+            .and_then(ColumnsBody::into_body)
+            .with_context(unreadable)?
+    };
     drop(bytes);
     Ok(Snapshot {
         schema_version: head.schema_version,
@@ -207,4 +645,48 @@ pub(super) fn read(dir: &Path) -> Result<Snapshot> {
         auth_methods_policy: body.auth_methods_policy,
         conditional_access: body.conditional_access,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_times_come_back_byte_for_byte() {
+        for id in [
+            "c5da065a-dca6-4b5f-881d-757fe3a04ce5",
+            "C5DA065A-DCA6-4B5F-881D-757FE3A04CE5",
+            "c5da065a-dca6-4b5f-881d-757fe3a04ce",
+            "c5da065adca64b5f881d757fe3a04ce5",
+            "c5da065a_dca6-4b5f-881d-757fe3a04ce5",
+            "",
+        ] {
+            let stored = postcard::to_stdvec(&Id::of(id)).unwrap();
+            let back: Id = postcard::from_bytes(&stored).unwrap();
+            assert_eq!(back.into_string(), id);
+        }
+        assert!(matches!(
+            Id::of("00000000-0000-0000-0000-00000000000f"),
+            Id::Guid(_)
+        ));
+        for text in [
+            "2026-10-31T04:41:40.4520034Z",
+            "2026-10-31T04:41:40.4520000Z",
+            "2026-10-31T04:41:40.000000000Z",
+            "2026-10-31T04:41:40Z",
+            "2026-10-31T04:41:40.5Z",
+            "2026-10-31T04:41:40+00:00",
+            "2026-10-31T06:41:40.123+02:00",
+            "1601-01-01T00:00:00Z",
+        ] {
+            let time = GraphTime::parse(text).unwrap();
+            let stored = postcard::to_stdvec(&Time::of(&time)).unwrap();
+            let back: Time = postcard::from_bytes(&stored).unwrap();
+            let back = back.into_graph_time().unwrap();
+            assert_eq!(back.as_str(), text);
+            assert_eq!(back.at(), time.at());
+        }
+        let compact = GraphTime::parse("2026-10-31T04:41:40.4520034Z").unwrap();
+        assert!(matches!(Time::of(&compact), Time::At { digits: 7, .. }));
+    }
 }

@@ -316,3 +316,76 @@ fn the_zip_absent(dir: &Path) -> bool {
         .unwrap()
         .all(|e| e.unwrap().path().extension().is_none_or(|x| x != "zip"))
 }
+
+const RECORD1_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-record1");
+const RECORD1_TENANT: &str = "3760bcda-17d1-4579-9c52-46765348c4f5";
+
+/// The record format a compact folder's `record.json` names.
+fn record_format(dir: &Path) -> u64 {
+    let head: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("record.json")).unwrap()).unwrap();
+    head["record_format"].as_u64().expect("a record format")
+}
+
+#[test]
+fn a_store_of_the_first_compact_record_verifies_reports_and_takes_snapshots_of_the_current_one() {
+    let wd = Workdir::new();
+    let dir = wd.join("record1-store");
+    copy_dir(&Path::new(RECORD1_FIXTURE).join("store"), &dir);
+    let text =
+        std::fs::read_to_string(Path::new(RECORD1_FIXTURE).join("mfa-evidence.toml")).unwrap();
+    let config = wd.join("record1.toml");
+    std::fs::write(
+        &config,
+        format!("{text}\n[store]\npath = {:?}\n", dir.display().to_string()),
+    )
+    .unwrap();
+    let store = Store::new(&dir);
+    run(&wd, &config, &["store", "verify", "--deep"])
+        .expect_code(0)
+        .expect_output("2 snapshots, chain intact, each derived again from its raw pages");
+
+    // The newest snapshot's pages collected again, stored in the current record format.
+    let pages = store.ledger(RECORD1_TENANT).unwrap()[1]
+        .raw_pages()
+        .unwrap();
+    run(
+        &wd,
+        &config,
+        &[
+            "import",
+            "--no-notify",
+            "--dir",
+            pages.dir().to_str().unwrap(),
+            "--collected-at",
+            "2026-11-02T06:00:00Z",
+        ],
+    )
+    .expect_code(0);
+    let ledger = store.ledger(RECORD1_TENANT).unwrap();
+    let formats: Vec<u64> = ledger.iter().map(|s| record_format(&s.dir)).collect();
+    assert_same("record formats", &vec![1, 1, 2], &formats);
+    run(&wd, &config, &["store", "verify", "--deep"])
+        .expect_code(0)
+        .expect_output("3 snapshots, chain intact, each derived again from its raw pages");
+    // Both records read back to the snapshot of the same pages.
+    let (old, new) = (ledger[1].load().unwrap(), ledger[2].load().unwrap());
+    assert_same("users", &old.users, &new.users);
+    assert_same("registration rows", &old.registrations, &new.registrations);
+    assert_same("audit events", &old.audit_events, &new.audit_events);
+    let report = run(&wd, &config, &["report", "--out", "out"]);
+    report.expect_output("(3 snapshots");
+    assert!(matches!(report.code, Some(0 | 1)), "{}", report.stderr);
+    assert!(!the_zip_absent(&wd.join("out")));
+
+    // A changed body of the old record format is named as stored.
+    let body = ledger[0].dir.join("record.bin.zst");
+    let mut bytes = std::fs::read(&body).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&body, &bytes).unwrap();
+    run(&wd, &config, &["store", "verify"])
+        .expect_code(1)
+        .expect_output("record.bin.zst was changed")
+        .expect_output(&ledger[0].entry.folder);
+}
