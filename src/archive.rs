@@ -103,6 +103,6 @@ async fn archive_one(
                 outcome: Archived::AlreadyThere,
             })
         }
-        Err(e) => Err(fail("cannot upload", e)),
+        Err(e) => Err(fail(crate::objects::UPLOAD, e)),
     }
 }

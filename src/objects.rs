@@ -163,26 +163,35 @@ pub fn fail(
         ObjectUrl::S3 { .. } => ("the AWS_* credential variables", "bucket"),
     };
     // A refused signature comes back as 403 on a listing or read, which the client does not
-    // tell apart from other answers.
-    let refused = detail.starts_with("403 ") || detail.starts_with("401 ");
+    // tell apart from other answers; a client with no credentials at all asks the instance
+    // metadata endpoint, which off a cloud machine refuses or is unreachable.
+    let refused = matches!(
+        e,
+        object_store::Error::Unauthenticated { .. } | object_store::Error::PermissionDenied { .. }
+    ) || detail.starts_with("403 ")
+        || detail.starts_with("401 ")
+        || detail.contains("169.254.169.254");
+    if refused {
+        return anyhow::anyhow!(
+            "{what} {location}: the storage refused the credentials, or none were found ({detail}); check {credentials}"
+        );
+    }
     match e {
-        _ if refused => anyhow::anyhow!(
-            "{what} {location}: the storage refused the credentials ({detail}); check {credentials}"
-        ),
-        object_store::Error::Unauthenticated { .. }
-        | object_store::Error::PermissionDenied { .. } => {
-            anyhow::anyhow!(
-                "{what} {location}: the storage refused the credentials ({detail}); check {credentials}"
-            )
-        }
         object_store::Error::NotFound { .. } => anyhow::anyhow!(
             "{what} {location}: the {holder} does not exist ({detail}); create it first, with its immutability policy (see the README)"
         ),
-        _ => anyhow::anyhow!(
+        // Only an upload can be cut short; a blob store keeps it whole or not at all.
+        _ if what == UPLOAD => anyhow::anyhow!(
             "{what} {location}: {detail}. A blob store keeps a put whole or not at all, so nothing partial is there under that name; run again once the storage is reachable (objects already there with the same bytes are accepted)"
+        ),
+        _ => anyhow::anyhow!(
+            "{what} {location}: {detail}; check that the storage is reachable from this machine (a proxy, a firewall, the endpoint) and run again"
         ),
     }
 }
+
+/// What [`fail`] is told for a put.
+pub const UPLOAD: &str = "cannot upload";
 
 /// A storage error in one line: for an answer of the service, its status, error code and
 /// request-id (what its support asks for), not the XML body around them.

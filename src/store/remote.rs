@@ -157,7 +157,7 @@ impl Remote {
                     Put::Taken
                 })
             }
-            Err(e) => Err(self.fail("cannot upload", rel, e)),
+            Err(e) => Err(self.fail(crate::objects::UPLOAD, rel, e)),
         }
     }
 
