@@ -502,7 +502,7 @@ async fn a_network_that_fails_mid_upload_leaves_no_counted_snapshot() {
 /// container, then verified and reported from it.
 #[tokio::test(flavor = "multi_thread")]
 async fn eight_tenants_are_collected_at_once_into_one_container() {
-    use crate::fake_graph::{CLIENT_ID, FakeGraph, FakeTenant, GROUP_ID, Scenario};
+    use crate::fake_graph::{FakeGraph, FakeTenant, Scenario};
     use crate::tenants::{secret, tenant_id, tenant_name};
     const TENANTS: usize = 8;
 
@@ -519,17 +519,12 @@ async fn eight_tenants_are_collected_at_once_into_one_container() {
     };
     let fake = FakeGraph::start(scenario).await;
     let work = Workdir::new();
-    let mut text = format!("[store]\nurl = \"az://{CONTAINER}/msp\"\n");
-    for i in 0..TENANTS {
-        text.push_str(&format!(
-            "\n[[tenants]]\nid = \"{}\"\nname = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n\
-             client_secret_env = \"TENANT_{i}_SECRET\"\nlogin_endpoint = \"{url}\"\ngraph_endpoint = \"{url}\"\n\
-             break_glass.group_id = \"{GROUP_ID}\"\n",
-            tenant_id(i),
-            tenant_name(i),
-            url = fake.url
-        ));
-    }
+    let text = crate::tenants::tenants_config(
+        &format!("[store]\nurl = \"az://{CONTAINER}/msp\"\n"),
+        &fake.url,
+        TENANTS,
+        "",
+    );
     std::fs::write(work.join("msp.toml"), text).unwrap();
     let dir = work.path().to_path_buf();
     let with_secrets = move |args: &[&str]| {

@@ -43,7 +43,17 @@ pub(crate) fn secret(i: usize) -> String {
 /// The config for tenants `0..n`, each with its own secret variable and break-glass group;
 /// `extra` goes into tenant 2's table.
 fn config(url: &str, store: &Path, n: usize, extra: &str) -> String {
-    let mut text = format!("[store]\npath = \"{}\"\n", store.display());
+    tenants_config(
+        &format!("[store]\npath = \"{}\"\n", store.display()),
+        url,
+        n,
+        extra,
+    )
+}
+
+/// `store` (a `[store]` table), then tenants `0..n` as [`config`] lists them.
+pub(crate) fn tenants_config(store: &str, url: &str, n: usize, extra: &str) -> String {
+    let mut text = store.to_string();
     for i in 0..n {
         text.push_str(&format!(
             "\n[[tenants]]\nid = \"{}\"\nname = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n\
