@@ -9,7 +9,7 @@ use mfa_evidence::store::{Depth, Format, Store};
 
 use crate::util::{
     TENANT_ID, Workdir, assert_contains, assert_same, entry, graph_users, hours_after, import,
-    sha256_hex, write_export, zip_entries,
+    package_in, sha256_hex, write_export, zip_entries,
 };
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v1");
@@ -57,14 +57,6 @@ fn run(wd: &Workdir, config: &Path, args: &[&str]) -> crate::util::Run {
     wd.run(&all)
 }
 
-fn the_zip(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "zip"))
-        .expect("a package")
-}
-
 #[test]
 fn a_store_of_the_first_format_reports_what_a_compact_store_of_the_same_snapshots_reports() {
     let wd = Workdir::new();
@@ -105,8 +97,8 @@ fn a_store_of_the_first_format_reports_what_a_compact_store_of_the_same_snapshot
     assert!(new_ledger.iter().all(|s| s.format() == Format::Compact));
     run(&wd, &new_config, &["report", "--out", "out-new"]).expect_code(1);
 
-    let old_zip = the_zip(&wd.join("out-old"));
-    let new_zip = the_zip(&wd.join("out-new"));
+    let old_zip = package_in(&wd.join("out-old"));
+    let new_zip = package_in(&wd.join("out-new"));
     assert_eq!(old_zip.file_name(), new_zip.file_name());
     let (old_entries, new_entries) = (zip_entries(&old_zip), zip_entries(&new_zip));
     let names = |e: &[(String, Vec<u8>)]| e.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
@@ -230,14 +222,19 @@ fn a_mixed_ledger_verifies_reports_and_names_what_was_changed_in_either_format()
     let packed = ledger[3]
         .raw_dir()
         .join("userRegistrationDetails-0001.json.zst");
-    let mut bytes = std::fs::read(&packed).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x01;
-    std::fs::write(&packed, &bytes).unwrap();
+    flip_a_byte(&packed);
     run(&wd, &config, &["store", "verify"])
         .expect_code(1)
         .expect_output("raw/userRegistrationDetails-0001.json.zst was changed")
         .expect_output(&ledger[3].entry.folder);
+}
+
+/// Changes one bit in the middle of `file`, as a disk error or a careless edit would.
+fn flip_a_byte(file: &Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(file, &bytes).unwrap();
 }
 
 /// Replaces `file` in a compact folder and recomputes its SHA256SUMS and its ledger line (the
@@ -380,10 +377,7 @@ fn a_store_of_the_first_compact_record_verifies_reports_and_takes_snapshots_of_t
 
     // A changed body of the old record format is named as stored.
     let body = ledger[0].dir.join("record.bin.zst");
-    let mut bytes = std::fs::read(&body).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x01;
-    std::fs::write(&body, &bytes).unwrap();
+    flip_a_byte(&body);
     run(&wd, &config, &["store", "verify"])
         .expect_code(1)
         .expect_output("record.bin.zst was changed")

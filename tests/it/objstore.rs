@@ -4,7 +4,7 @@
 //! collected at once, a network that fails mid-upload leaves no counted snapshot, and a wrong
 //! key is said in words.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use mfa_evidence::demo::synth::{self, TenantSpec};
 use serde_json::Value;
 
 use crate::azurite::{ACCOUNT, Azurite};
-use crate::util::{Run, Workdir, as_of, bin_in, entry, rfc3339, zip_entries};
+use crate::util::{Run, Workdir, as_of, bin_in, entry, package_in, rfc3339, zip_entries};
 
 const CONTAINER: &str = "evidence";
 
@@ -56,14 +56,6 @@ fn import(dir: &Path, azurite_url: &str, config: &str, folder: &Path, at: DateTi
             &rfc3339(at),
         ],
     )
-}
-
-fn zip_in(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "zip"))
-        .expect("a package")
 }
 
 /// `store list`'s rows: sequence, collected at, folder, sha256.
@@ -163,8 +155,8 @@ async fn every_command_gives_over_object_storage_what_it_gives_over_a_local_stor
 
     // The packages agree entry by entry; only what rests on the config's own SHA-256 differs.
     for out in ["out", "point"] {
-        let l = zip_in(&work.join(&format!("{out}-local.toml")));
-        let r = zip_in(&work.join(&format!("{out}-remote.toml")));
+        let l = package_in(&work.join(&format!("{out}-local.toml")));
+        let r = package_in(&work.join(&format!("{out}-remote.toml")));
         assert_eq!(l.file_name(), r.file_name());
         let (le, re) = (zip_entries(&l), zip_entries(&r));
         let names = |e: &[(String, Vec<u8>)]| e.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();

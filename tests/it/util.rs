@@ -382,6 +382,15 @@ impl Workdir {
 // ---------------------------------------------------------------------------------------------
 // Zips.
 
+/// The one package zip written into `dir`.
+pub fn package_in(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "zip"))
+        .expect("a package")
+}
+
 /// Every entry of a zip, in order, with its bytes.
 pub fn zip_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
