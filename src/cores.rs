@@ -3,11 +3,14 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// How many cores this process may use (1 when that cannot be told).
+pub fn available() -> usize {
+    std::thread::available_parallelism().map_or(1, |c| c.get())
+}
+
 /// Runs `f(0..n)` on every core, each index once; the results in index order.
 pub fn on_cores<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |c| c.get())
-        .min(n);
+    let workers = available().min(n);
     if workers <= 1 {
         return (0..n).map(f).collect();
     }

@@ -261,36 +261,47 @@ fn analyse_period(
         in_period.len()
     ));
     let bar = crate::steps::progress(in_period.len() as u64, "evaluating the period");
-    // One thread reads the next snapshot while this one evaluates the last: both cores work,
-    // and at most two snapshots are held at a time (the bounded channel), so memory stays flat.
+    // One worker per core reads and classifies every n-th snapshot while this thread adds them
+    // in order: each worker holds at most the point it is building and the one waiting in its
+    // channel (bound 1), so memory stays flat however long the period.
     let broken = chain.broken.is_some();
+    let readers = crate::cores::available().clamp(1, in_period.len().max(1));
     std::thread::scope(|scope| -> Result<()> {
-        let (send, receive) = std::sync::mpsc::sync_channel(0);
-        let in_period = &in_period;
-        scope.spawn(move || {
-            for stored in in_period {
-                // Past a break, a snapshot whose own hashes fail is left out; the break is a
-                // deviation.
-                if broken && store.check_snapshot(stored).is_err() {
-                    continue;
-                }
-                let loaded = stored.load();
-                let failed = loaded.is_err();
-                if send.send((*stored, loaded)).is_err() || failed {
-                    break;
-                }
-            }
-        });
-        for (stored, loaded) in receive {
+        let workers: Vec<_> = (0..readers)
+            .map(|first| {
+                let (send, receive) = std::sync::mpsc::sync_channel(1);
+                let in_period = &in_period;
+                let settings = &config.control;
+                scope.spawn(move || {
+                    for stored in in_period.iter().skip(first).step_by(readers) {
+                        // Past a break, a snapshot whose own hashes fail is left out; the break
+                        // is a deviation.
+                        let loaded = if broken && store.check_snapshot(stored).is_err() {
+                            Ok(None)
+                        } else {
+                            stored.load_point(settings).map(Some)
+                        };
+                        let failed = loaded.is_err();
+                        if send.send(loaded).is_err() || failed {
+                            break;
+                        }
+                    }
+                });
+                receive
+            })
+            .collect();
+        for (i, stored) in in_period.iter().enumerate() {
             bar.inc(1);
-            let snapshot = loaded?;
-            let evaluation = evaluate::evaluate(&snapshot, &config.control);
+            let loaded = workers[i % readers]
+                .recv()
+                .context("a snapshot reader stopped")?;
+            let Some(point) = loaded? else { continue };
             let info = SnapshotInfo {
                 sequence: stored.entry.sequence,
                 collected_at: stored.entry.collected_at,
                 sha256: stored.entry.snapshot_sha256.clone(),
             };
-            analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
+            analysis.add(&info, &point);
             snapshots.push(manifest_snapshot(stored));
         }
         Ok(())

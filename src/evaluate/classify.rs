@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::{ControlSettings, Exception};
 use crate::control::methods;
-use crate::snapshot::{GroupMember, Registration, Snapshot, User};
+use crate::snapshot::{CollectionRecord, GroupMember, Registration, Snapshot, User};
 use crate::source::Source;
 use chrono::NaiveDate;
 
@@ -102,13 +102,13 @@ impl<'a> UserRow<'a> {
 /// is taken as the configured one. `None` when no group is configured or its members are not in
 /// the snapshot.
 pub(crate) fn break_glass_group<'a>(
-    snapshot: &'a Snapshot,
+    collection: &CollectionRecord,
+    members: Option<&'a [GroupMember]>,
     settings: &ControlSettings,
 ) -> Option<&'a [GroupMember]> {
     let group = settings.break_glass.group_id.as_deref()?;
-    let members = snapshot.break_glass_members.as_deref()?;
-    let recorded = snapshot
-        .collection
+    let members = members?;
+    let recorded = collection
         .sources
         .iter()
         .find(|s| s.name == Source::BreakGlass)
@@ -121,19 +121,140 @@ pub(crate) fn break_glass_group<'a>(
     }
 }
 
-/// A guest by /users' `userType`, or, where /users did not return it, by the registration
-/// report's (which spells it `guest`).
-fn is_guest(user: &User, registration: Option<&Registration>) -> bool {
-    if user.user_type.is_empty() {
-        registration.is_some_and(|r| r.user_type.eq_ignore_ascii_case("guest"))
-    } else {
-        user.is_guest()
-    }
-}
-
 /// An exception is honoured through the end of its expiry day (UTC).
 pub(crate) fn exception_active(exception: &Exception, as_of: NaiveDate) -> bool {
     as_of <= exception.expires
+}
+
+/// What classification reads of one user, borrowed from wherever the user is held: a snapshot,
+/// or the columns of a compact record read for a period.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UserFacts<'u> {
+    pub id: &'u str,
+    pub user_principal_name: &'u str,
+    pub account_enabled: Option<bool>,
+    /// As /users spells it, or empty.
+    pub user_type: &'u str,
+}
+
+impl<'u> UserFacts<'u> {
+    pub(crate) fn of(user: &'u User) -> UserFacts<'u> {
+        UserFacts {
+            id: &user.id,
+            user_principal_name: &user.user_principal_name,
+            account_enabled: user.account_enabled,
+            user_type: &user.user_type,
+        }
+    }
+}
+
+/// The classification rules with the settings' lists prepared once per snapshot: the one place
+/// that decides a user's classification and whether they are registered, for a point in time
+/// and for a period alike.
+pub(crate) struct Classifier<'s> {
+    settings: &'s ControlSettings,
+    as_of: NaiveDate,
+    bg_ids: HashSet<String>,
+    bg_upns: HashSet<String>,
+    bg_members: HashSet<String>,
+    /// The latest-expiring exception per user, by lower-case id and by lower-case UPN.
+    exception_by_key: HashMap<String, &'s Exception>,
+}
+
+impl<'s> Classifier<'s> {
+    /// Group members count only for the group the settings name (see [`break_glass_group`]):
+    /// members stored with a snapshot under an earlier `group_id` must not exclude anyone now.
+    pub(crate) fn new(
+        settings: &'s ControlSettings,
+        as_of: NaiveDate,
+        group_members: Option<&[GroupMember]>,
+    ) -> Classifier<'s> {
+        let lower = |list: &[String]| -> HashSet<String> {
+            list.iter().map(|s| s.to_lowercase()).collect()
+        };
+        let mut exception_by_key: HashMap<String, &Exception> = HashMap::new();
+        for e in &settings.exceptions {
+            for key in [e.user_id.as_ref(), e.upn.as_ref()].into_iter().flatten() {
+                let key = key.to_lowercase();
+                let keep = exception_by_key
+                    .get(&key)
+                    .is_none_or(|old| old.expires < e.expires);
+                if keep {
+                    exception_by_key.insert(key, e);
+                }
+            }
+        }
+        Classifier {
+            settings,
+            as_of,
+            bg_ids: lower(&settings.break_glass.user_ids),
+            bg_upns: lower(&settings.break_glass.upns),
+            bg_members: group_members
+                .into_iter()
+                .flatten()
+                .map(|m| m.id.clone())
+                .collect(),
+            exception_by_key,
+        }
+    }
+
+    /// Why `user` has their classification, first match wins; `report_user_type` is their
+    /// registration row's `userType`, when they have a row.
+    pub(crate) fn reason(&self, user: &UserFacts, report_user_type: Option<&str>) -> Reason<'s> {
+        // Empty lists (the usual case) are not looked up: no key to lower-case or hash.
+        let upn = lowercase(user.user_principal_name);
+        let id = lowercase(user.id);
+        // The latest-expiring exception naming the user by id or by UPN: a renewal written with
+        // the other key must not be hidden by the expired original.
+        let exception = if self.exception_by_key.is_empty() {
+            None
+        } else {
+            [&id, &upn]
+                .into_iter()
+                .filter_map(|key| self.exception_by_key.get(key.as_ref()).copied())
+                .max_by_key(|e| e.expires)
+        };
+        // A guest by /users' `userType`, or, where /users did not return it, by the
+        // registration report's (which spells it `guest`).
+        let guest = if user.user_type.is_empty() {
+            report_user_type.is_some_and(|t| t.eq_ignore_ascii_case("guest"))
+        } else {
+            user.user_type.eq_ignore_ascii_case("guest")
+        };
+        if !self.bg_ids.is_empty() && self.bg_ids.contains(id.as_ref()) {
+            Reason::BreakGlass(MatchedBy::UserId)
+        } else if !self.bg_upns.is_empty() && self.bg_upns.contains(upn.as_ref()) {
+            Reason::BreakGlass(MatchedBy::Upn)
+        } else if !self.bg_members.is_empty() && self.bg_members.contains(user.id) {
+            Reason::BreakGlass(MatchedBy::Group)
+        } else if user.account_enabled == Some(false) {
+            Reason::Disabled
+        } else if guest && !self.settings.include_guests {
+            Reason::Guest
+        } else if let Some(e) = exception.filter(|e| exception_active(e, self.as_of)) {
+            Reason::Exception(e)
+        } else {
+            Reason::InScope {
+                exception_expired: exception.is_some(),
+            }
+        }
+    }
+
+    /// For an in-scope user: whether their registration row (when they have one) holds a
+    /// qualifying method. `None` for everyone else.
+    pub(crate) fn registered<'m>(
+        &self,
+        reason: &Reason,
+        methods: Option<impl IntoIterator<Item = &'m str>>,
+    ) -> Option<bool> {
+        matches!(reason, Reason::InScope { .. }).then(|| {
+            methods.is_some_and(|methods| {
+                methods
+                    .into_iter()
+                    .any(|m| self.settings.qualifying_methods.contains(m))
+            })
+        })
+    }
 }
 
 /// Every user's row, sorted by UPN (case-insensitive), then id.
@@ -143,83 +264,32 @@ pub(crate) fn classify<'a>(
     as_of: NaiveDate,
     group_members: Option<&'a [GroupMember]>,
 ) -> Vec<UserRow<'a>> {
-    let registrations: HashMap<&str, &Registration> = snapshot
-        .registrations
-        .iter()
-        .map(|r| (r.id.as_str(), r))
-        .collect();
-    let lower =
-        |list: &[String]| -> HashSet<String> { list.iter().map(|s| s.to_lowercase()).collect() };
-    let bg_ids = lower(&settings.break_glass.user_ids);
-    let bg_upns = lower(&settings.break_glass.upns);
-    // Group members count only for the group the settings name: members stored with a snapshot
-    // under an earlier `group_id` must not exclude anyone now.
-    let bg_members: HashSet<&str> = group_members
-        .into_iter()
-        .flatten()
-        .map(|m| m.id.as_str())
-        .collect();
-
-    // The latest-expiring exception per user, by id and by UPN.
-    let mut exception_by_key: HashMap<String, &Exception> = HashMap::new();
-    for e in &settings.exceptions {
-        for key in [e.user_id.as_ref(), e.upn.as_ref()].into_iter().flatten() {
-            let key = key.to_lowercase();
-            let keep = exception_by_key
-                .get(&key)
-                .is_none_or(|old| old.expires < e.expires);
-            if keep {
-                exception_by_key.insert(key, e);
-            }
-        }
-    }
-
+    let registrations = registration_of_id(snapshot);
+    let classifier = Classifier::new(settings, as_of, group_members);
     let mut rows: Vec<UserRow> = Vec::with_capacity(snapshot.users.len());
-    let mut upns: Vec<Cow<'a, str>> = Vec::with_capacity(snapshot.users.len());
     for user in &snapshot.users {
         let registration = registrations.get(user.id.as_str()).copied();
-        let upn = lowercase(&user.user_principal_name);
-        let id = lowercase(&user.id);
-        // The latest-expiring exception naming the user by id or by UPN: a renewal written with
-        // the other key must not be hidden by the expired original.
-        let exception = [&id, &upn]
-            .into_iter()
-            .filter_map(|key| exception_by_key.get(key.as_ref()).copied())
-            .max_by_key(|e| e.expires);
-        let reason = if bg_ids.contains(id.as_ref()) {
-            Reason::BreakGlass(MatchedBy::UserId)
-        } else if bg_upns.contains(upn.as_ref()) {
-            Reason::BreakGlass(MatchedBy::Upn)
-        } else if bg_members.contains(user.id.as_str()) {
-            Reason::BreakGlass(MatchedBy::Group)
-        } else if user.account_enabled == Some(false) {
-            Reason::Disabled
-        } else if is_guest(user, registration) && !settings.include_guests {
-            Reason::Guest
-        } else if let Some(e) = exception.filter(|e| exception_active(e, as_of)) {
-            Reason::Exception(e)
-        } else {
-            Reason::InScope {
-                exception_expired: exception.is_some(),
-            }
-        };
-        let registered = matches!(reason, Reason::InScope { .. }).then(|| {
-            registration.is_some_and(|r| {
-                r.methods_registered
-                    .iter()
-                    .any(|m| settings.qualifying_methods.contains(m.as_str()))
-            })
-        });
+        let reason = classifier.reason(
+            &UserFacts::of(user),
+            registration.map(|r| r.user_type.as_str()),
+        );
+        let registered = classifier.registered(
+            &reason,
+            registration.map(|r| r.methods_registered.iter().map(String::as_str)),
+        );
         rows.push(UserRow {
             user,
             registration,
             reason,
             registered,
         });
-        upns.push(upn);
     }
     // Sorted through indices, by keys computed once per user (borrowed where already lower case):
     // lower-casing inside a comparator allocates per comparison.
+    let upns: Vec<Cow<str>> = rows
+        .iter()
+        .map(|r| lowercase(&r.user.user_principal_name))
+        .collect();
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| (&upns[a], &rows[a].user.id).cmp(&(&upns[b], &rows[b].user.id)));
     let mut rows: Vec<Option<UserRow>> = rows.into_iter().map(Some).collect();
@@ -229,8 +299,17 @@ pub(crate) fn classify<'a>(
         .collect()
 }
 
+/// Each user's registration row, by id: the last row naming an id is the one that counts.
+pub(crate) fn registration_of_id(snapshot: &Snapshot) -> HashMap<&str, &Registration> {
+    snapshot
+        .registrations
+        .iter()
+        .map(|r| (r.id.as_str(), r))
+        .collect()
+}
+
 /// `text` in lower case (as `str::to_lowercase`), borrowed when it is ASCII already in lower case.
-fn lowercase(text: &str) -> Cow<'_, str> {
+pub(crate) fn lowercase(text: &str) -> Cow<'_, str> {
     if !text.is_ascii() {
         Cow::Owned(text.to_lowercase())
     } else if text.bytes().any(|b| b.is_ascii_uppercase()) {

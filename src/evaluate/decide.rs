@@ -17,6 +17,16 @@ pub struct Figure {
     pub registered: u64,
 }
 
+impl Figure {
+    /// Counts one user: `registered` is `None` for a user out of scope.
+    pub(crate) fn count(&mut self, registered: Option<bool>) {
+        if let Some(registered) = registered {
+            self.in_scope += 1;
+            self.registered += u64::from(registered);
+        }
+    }
+}
+
 /// Why the result is what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultBasis {

@@ -29,7 +29,7 @@ pub use self::tally::{MethodCountKey, MicrosoftCounts, Reconciliation, Tally};
 
 use self::findings::{Facts, SourceCheck};
 use crate::config::ControlSettings;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, SourceRecord};
 use crate::source::{Source, SourceStatus};
 
 /// The point-in-time evaluation of a snapshot.
@@ -61,7 +61,11 @@ const REQUIRED_FOR_RESULT: [Source; 3] =
 
 pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Evaluation<'a> {
     let as_of = snapshot.collected_at;
-    let group_members = classify::break_glass_group(snapshot, settings);
+    let group_members = classify::break_glass_group(
+        &snapshot.collection,
+        snapshot.break_glass_members.as_deref(),
+        settings,
+    );
     let users = classify::classify(snapshot, settings, as_of.date_naive(), group_members);
     let tally = tally::tally(&users, snapshot);
     let break_glass_accounts = accounts::break_glass_accounts(&users, snapshot, settings);
@@ -69,21 +73,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
     let freshness = freshness::freshness(snapshot, settings, as_of);
 
     let sources = &snapshot.collection.sources;
-    let group_uncollected = settings.break_glass.group_id.is_some() && group_members.is_none();
-    let check = SourceCheck {
-        missing_required: sources
-            .iter()
-            .filter(|s| s.required && !s.status.present())
-            .collect(),
-        // The break-glass group's members decide the population when a group is configured:
-        // their absence is the error finding, not an optional source the figure does not need.
-        missing_optional: sources
-            .iter()
-            .filter(|s| !s.required && s.status == SourceStatus::Missing)
-            .filter(|s| !(group_uncollected && s.name == Source::BreakGlass))
-            .collect(),
-        group_uncollected,
-    };
+    let check = source_check(sources, settings, group_members.is_some());
     let findings = findings::findings(&Facts {
         snapshot,
         settings,
@@ -95,18 +85,7 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         stale_rows: freshness.stale_rows,
         sources: &check,
     });
-    let required_collected = check.missing_required.is_empty()
-        && REQUIRED_FOR_RESULT.iter().all(|name| {
-            sources
-                .iter()
-                .any(|r| r.name == *name && r.status.present())
-        });
-    let (result, basis) = decide::outcome(
-        required_collected,
-        check.group_uncollected,
-        tally.figure,
-        settings.threshold_basis_points,
-    );
+    let (result, basis) = outcome(sources, &check, tally.figure, settings);
     Evaluation {
         as_of,
         settings,
@@ -119,4 +98,49 @@ pub fn evaluate<'a>(snapshot: &'a Snapshot, settings: &'a ControlSettings) -> Ev
         findings,
         users,
     }
+}
+
+/// Which sources are missing; `group_members_found` when [`classify::break_glass_group`] found
+/// the configured group's members.
+pub(crate) fn source_check<'a>(
+    sources: &'a [SourceRecord],
+    settings: &ControlSettings,
+    group_members_found: bool,
+) -> SourceCheck<'a> {
+    let group_uncollected = settings.break_glass.group_id.is_some() && !group_members_found;
+    SourceCheck {
+        missing_required: sources
+            .iter()
+            .filter(|s| s.required && !s.status.present())
+            .collect(),
+        // The break-glass group's members decide the population when a group is configured:
+        // their absence is the error finding, not an optional source the figure does not need.
+        missing_optional: sources
+            .iter()
+            .filter(|s| !s.required && s.status == SourceStatus::Missing)
+            .filter(|s| !(group_uncollected && s.name == Source::BreakGlass))
+            .collect(),
+        group_uncollected,
+    }
+}
+
+/// The result and its basis from the figure, unless the sources cannot support one.
+pub(crate) fn outcome(
+    sources: &[SourceRecord],
+    check: &SourceCheck,
+    figure: Figure,
+    settings: &ControlSettings,
+) -> (ControlResult, ResultBasis) {
+    let required_collected = check.missing_required.is_empty()
+        && REQUIRED_FOR_RESULT.iter().all(|name| {
+            sources
+                .iter()
+                .any(|r| r.name == *name && r.status.present())
+        });
+    decide::outcome(
+        required_collected,
+        check.group_uncollected,
+        figure,
+        settings.threshold_basis_points,
+    )
 }

@@ -104,10 +104,7 @@ pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
             Classification::Exception => rec.exception += 1,
             Classification::InScope => {
                 rec.in_scope += 1;
-                figure.in_scope += 1;
-                if row.registered == Some(true) {
-                    figure.registered += 1;
-                }
+                figure.count(row.registered);
                 let Some(r) = row.registration else {
                     rec.in_scope_missing_from_report += 1;
                     no_method += 1;

@@ -24,8 +24,9 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::config::StoreLocation;
+use crate::config::{ControlSettings, StoreLocation};
 use crate::digest::{SUMS_FILE, Sha256Sums, hash_file, sha256_hex};
+use crate::evaluate::period::SnapshotPoint;
 use crate::files::{create_private_dir_all, create_private_file, list_files, sync_dir};
 use crate::objects::StorageEnv;
 use crate::snapshot::{Imported, Snapshot};
@@ -69,6 +70,15 @@ impl StoredSnapshot {
     /// `snapshot.json`.
     pub fn load(&self) -> Result<Snapshot> {
         load_dir(&self.dir)
+    }
+
+    /// The snapshot as a period reads it: from a record of the current format straight from its
+    /// columns, from any other form through the whole snapshot.
+    pub fn load_point(&self, settings: &ControlSettings) -> Result<SnapshotPoint> {
+        match Format::of(&self.dir) {
+            Format::Compact => record::read_point(&self.dir, settings),
+            Format::Plain => Ok(SnapshotPoint::of(&layout::read_plain(&self.dir)?, settings)),
+        }
     }
 
     /// The raw pages as Graph returned them, each checked against its recorded hash.

@@ -15,6 +15,7 @@
 //! derives it again and compares.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
 use std::path::Path;
@@ -23,7 +24,10 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::config::ControlSettings;
 use crate::digest::HashingWriter;
+use crate::evaluate::classify::UserFacts;
+use crate::evaluate::period::{PointBuilder, SnapshotPoint};
 use crate::files::create_private_file;
 use crate::snapshot::{
     AuditEvent, AuthMethodsPolicy, CollectionRecord, ConditionalAccessPolicy, GroupMember,
@@ -116,21 +120,21 @@ struct Body {
 
 /// An object id: a GUID as Graph writes it (lowercase, hyphenated) in its 16 bytes, anything
 /// else as its text, so every id comes back byte for byte.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, PartialEq, Eq, Hash)]
 enum Id<'a> {
     Guid([u8; 16]),
-    Text(Cow<'a, str>),
+    Text(&'a str),
 }
 
 impl<'a> Id<'a> {
     fn of(text: &'a str) -> Id<'a> {
-        guid_bytes(text).map_or(Id::Text(Cow::Borrowed(text)), Id::Guid)
+        guid_bytes(text).map_or(Id::Text(text), Id::Guid)
     }
 
     fn into_string(self) -> String {
         match self {
             Id::Guid(bytes) => guid_text(&bytes),
-            Id::Text(text) => text.into_owned(),
+            Id::Text(text) => text.to_owned(),
         }
     }
 }
@@ -167,16 +171,23 @@ fn guid_bytes(text: &str) -> Option<[u8; 16]> {
 }
 
 fn guid_text(bytes: &[u8; 16]) -> String {
+    guid_text_in(bytes, &mut [0; 36]).to_owned()
+}
+
+/// A GUID's text written into `out`, without allocating.
+fn guid_text_in<'b>(bytes: &[u8; 16], out: &'b mut [u8; 36]) -> &'b str {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
+    let mut at = 0;
     for (k, byte) in bytes.iter().enumerate() {
         if matches!(k, 4 | 6 | 8 | 10) {
-            out.push('-');
+            out[at] = b'-';
+            at += 1;
         }
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
+        out[at] = DIGITS[usize::from(byte >> 4)];
+        out[at + 1] = DIGITS[usize::from(byte & 0x0f)];
+        at += 2;
     }
-    out
+    std::str::from_utf8(out).expect("hex digits and hyphens")
 }
 
 /// A time: as its instant and the number of fraction digits Graph wrote when those give its text
@@ -185,7 +196,7 @@ fn guid_text(bytes: &[u8; 16]) -> String {
 #[derive(Serialize, Deserialize)]
 enum Time<'a> {
     At { secs: i64, nanos: u32, digits: u8 },
-    Text(Cow<'a, str>),
+    Text(&'a str),
 }
 
 impl<'a> Time<'a> {
@@ -204,7 +215,7 @@ impl<'a> Time<'a> {
                 nanos,
                 digits,
             },
-            _ => Time::Text(Cow::Borrowed(text)),
+            _ => Time::Text(text),
         }
     }
 
@@ -226,7 +237,7 @@ impl<'a> Time<'a> {
                 }
             }
             Time::Text(text) => {
-                GraphTime::parse(&text).with_context(|| format!("{text:?} is not an RFC 3339 time"))
+                GraphTime::parse(text).with_context(|| format!("{text:?} is not an RFC 3339 time"))
             }
         }
     }
@@ -273,11 +284,16 @@ fn parse_time(time: Option<Time<'_>>) -> Result<Option<GraphTime>> {
 /// Record format 2's users, column by column: like values side by side compress better.
 #[derive(Serialize, Deserialize)]
 struct UserColumns<'a> {
+    #[serde(borrow)]
     ids: Vec<Id<'a>>,
-    user_principal_names: Vec<Cow<'a, str>>,
-    display_names: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_principal_names: Vec<&'a str>,
+    #[serde(borrow)]
+    display_names: Vec<&'a str>,
     account_enabled: Vec<Option<bool>>,
-    user_types: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_types: Vec<&'a str>,
+    #[serde(borrow)]
     created: Vec<Option<Time<'a>>>,
     on_premises_sync_enabled: Vec<Option<bool>>,
 }
@@ -291,22 +307,30 @@ struct RegistrationColumns<'a> {
     /// (both lists are sorted by id, so this is mostly 0); `None`, its own id, UPN and display
     /// name are the next in `own_*`.
     links: Vec<Option<u32>>,
+    #[serde(borrow)]
     own_ids: Vec<Id<'a>>,
-    own_user_principal_names: Vec<Cow<'a, str>>,
-    own_display_names: Vec<Cow<'a, str>>,
-    user_types: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    own_user_principal_names: Vec<&'a str>,
+    #[serde(borrow)]
+    own_display_names: Vec<&'a str>,
+    #[serde(borrow)]
+    user_types: Vec<&'a str>,
     is_admin: Vec<Option<bool>>,
     is_mfa_registered: Vec<Option<bool>>,
     is_mfa_capable: Vec<Option<bool>>,
     is_passwordless_capable: Vec<Option<bool>>,
+    #[serde(borrow)]
     last_updated: Vec<Option<Time<'a>>>,
-    methods_registered: Vec<Vec<Cow<'a, str>>>,
+    #[serde(borrow)]
+    methods_registered: Vec<Vec<&'a str>>,
 }
 
 /// Record format 2's body.
 #[derive(Serialize, Deserialize)]
 struct ColumnsBody<'a> {
+    #[serde(borrow)]
     users: UserColumns<'a>,
+    #[serde(borrow)]
     registrations: RegistrationColumns<'a>,
     break_glass_members: Cow<'a, Option<Vec<GroupMember>>>,
     audit_events: Cow<'a, Option<Vec<AuditEvent>>>,
@@ -321,17 +345,11 @@ impl<'a> ColumnsBody<'a> {
             ids: users.iter().map(|u| Id::of(&u.id)).collect(),
             user_principal_names: users
                 .iter()
-                .map(|u| Cow::Borrowed(u.user_principal_name.as_str()))
+                .map(|u| u.user_principal_name.as_str())
                 .collect(),
-            display_names: users
-                .iter()
-                .map(|u| Cow::Borrowed(u.display_name.as_str()))
-                .collect(),
+            display_names: users.iter().map(|u| u.display_name.as_str()).collect(),
             account_enabled: users.iter().map(|u| u.account_enabled).collect(),
-            user_types: users
-                .iter()
-                .map(|u| Cow::Borrowed(u.user_type.as_str()))
-                .collect(),
+            user_types: users.iter().map(|u| u.user_type.as_str()).collect(),
             created: users.iter().map(|u| time_of(&u.created)).collect(),
             on_premises_sync_enabled: users.iter().map(|u| u.on_premises_sync_enabled).collect(),
         };
@@ -362,8 +380,8 @@ impl<'a> ColumnsBody<'a> {
                 None => {
                     links.push(None);
                     own_ids.push(Id::of(&row.id));
-                    own_upns.push(Cow::Borrowed(row.user_principal_name.as_str()));
-                    own_names.push(Cow::Borrowed(row.display_name.as_str()));
+                    own_upns.push(row.user_principal_name.as_str());
+                    own_names.push(row.display_name.as_str());
                 }
             }
         }
@@ -372,10 +390,7 @@ impl<'a> ColumnsBody<'a> {
             own_ids,
             own_user_principal_names: own_upns,
             own_display_names: own_names,
-            user_types: rows
-                .iter()
-                .map(|r| Cow::Borrowed(r.user_type.as_str()))
-                .collect(),
+            user_types: rows.iter().map(|r| r.user_type.as_str()).collect(),
             is_admin: rows.iter().map(|r| r.is_admin).collect(),
             is_mfa_registered: rows.iter().map(|r| r.is_mfa_registered).collect(),
             is_mfa_capable: rows.iter().map(|r| r.is_mfa_capable).collect(),
@@ -383,12 +398,7 @@ impl<'a> ColumnsBody<'a> {
             last_updated: rows.iter().map(|r| time_of(&r.last_updated)).collect(),
             methods_registered: rows
                 .iter()
-                .map(|r| {
-                    r.methods_registered
-                        .iter()
-                        .map(|m| Cow::Borrowed(m.as_str()))
-                        .collect()
-                })
+                .map(|r| r.methods_registered.iter().map(String::as_str).collect())
                 .collect(),
         };
         ColumnsBody {
@@ -401,9 +411,9 @@ impl<'a> ColumnsBody<'a> {
         }
     }
 
-    /// The lists back in our own types; a column of the wrong length is an unreadable record.
-    fn into_body(self) -> Result<Body> {
-        let u = self.users;
+    /// A column of the wrong length is an unreadable record.
+    fn check_lengths(&self) -> Result<()> {
+        let u = &self.users;
         let n = u.ids.len();
         let same_length = [
             u.user_principal_names.len(),
@@ -416,29 +426,7 @@ impl<'a> ColumnsBody<'a> {
         .iter()
         .all(|&len| len == n);
         anyhow::ensure!(same_length, "its user columns differ in length");
-        let mut users = Vec::with_capacity(n);
-        for ((((((id, upn), name), enabled), user_type), created), synced) in u
-            .ids
-            .into_iter()
-            .zip(u.user_principal_names)
-            .zip(u.display_names)
-            .zip(u.account_enabled)
-            .zip(u.user_types)
-            .zip(u.created)
-            .zip(u.on_premises_sync_enabled)
-        {
-            users.push(User {
-                id: id.into_string(),
-                user_principal_name: upn.into_owned(),
-                display_name: name.into_owned(),
-                account_enabled: enabled,
-                user_type: user_type.into_owned(),
-                created: parse_time(created)?,
-                on_premises_sync_enabled: synced,
-            });
-        }
-
-        let r = self.registrations;
+        let r = &self.registrations;
         let rows = r.links.len();
         let own = r.links.iter().filter(|l| l.is_none()).count();
         let same_length = [
@@ -460,6 +448,38 @@ impl<'a> ColumnsBody<'a> {
             .iter()
             .all(|&len| len == own);
         anyhow::ensure!(same_length, "its registration columns differ in length");
+        Ok(())
+    }
+
+    /// The lists back in our own types.
+    fn into_body(self) -> Result<Body> {
+        self.check_lengths()?;
+        let u = self.users;
+        let n = u.ids.len();
+        let mut users = Vec::with_capacity(n);
+        for ((((((id, upn), name), enabled), user_type), created), synced) in u
+            .ids
+            .into_iter()
+            .zip(u.user_principal_names)
+            .zip(u.display_names)
+            .zip(u.account_enabled)
+            .zip(u.user_types)
+            .zip(u.created)
+            .zip(u.on_premises_sync_enabled)
+        {
+            users.push(User {
+                id: id.into_string(),
+                user_principal_name: upn.to_owned(),
+                display_name: name.to_owned(),
+                account_enabled: enabled,
+                user_type: user_type.to_owned(),
+                created: parse_time(created)?,
+                on_premises_sync_enabled: synced,
+            });
+        }
+
+        let r = self.registrations;
+        let rows = r.links.len();
         let mut own_values = r
             .own_ids
             .into_iter()
@@ -498,20 +518,20 @@ impl<'a> ColumnsBody<'a> {
                     let ((id, upn), name) = own_values
                         .next()
                         .context("a registration row lacks its id")?;
-                    (id.into_string(), upn.into_owned(), name.into_owned())
+                    (id.into_string(), upn.to_owned(), name.to_owned())
                 }
             };
             registrations.push(Registration {
                 id,
                 user_principal_name: upn,
                 display_name: name,
-                user_type: user_type.into_owned(),
+                user_type: user_type.to_owned(),
                 is_admin: admin,
                 is_mfa_registered: registered,
                 is_mfa_capable: capable,
                 is_passwordless_capable: passwordless,
                 last_updated: parse_time(updated)?,
-                methods_registered: methods.into_iter().map(Cow::into_owned).collect(),
+                methods_registered: methods.into_iter().map(str::to_owned).collect(),
             });
         }
         Ok(Body {
@@ -522,6 +542,57 @@ impl<'a> ColumnsBody<'a> {
             auth_methods_policy: self.auth_methods_policy.into_owned(),
             conditional_access: self.conditional_access.into_owned(),
         })
+    }
+
+    /// The snapshot's point for a period, classified straight from the columns: no user's
+    /// strings are built, and times and display names are not read.
+    fn point(&self, head: &Head, settings: &ControlSettings) -> Result<SnapshotPoint> {
+        self.check_lengths()?;
+        let (u, r) = (&self.users, &self.registrations);
+        // Each user's registration row by id, the last row naming an id counting (as for a
+        // whole snapshot); a linked row names its user's id.
+        let mut row_of_id: HashMap<&Id, usize> = HashMap::with_capacity(r.links.len());
+        let mut own_ids = r.own_ids.iter();
+        let mut next = 0usize;
+        for (row, link) in r.links.iter().enumerate() {
+            let id = match link {
+                Some(skip) => {
+                    let at = next + *skip as usize;
+                    next = at + 1;
+                    u.ids
+                        .get(at)
+                        .context("a registration row links to a user past the last")?
+                }
+                None => own_ids.next().context("a registration row lacks its id")?,
+            };
+            row_of_id.insert(id, row);
+        }
+        let mut builder = PointBuilder::new(
+            settings,
+            head.collected_at,
+            &head.collection,
+            self.break_glass_members.as_deref(),
+            u.ids.len(),
+        );
+        let mut id_text = [0u8; 36];
+        for (i, id) in u.ids.iter().enumerate() {
+            let row = row_of_id.get(id).copied();
+            let user = UserFacts {
+                id: match id {
+                    Id::Guid(bytes) => guid_text_in(bytes, &mut id_text),
+                    Id::Text(text) => text,
+                },
+                user_principal_name: u.user_principal_names[i],
+                account_enabled: u.account_enabled[i],
+                user_type: u.user_types[i],
+            };
+            builder.add(
+                &user,
+                row.map(|row| r.user_types[row]),
+                row.map(|row| r.methods_registered[row].iter().copied()),
+            );
+        }
+        Ok(builder.finish(self.audit_events.as_ref().clone()))
     }
 }
 
@@ -605,6 +676,33 @@ pub(super) fn read_head(dir: &Path) -> Result<Head> {
         .with_context(|| format!("{} is not a readable record head", path.display()))
 }
 
+/// Reads the record for a period: a record of the current format straight from its columns,
+/// one of the first format through the whole snapshot.
+pub(super) fn read_point(dir: &Path, settings: &ControlSettings) -> Result<SnapshotPoint> {
+    let head = read_head(dir)?;
+    if head.record_format != RECORD_FORMAT {
+        return Ok(SnapshotPoint::of(&read(dir)?, settings));
+    }
+    let (path, bytes) = read_body_bytes(dir)?;
+    postcard::from_bytes::<ColumnsBody>(&bytes)
+        .map_err(anyhow::Error::from)
+        .and_then(|body| body.point(&head, settings))
+        .with_context(|| format!("{} is not a readable compact record", path.display()))
+}
+
+/// The decompressed body of a snapshot folder, and its path.
+fn read_body_bytes(dir: &Path) -> Result<(std::path::PathBuf, Vec<u8>)> {
+    let path = dir.join(BODY_FILE);
+    let mut bytes = Vec::new();
+    zstd::stream::Decoder::new(BufReader::with_capacity(
+        1 << 20,
+        File::open(&path).with_context(|| format!("cannot open {}", path.display()))?,
+    ))
+    .and_then(|mut d| d.read_to_end(&mut bytes))
+    .with_context(|| format!("{} does not decompress", path.display()))?;
+    Ok((path, bytes))
+}
+
 /// Reads the whole record back into a snapshot.
 pub(super) fn read(dir: &Path) -> Result<Snapshot> {
     let head = read_head(dir)?;
@@ -615,14 +713,7 @@ pub(super) fn read(dir: &Path) -> Result<Snapshot> {
             head.record_format
         );
     }
-    let path = dir.join(BODY_FILE);
-    let mut bytes = Vec::new();
-    zstd::stream::Decoder::new(BufReader::with_capacity(
-        1 << 20,
-        File::open(&path).with_context(|| format!("cannot open {}", path.display()))?,
-    ))
-    .and_then(|mut d| d.read_to_end(&mut bytes))
-    .with_context(|| format!("{} does not decompress", path.display()))?;
+    let (path, bytes) = read_body_bytes(dir)?;
     let unreadable = || format!("{} is not a readable compact record", path.display());
     let body = if head.record_format == LEGACY_FORMAT {
         postcard::from_bytes::<Body>(&bytes).with_context(unreadable)?

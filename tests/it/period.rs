@@ -7,7 +7,9 @@ use mfa_evidence::collect::import::import_dir;
 use mfa_evidence::config::{Config, ControlSettings, StoreLocation};
 use mfa_evidence::demo::synth;
 use mfa_evidence::evaluate::evaluate;
-use mfa_evidence::evaluate::period::{LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo};
+use mfa_evidence::evaluate::period::{
+    LedgerState, PeriodAnalysis, PeriodFacts, SnapshotInfo, SnapshotPoint,
+};
 use mfa_evidence::evidence::{self, Period};
 use mfa_evidence::report::{self, ReportRequest};
 use mfa_evidence::snapshot::{
@@ -115,13 +117,20 @@ fn analyse(
         if at < from || at > to {
             continue;
         }
+        // The period reads each snapshot as its point: the same figure and result as the
+        // point-in-time evaluation.
+        let point = SnapshotPoint::of(snapshot, &settings);
         let evaluation = evaluate(snapshot, &settings);
+        assert_eq!(
+            (point.figure, point.result),
+            (evaluation.figure(), evaluation.result)
+        );
         let info = SnapshotInfo {
             sequence: i as u64 + 1,
             collected_at: at,
             sha256: format!("{i:064}"),
         };
-        analysis.add(&info, &evaluation, snapshot.audit_events.as_deref());
+        analysis.add(&info, &point);
     }
     let facts = analysis.finish(LedgerState {
         verified: true,

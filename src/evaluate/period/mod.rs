@@ -7,19 +7,23 @@
 //! the longest failing run, remediation and the conclusion, as typed facts.
 
 mod conclude;
+mod point;
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ControlResult, Evaluation, Figure};
+use super::classify::lowercase;
+use super::{ControlResult, Figure};
 use crate::snapshot::AuditEvent;
 
 pub use self::conclude::{
     Conclusion, ConclusionBasis, Deviation, DeviationCode, DeviationKind, FailingRun, Gap, GapKind,
     OpenItem, RemediatedUser,
 };
+pub(crate) use self::point::PointBuilder;
+pub use self::point::{PointRow, SnapshotPoint};
 
 /// Audit activities that show a method being registered (remediation evidence).
 pub const REGISTRATION_ACTIVITIES: [&str; 3] = [
@@ -136,54 +140,55 @@ impl PeriodAnalysis {
         }
     }
 
-    /// Adds the next snapshot of the period (in collection order) with its evaluation.
-    pub fn add(
-        &mut self,
-        info: &SnapshotInfo,
-        evaluation: &Evaluation,
-        audit_events: Option<&[AuditEvent]>,
-    ) {
+    /// Adds the next snapshot of the period (in collection order) as its point.
+    pub fn add(&mut self, info: &SnapshotInfo, point: &SnapshotPoint) {
         let at = info.collected_at;
         let seq = info.sequence;
         let seen_any = !self.series.is_empty();
         let (mut joiners, mut leavers) = (0u64, 0u64);
-        for row in &evaluation.users {
-            let in_scope = row.registered.is_some();
-            let registered = row.registered == Some(true);
-            let track = self
-                .users
-                .entry(row.user.id.clone())
-                .or_insert_with(|| UserTrack {
-                    upn: row.user.user_principal_name.clone(),
+        // This snapshot's changes and closed episodes, put in the evaluation's user order (UPN
+        // case-insensitive, then id) below: the point keeps the snapshot's order.
+        let mut changes = Vec::new();
+        let mut episodes = Vec::new();
+        for row in point.rows() {
+            // Looked up by the borrowed id: a key is allocated only for a user new to the period.
+            let track = match self.users.get_mut(row.id) {
+                Some(track) => track,
+                None => self.users.entry(row.id.to_string()).or_insert(UserTrack {
+                    upn: String::new(),
                     in_scope: false,
                     open_since: None,
                     last_seen: 0,
-                });
-            track.upn.clone_from(&row.user.user_principal_name);
-            if seen_any && in_scope != track.in_scope {
-                let change = if in_scope {
+                }),
+            };
+            if track.upn != row.user_principal_name {
+                track.upn.clear();
+                track.upn.push_str(row.user_principal_name);
+            }
+            if seen_any && row.in_scope != track.in_scope {
+                let change = if row.in_scope {
                     joiners += 1;
                     PopulationChangeKind::Joiner
                 } else {
                     leavers += 1;
                     PopulationChangeKind::Leaver
                 };
-                self.changes.push(PopulationChange {
+                changes.push(PopulationChange {
                     collected_at: at,
                     sequence: seq,
                     change,
-                    user_id: row.user.id.clone(),
-                    user_principal_name: row.user.user_principal_name.clone(),
+                    user_id: row.id.to_string(),
+                    user_principal_name: row.user_principal_name.to_string(),
                 });
             }
-            track.in_scope = in_scope;
+            track.in_scope = row.in_scope;
             track.last_seen = seq;
-            match (in_scope, registered, track.open_since) {
+            match (row.in_scope, row.registered, track.open_since) {
                 (true, false, None) => track.open_since = Some(at),
                 (true, true, Some(since)) => {
-                    self.episodes.push(Episode {
-                        user_id: row.user.id.clone(),
-                        upn: row.user.user_principal_name.clone(),
+                    episodes.push(Episode {
+                        user_id: row.id.to_string(),
+                        upn: row.user_principal_name.to_string(),
                         from: since,
                         to: at,
                     });
@@ -194,6 +199,14 @@ impl PeriodAnalysis {
                 _ => {}
             }
         }
+        changes.sort_by(|a, b| {
+            user_order(&a.user_principal_name, &a.user_id)
+                .cmp(&user_order(&b.user_principal_name, &b.user_id))
+        });
+        episodes
+            .sort_by(|a, b| user_order(&a.upn, &a.user_id).cmp(&user_order(&b.upn, &b.user_id)));
+        self.changes.append(&mut changes);
+        self.episodes.append(&mut episodes);
         // Users gone from /users altogether leave the population too, and are forgotten (one who
         // comes back is a joiner again). Sorted: HashMap order would change the CSV run to run.
         let mut gone: Vec<(String, UserTrack)> = self
@@ -212,7 +225,7 @@ impl PeriodAnalysis {
             });
         }
 
-        for event in audit_events.into_iter().flatten() {
+        for event in point.audit_events.iter().flatten() {
             let t = event.activity_date_time.at();
             let in_period = t >= self.from && t <= self.to;
             if in_period && !self.events.contains_key(&event.id) {
@@ -223,8 +236,8 @@ impl PeriodAnalysis {
         self.series.push(SeriesPoint {
             sequence: seq,
             collected_at: at,
-            figure: evaluation.figure(),
-            result: evaluation.result,
+            figure: point.figure,
+            result: point.result,
             sha256: info.sha256.clone(),
             joiners,
             leavers,
@@ -235,4 +248,9 @@ impl PeriodAnalysis {
     pub fn finish(self, ledger: LedgerState) -> PeriodFacts {
         conclude::conclude(self, ledger)
     }
+}
+
+/// The evaluation's order of users: UPN (case-insensitive), then id.
+fn user_order<'u>(upn: &'u str, id: &'u str) -> (std::borrow::Cow<'u, str>, &'u str) {
+    (lowercase(upn), id)
 }
