@@ -202,14 +202,14 @@ impl<'s> Classifier<'s> {
     /// registration row's `userType`, when they have a row.
     pub(crate) fn reason(&self, user: &UserFacts, report_user_type: Option<&str>) -> Reason<'s> {
         // Empty lists (the usual case) are not looked up: no key to lower-case or hash.
-        let upn = lowercase(user.user_principal_name);
-        let id = lowercase(user.id);
+        let upn = || lowercase(user.user_principal_name);
+        let id = || lowercase(user.id);
         // The latest-expiring exception naming the user by id or by UPN: a renewal written with
         // the other key must not be hidden by the expired original.
         let exception = if self.exception_by_key.is_empty() {
             None
         } else {
-            [&id, &upn]
+            [id(), upn()]
                 .into_iter()
                 .filter_map(|key| self.exception_by_key.get(key.as_ref()).copied())
                 .max_by_key(|e| e.expires)
@@ -221,9 +221,9 @@ impl<'s> Classifier<'s> {
         } else {
             user.user_type.eq_ignore_ascii_case("guest")
         };
-        if !self.bg_ids.is_empty() && self.bg_ids.contains(id.as_ref()) {
+        if !self.bg_ids.is_empty() && self.bg_ids.contains(id().as_ref()) {
             Reason::BreakGlass(MatchedBy::UserId)
-        } else if !self.bg_upns.is_empty() && self.bg_upns.contains(upn.as_ref()) {
+        } else if !self.bg_upns.is_empty() && self.bg_upns.contains(upn().as_ref()) {
             Reason::BreakGlass(MatchedBy::Upn)
         } else if !self.bg_members.is_empty() && self.bg_members.contains(user.id) {
             Reason::BreakGlass(MatchedBy::Group)

@@ -15,13 +15,13 @@
 //! derives it again and compares.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ControlSettings;
@@ -551,7 +551,8 @@ impl<'a> ColumnsBody<'a> {
         let (u, r) = (&self.users, &self.registrations);
         // Each user's registration row by id, the last row naming an id counting (as for a
         // whole snapshot); a linked row names its user's id.
-        let mut row_of_id: HashMap<&Id, usize> = HashMap::with_capacity(r.links.len());
+        let mut row_of_id: FxHashMap<&Id, usize> =
+            FxHashMap::with_capacity_and_hasher(r.links.len(), Default::default());
         let mut own_ids = r.own_ids.iter();
         let mut next = 0usize;
         for (row, link) in r.links.iter().enumerate() {

@@ -9,9 +9,10 @@
 mod conclude;
 mod point;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::classify::lowercase;
@@ -120,7 +121,7 @@ pub struct PeriodAnalysis {
     to: DateTime<Utc>,
     max_gap_hours: u32,
     series: Vec<SeriesPoint>,
-    users: HashMap<String, UserTrack>,
+    users: FxHashMap<String, UserTrack>,
     episodes: Vec<Episode>,
     events: BTreeMap<String, (AuditEvent, u64)>,
     changes: Vec<PopulationChange>,
@@ -133,7 +134,7 @@ impl PeriodAnalysis {
             to,
             max_gap_hours,
             series: Vec::new(),
-            users: HashMap::new(),
+            users: FxHashMap::default(),
             episodes: Vec::new(),
             events: BTreeMap::new(),
             changes: Vec::new(),
