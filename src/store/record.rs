@@ -338,28 +338,41 @@ struct ColumnsBody<'a> {
     conditional_access: Cow<'a, Option<Vec<ConditionalAccessPolicy>>>,
 }
 
-impl<'a> ColumnsBody<'a> {
-    fn of(snapshot: &'a Snapshot) -> ColumnsBody<'a> {
-        let users = &snapshot.users;
-        let user_columns = UserColumns {
-            ids: users.iter().map(|u| Id::of(&u.id)).collect(),
-            user_principal_names: users
-                .iter()
-                .map(|u| u.user_principal_name.as_str())
-                .collect(),
-            display_names: users.iter().map(|u| u.display_name.as_str()).collect(),
-            account_enabled: users.iter().map(|u| u.account_enabled).collect(),
-            user_types: users.iter().map(|u| u.user_type.as_str()).collect(),
-            created: users.iter().map(|u| time_of(&u.created)).collect(),
-            on_premises_sync_enabled: users.iter().map(|u| u.on_premises_sync_enabled).collect(),
-        };
-        let rows = &snapshot.registrations;
+/// Serializes `f()`'s items as one sequence without collecting them (postcard writes a
+/// sequence as its length, which an exact-size iterator gives, then its items).
+struct Seq<F>(F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_seq((self.0)())
+    }
+}
+
+/// Record format 2's body written straight from a snapshot's lists, in the order and encoding
+/// [`ColumnsBody`] reads: no column is collected first, so writing (or hashing) a large tenant's
+/// record costs no second copy of its lists.
+struct ColumnsOf<'a> {
+    snapshot: &'a Snapshot,
+    /// Per registration row, as [`RegistrationColumns::links`].
+    links: Vec<Option<u32>>,
+    /// The rows that carry their own id, UPN and display name.
+    own: Vec<usize>,
+}
+
+impl<'a> ColumnsOf<'a> {
+    fn new(snapshot: &'a Snapshot) -> ColumnsOf<'a> {
+        let (users, rows) = (&snapshot.users, &snapshot.registrations);
         let mut links = Vec::with_capacity(rows.len());
-        let (mut own_ids, mut own_upns, mut own_names) = (Vec::new(), Vec::new(), Vec::new());
+        let mut own = Vec::new();
         // A merge walk over the two id-sorted lists; a row it cannot link (another order, a
         // repeated id, a UPN or name that differs from the user's) keeps its own values.
         let (mut at, mut next) = (0usize, 0usize);
-        for row in rows {
+        for (i, row) in rows.iter().enumerate() {
             while at < users.len() && users[at].id < row.id {
                 at += 1;
             }
@@ -372,45 +385,124 @@ impl<'a> ColumnsBody<'a> {
                         && u.display_name == row.display_name
                 })
                 .and_then(|_| u32::try_from(at - next).ok());
+            links.push(link);
             match link {
-                Some(skip) => {
-                    links.push(Some(skip));
-                    next = at + 1;
-                }
-                None => {
-                    links.push(None);
-                    own_ids.push(Id::of(&row.id));
-                    own_upns.push(row.user_principal_name.as_str());
-                    own_names.push(row.display_name.as_str());
-                }
+                Some(_) => next = at + 1,
+                None => own.push(i),
             }
         }
-        let registration_columns = RegistrationColumns {
+        ColumnsOf {
+            snapshot,
             links,
-            own_ids,
-            own_user_principal_names: own_upns,
-            own_display_names: own_names,
-            user_types: rows.iter().map(|r| r.user_type.as_str()).collect(),
-            is_admin: rows.iter().map(|r| r.is_admin).collect(),
-            is_mfa_registered: rows.iter().map(|r| r.is_mfa_registered).collect(),
-            is_mfa_capable: rows.iter().map(|r| r.is_mfa_capable).collect(),
-            is_passwordless_capable: rows.iter().map(|r| r.is_passwordless_capable).collect(),
-            last_updated: rows.iter().map(|r| time_of(&r.last_updated)).collect(),
-            methods_registered: rows
-                .iter()
-                .map(|r| r.methods_registered.iter().map(String::as_str).collect())
-                .collect(),
-        };
-        ColumnsBody {
-            users: user_columns,
-            registrations: registration_columns,
-            break_glass_members: Cow::Borrowed(&snapshot.break_glass_members),
-            audit_events: Cow::Borrowed(&snapshot.audit_events),
-            auth_methods_policy: Cow::Borrowed(&snapshot.auth_methods_policy),
-            conditional_access: Cow::Borrowed(&snapshot.conditional_access),
+            own,
         }
     }
+}
 
+impl Serialize for ColumnsOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let snapshot = self.snapshot;
+        let mut body = out.serialize_struct("ColumnsBody", 6)?;
+        body.serialize_field("users", &UserColumnsOf(&snapshot.users))?;
+        body.serialize_field("registrations", &RegistrationColumnsOf(self))?;
+        body.serialize_field("break_glass_members", &snapshot.break_glass_members)?;
+        body.serialize_field("audit_events", &snapshot.audit_events)?;
+        body.serialize_field("auth_methods_policy", &snapshot.auth_methods_policy)?;
+        body.serialize_field("conditional_access", &snapshot.conditional_access)?;
+        body.end()
+    }
+}
+
+/// [`UserColumns`], written from the users.
+struct UserColumnsOf<'a>(&'a [User]);
+
+impl Serialize for UserColumnsOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let users = self.0;
+        let mut columns = out.serialize_struct("UserColumns", 7)?;
+        columns.serialize_field("ids", &Seq(|| users.iter().map(|u| Id::of(&u.id))))?;
+        columns.serialize_field(
+            "user_principal_names",
+            &Seq(|| users.iter().map(|u| u.user_principal_name.as_str())),
+        )?;
+        columns.serialize_field(
+            "display_names",
+            &Seq(|| users.iter().map(|u| u.display_name.as_str())),
+        )?;
+        columns.serialize_field(
+            "account_enabled",
+            &Seq(|| users.iter().map(|u| u.account_enabled)),
+        )?;
+        columns.serialize_field(
+            "user_types",
+            &Seq(|| users.iter().map(|u| u.user_type.as_str())),
+        )?;
+        columns.serialize_field(
+            "created",
+            &Seq(|| users.iter().map(|u| time_of(&u.created))),
+        )?;
+        columns.serialize_field(
+            "on_premises_sync_enabled",
+            &Seq(|| users.iter().map(|u| u.on_premises_sync_enabled)),
+        )?;
+        columns.end()
+    }
+}
+
+/// [`RegistrationColumns`], written from the registration rows and their links.
+struct RegistrationColumnsOf<'c, 'a>(&'c ColumnsOf<'a>);
+
+impl Serialize for RegistrationColumnsOf<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (rows, own) = (&self.0.snapshot.registrations, &self.0.own);
+        let owned = || own.iter().map(|&i| &rows[i]);
+        let mut columns = out.serialize_struct("RegistrationColumns", 11)?;
+        columns.serialize_field("links", &self.0.links)?;
+        columns.serialize_field("own_ids", &Seq(|| owned().map(|r| Id::of(&r.id))))?;
+        columns.serialize_field(
+            "own_user_principal_names",
+            &Seq(|| owned().map(|r| r.user_principal_name.as_str())),
+        )?;
+        columns.serialize_field(
+            "own_display_names",
+            &Seq(|| owned().map(|r| r.display_name.as_str())),
+        )?;
+        columns.serialize_field(
+            "user_types",
+            &Seq(|| rows.iter().map(|r| r.user_type.as_str())),
+        )?;
+        columns.serialize_field("is_admin", &Seq(|| rows.iter().map(|r| r.is_admin)))?;
+        columns.serialize_field(
+            "is_mfa_registered",
+            &Seq(|| rows.iter().map(|r| r.is_mfa_registered)),
+        )?;
+        columns.serialize_field(
+            "is_mfa_capable",
+            &Seq(|| rows.iter().map(|r| r.is_mfa_capable)),
+        )?;
+        columns.serialize_field(
+            "is_passwordless_capable",
+            &Seq(|| rows.iter().map(|r| r.is_passwordless_capable)),
+        )?;
+        columns.serialize_field(
+            "last_updated",
+            &Seq(|| rows.iter().map(|r| time_of(&r.last_updated))),
+        )?;
+        columns.serialize_field(
+            "methods_registered",
+            &Seq(|| {
+                rows.iter()
+                    .map(|r| Seq(move || r.methods_registered.iter().map(String::as_str)))
+            }),
+        )?;
+        columns.end()
+    }
+}
+
+impl<'a> ColumnsBody<'a> {
     /// A column of the wrong length is an unreadable record.
     fn check_lengths(&self) -> Result<()> {
         let u = &self.users;
@@ -658,7 +750,7 @@ pub(super) fn body_sha256(head: &Head, snapshot: &Snapshot) -> Result<String> {
 fn encode_body(format: u32, snapshot: &Snapshot, out: impl std::io::Write) -> Result<()> {
     match format {
         LEGACY_FORMAT => postcard::to_io(&BodyRef::of(snapshot), out).map(drop),
-        RECORD_FORMAT => postcard::to_io(&ColumnsBody::of(snapshot), out).map(drop),
+        RECORD_FORMAT => postcard::to_io(&ColumnsOf::new(snapshot), out).map(drop),
         other => anyhow::bail!("record format {other} is not one this version writes"),
     }
     .context("cannot encode the compact record")
@@ -780,5 +872,83 @@ mod tests {
         }
         let compact = GraphTime::parse("2026-10-31T04:41:40.4520034Z").unwrap();
         assert!(matches!(Time::of(&compact), Time::At { digits: 7, .. }));
+    }
+
+    /// The body written column by column from the snapshot reads back as that snapshot, and is
+    /// byte for byte what the reading structs themselves encode, with linked and own rows.
+    #[test]
+    fn the_columns_are_written_as_they_are_read() {
+        let user = |n: u32| User {
+            id: format!("00000000-0000-0000-0000-{n:012}"),
+            user_principal_name: format!("user{n}@fabrikam.test"),
+            display_name: format!("User {n}"),
+            account_enabled: Some(n % 3 != 0),
+            user_type: if n == 4 { "Guest" } else { "Member" }.into(),
+            created: GraphTime::parse("2024-01-01T00:00:00.1234567Z").ok(),
+            on_premises_sync_enabled: None,
+        };
+        let mut users: Vec<User> = (0..6).map(user).collect();
+        users.push(User {
+            id: "Not-A-Guid".into(),
+            ..user(9)
+        });
+        let row = |u: &User, methods: &[&str]| Registration {
+            id: u.id.clone(),
+            user_principal_name: u.user_principal_name.clone(),
+            display_name: u.display_name.clone(),
+            user_type: "member".into(),
+            is_admin: Some(false),
+            is_mfa_registered: None,
+            is_mfa_capable: Some(true),
+            is_passwordless_capable: None,
+            last_updated: GraphTime::parse("2026-10-31T04:41:40+00:00").ok(),
+            methods_registered: methods.iter().map(|m| m.to_string()).collect(),
+        };
+        let mut renamed = row(&users[2], &["email"]);
+        renamed.user_principal_name = "renamed@fabrikam.test".into();
+        let registrations = vec![
+            row(&users[0], &["microsoftAuthenticatorPush", "mobilePhone"]),
+            row(&users[2], &[]),
+            renamed,
+            row(&users[3], &["fido2SecurityKey"]),
+            row(&users[6], &["softwareOneTimePasscode"]),
+        ];
+        let snapshot = Snapshot {
+            schema_version: crate::snapshot::SNAPSHOT_SCHEMA_VERSION,
+            tenant: Tenant {
+                id: "t".into(),
+                name: "T".into(),
+            },
+            collected_at: DateTime::<Utc>::from_timestamp(1_790_000_000, 0).unwrap(),
+            collection: CollectionRecord {
+                source_kind: crate::source::SourceKind::Import,
+                collected_by: None,
+                graph_endpoint: None,
+                token_roles: Vec::new(),
+                sources: Vec::new(),
+            },
+            users,
+            registrations,
+            break_glass_members: Some(vec![GroupMember {
+                id: "g".into(),
+                user_principal_name: "bg@fabrikam.test".into(),
+            }]),
+            audit_events: None,
+            auth_methods_policy: None,
+            conditional_access: None,
+        };
+        let columns = ColumnsOf::new(&snapshot);
+        assert_eq!(
+            columns.own,
+            vec![2],
+            "only the renamed row carries its own names"
+        );
+        let written = postcard::to_stdvec(&columns).unwrap();
+        let read: ColumnsBody = postcard::from_bytes(&written).unwrap();
+        assert_eq!(postcard::to_stdvec(&read).unwrap(), written);
+        let body = read.into_body().unwrap();
+        assert_eq!(body.users, snapshot.users);
+        assert_eq!(body.registrations, snapshot.registrations);
+        assert_eq!(body.break_glass_members, snapshot.break_glass_members);
     }
 }
