@@ -882,7 +882,7 @@ mod tests {
             id: format!("00000000-0000-0000-0000-{n:012}"),
             user_principal_name: format!("user{n}@fabrikam.test"),
             display_name: format!("User {n}"),
-            account_enabled: Some(n % 3 != 0),
+            account_enabled: Some(!n.is_multiple_of(3)),
             user_type: if n == 4 { "Guest" } else { "Member" }.into(),
             created: GraphTime::parse("2024-01-01T00:00:00.1234567Z").ok(),
             on_premises_sync_enabled: None,
