@@ -264,39 +264,61 @@ pub(crate) fn classify<'a>(
     as_of: NaiveDate,
     group_members: Option<&'a [GroupMember]>,
 ) -> Vec<UserRow<'a>> {
-    let registrations = registration_of_id(snapshot);
-    let classifier = Classifier::new(settings, as_of, group_members);
-    let mut rows: Vec<UserRow> = Vec::with_capacity(snapshot.users.len());
-    for user in &snapshot.users {
-        let registration = registrations.get(user.id.as_str()).copied();
-        let reason = classifier.reason(
-            &UserFacts::of(user),
-            registration.map(|r| r.user_type.as_str()),
-        );
-        let registered = classifier.registered(
-            &reason,
-            registration.map(|r| r.methods_registered.iter().map(String::as_str)),
-        );
-        rows.push(UserRow {
-            user,
-            registration,
-            reason,
-            registered,
-        });
-    }
-    // Sorted through indices, by keys computed once per user (borrowed where already lower case):
-    // lower-casing inside a comparator allocates per comparison.
+    let mut rows: Vec<UserRow> = {
+        let registrations = registration_of_id(snapshot);
+        let classifier = Classifier::new(settings, as_of, group_members);
+        snapshot
+            .users
+            .iter()
+            .map(|user| {
+                let registration = registrations.get(user.id.as_str()).copied();
+                let reason = classifier.reason(
+                    &UserFacts::of(user),
+                    registration.map(|r| r.user_type.as_str()),
+                );
+                let registered = classifier.registered(
+                    &reason,
+                    registration.map(|r| r.methods_registered.iter().map(String::as_str)),
+                );
+                UserRow {
+                    user,
+                    registration,
+                    reason,
+                    registered,
+                }
+            })
+            .collect()
+    };
+    // Sorted through indices (a stable sort of small values), then put in that order in place:
+    // a large tenant's rows are never held twice.
+    // By keys computed once per user (borrowed where already lower case): lower-casing inside a
+    // comparator allocates per comparison.
     let upns: Vec<Cow<str>> = rows
         .iter()
         .map(|r| lowercase(&r.user.user_principal_name))
         .collect();
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| (&upns[a], &rows[a].user.id).cmp(&(&upns[b], &rows[b].user.id)));
-    let mut rows: Vec<Option<UserRow>> = rows.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .map(|i| rows[i].take().expect("each index once"))
-        .collect()
+    drop(upns);
+    permute(&mut rows, order);
+    rows
+}
+
+/// Puts `items` in the order `order` gives (`items[i]` becomes what was at `order[i]`), in
+/// place, following each cycle of the permutation once.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..items.len() {
+        let mut current = start;
+        while order[current] != current {
+            let next = order[current];
+            order[current] = current;
+            if next == start {
+                break;
+            }
+            items.swap(current, next);
+            current = next;
+        }
+    }
 }
 
 /// Each user's registration row, by id: the last row naming an id is the one that counts.
@@ -316,5 +338,21 @@ pub(crate) fn lowercase(text: &str) -> Cow<'_, str> {
         Cow::Owned(text.to_ascii_lowercase())
     } else {
         Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::permute;
+
+    #[test]
+    fn permute_puts_each_item_where_the_order_says() {
+        let orders: [&[usize]; 5] = [&[], &[0], &[1, 0], &[2, 0, 1, 4, 3, 5], &[5, 4, 3, 2, 1, 0]];
+        for order in orders {
+            let mut items: Vec<char> = ('a'..).take(order.len()).collect();
+            let expected: Vec<char> = order.iter().map(|&i| items[i]).collect();
+            permute(&mut items, order.to_vec());
+            assert_eq!(items, expected, "order {order:?}");
+        }
     }
 }

@@ -19,16 +19,22 @@ use crate::store::RawPages;
 /// Everything a package is written from.
 pub struct PackageInputs<'a> {
     pub evidence: &'a Evidence,
-    pub evaluation: &'a Evaluation<'a>,
     /// The raw pages of the snapshot the package is as of, uncompressed: they go into raw/.
     pub raw: &'a RawPages,
-    pub period: Option<&'a PeriodFacts>,
     /// Every snapshot the package rests on, for manifest.json.
     pub snapshots: Vec<ManifestSnapshot>,
     /// The ledger lines and time-stamp tokens behind those snapshots.
     pub history: HistoryFiles,
     /// Signs SHA256SUMS when `[signing]` is configured.
     pub signer: Option<&'a Signer>,
+}
+
+/// A package whose first files are staged: evidence.json and the CSVs, the only files that
+/// need the evaluation, and so the whole as-of snapshot, which the caller can drop before the
+/// rest is written (a large tenant's snapshot and the zip's buffers are never held together).
+pub struct StagedLists {
+    pkg: PackageBuilder,
+    evidence_json: Vec<u8>,
 }
 
 /// The history a package carries so an auditor can check it without the store: the ledger's
@@ -53,18 +59,14 @@ pub fn token_file(sequence: u64) -> String {
     format!("timestamps/{sequence:06}.tsr")
 }
 
-/// Writes `<out_dir>/<package id>.zip` and its `.sha256`; returns the zip's path.
-pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
-    let PackageInputs {
-        evidence,
-        evaluation,
-        raw,
-        period,
-        snapshots,
-        history,
-        signer,
-    } = inputs;
-    let csv_step = Step::new("write the CSVs");
+/// Stages evidence.json and the CSVs of a package to be written into `out_dir`.
+pub fn stage_lists(
+    out_dir: &Path,
+    evidence: &Evidence,
+    evaluation: &Evaluation,
+    period: Option<&PeriodFacts>,
+) -> Result<StagedLists> {
+    let _step = Step::new("write the CSVs");
     let mut pkg = PackageBuilder::new(out_dir)?;
     let evidence_json = serde_json::to_vec_pretty(evidence)?;
     pkg.add_bytes(EVIDENCE_FILE, &evidence_json)?;
@@ -91,7 +93,27 @@ pub fn write_package(out_dir: &Path, inputs: PackageInputs) -> Result<PathBuf> {
             render::period_csv::write_population_changes(facts, w).map(drop)
         })?;
     }
-    drop(csv_step);
+    Ok(StagedLists { pkg, evidence_json })
+}
+
+/// Writes `<out_dir>/<package id>.zip` and its `.sha256` from the staged lists and the rest;
+/// returns the zip's path.
+pub fn write_package(
+    out_dir: &Path,
+    staged: StagedLists,
+    inputs: PackageInputs,
+) -> Result<PathBuf> {
+    let PackageInputs {
+        evidence,
+        raw,
+        snapshots,
+        history,
+        signer,
+    } = inputs;
+    let StagedLists {
+        mut pkg,
+        evidence_json,
+    } = staged;
     for name in &raw.names {
         let source = raw.dir().join(name);
         pkg.add_existing(&format!("raw/{name}"), &source)?;

@@ -9,8 +9,8 @@
 mod contents;
 
 pub use self::contents::{
-    HistoryFiles, LEDGER_FILE, PackageInputs, SIGNING_KEY_FILE, TSA_CA_FILE, figure_in_words,
-    readme, token_file, write_package,
+    HistoryFiles, LEDGER_FILE, PackageInputs, SIGNING_KEY_FILE, StagedLists, TSA_CA_FILE,
+    figure_in_words, readme, stage_lists, token_file, write_package,
 };
 
 use std::fs::File;
