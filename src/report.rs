@@ -194,10 +194,8 @@ pub fn run(config: &Config, request: &ReportRequest) -> Result<ReportOutcome> {
     drop(snapshot);
     drop(facts);
     let zip = package::write_package(
-        &request.out_dir,
         staged,
         PackageInputs {
-            evidence: &evidence,
             raw: &raw,
             snapshots,
             history,

@@ -289,10 +289,9 @@ pub(crate) fn classify<'a>(
             })
             .collect()
     };
-    // Sorted through indices (a stable sort of small values), then put in that order in place:
-    // a large tenant's rows are never held twice.
-    // By keys computed once per user (borrowed where already lower case): lower-casing inside a
-    // comparator allocates per comparison.
+    // Sorted through indices, by keys computed once per user (borrowed where already lower
+    // case: lower-casing inside a comparator allocates per comparison), then put in that order
+    // in place, so a large tenant's rows are never held twice.
     let upns: Vec<Cow<str>> = rows
         .iter()
         .map(|r| lowercase(&r.user.user_principal_name))

@@ -18,7 +18,6 @@ use crate::store::RawPages;
 
 /// Everything a package is written from.
 pub struct PackageInputs<'a> {
-    pub evidence: &'a Evidence,
     /// The raw pages of the snapshot the package is as of, uncompressed: they go into raw/.
     pub raw: &'a RawPages,
     /// Every snapshot the package rests on, for manifest.json.
@@ -32,7 +31,9 @@ pub struct PackageInputs<'a> {
 /// A package whose first files are staged: evidence.json and the CSVs, the only files that
 /// need the evaluation, and so the whole as-of snapshot, which the caller can drop before the
 /// rest is written (a large tenant's snapshot and the zip's buffers are never held together).
-pub struct StagedLists {
+pub struct StagedLists<'a> {
+    out_dir: &'a Path,
+    evidence: &'a Evidence,
     pkg: PackageBuilder,
     evidence_json: Vec<u8>,
 }
@@ -60,12 +61,12 @@ pub fn token_file(sequence: u64) -> String {
 }
 
 /// Stages evidence.json and the CSVs of a package to be written into `out_dir`.
-pub fn stage_lists(
-    out_dir: &Path,
-    evidence: &Evidence,
+pub fn stage_lists<'a>(
+    out_dir: &'a Path,
+    evidence: &'a Evidence,
     evaluation: &Evaluation,
     period: Option<&PeriodFacts>,
-) -> Result<StagedLists> {
+) -> Result<StagedLists<'a>> {
     let _step = Step::new("write the CSVs");
     let mut pkg = PackageBuilder::new(out_dir)?;
     let evidence_json = serde_json::to_vec_pretty(evidence)?;
@@ -93,24 +94,26 @@ pub fn stage_lists(
             render::period_csv::write_population_changes(facts, w).map(drop)
         })?;
     }
-    Ok(StagedLists { pkg, evidence_json })
+    Ok(StagedLists {
+        out_dir,
+        evidence,
+        pkg,
+        evidence_json,
+    })
 }
 
-/// Writes `<out_dir>/<package id>.zip` and its `.sha256` from the staged lists and the rest;
-/// returns the zip's path.
-pub fn write_package(
-    out_dir: &Path,
-    staged: StagedLists,
-    inputs: PackageInputs,
-) -> Result<PathBuf> {
+/// Writes `<out_dir>/<package id>.zip` and its `.sha256` from the staged lists and the rest,
+/// into the folder the lists were staged for; returns the zip's path.
+pub fn write_package(staged: StagedLists, inputs: PackageInputs) -> Result<PathBuf> {
     let PackageInputs {
-        evidence,
         raw,
         snapshots,
         history,
         signer,
     } = inputs;
     let StagedLists {
+        out_dir,
+        evidence,
         mut pkg,
         evidence_json,
     } = staged;

@@ -120,7 +120,7 @@ struct Body {
 
 /// An object id: a GUID as Graph writes it (lowercase, hyphenated) in its 16 bytes, anything
 /// else as its text, so every id comes back byte for byte.
-#[derive(Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 enum Id<'a> {
     Guid([u8; 16]),
     Text(&'a str),
@@ -193,7 +193,7 @@ fn guid_text_in<'b>(bytes: &[u8; 16], out: &'b mut [u8; 36]) -> &'b str {
 /// A time: as its instant and the number of fraction digits Graph wrote when those give its text
 /// back byte for byte (7 or 9 bytes instead of 20 to 30 of text that does not compress), or
 /// else as its text.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 enum Time<'a> {
     At { secs: i64, nanos: u32, digits: u8 },
     Text(&'a str),
@@ -502,6 +502,38 @@ impl Serialize for RegistrationColumnsOf<'_, '_> {
     }
 }
 
+/// Whose id, UPN and display name a registration row of record format 2 carries.
+enum RowNames {
+    /// The user at this index in the user columns.
+    User(usize),
+    /// Its own: at this index in the `own_*` columns.
+    Own(usize),
+}
+
+impl RegistrationColumns<'_> {
+    /// Each row's [`RowNames`], in order, for `users` users; a link past the last user is an
+    /// unreadable record. (The `own_*` columns are as long as the unlinked rows are many: see
+    /// [`ColumnsBody::check_lengths`].)
+    fn names(&self, users: usize) -> impl Iterator<Item = Result<RowNames>> + '_ {
+        let (mut next, mut own) = (0usize, 0usize);
+        self.links.iter().map(move |link| match link {
+            Some(skip) => {
+                let at = next + *skip as usize;
+                anyhow::ensure!(
+                    at < users,
+                    "a registration row links to a user past the last"
+                );
+                next = at + 1;
+                Ok(RowNames::User(at))
+            }
+            None => {
+                own += 1;
+                Ok(RowNames::Own(own - 1))
+            }
+        })
+    }
+}
+
 impl<'a> ColumnsBody<'a> {
     /// A column of the wrong length is an unreadable record.
     fn check_lengths(&self) -> Result<()> {
@@ -546,84 +578,54 @@ impl<'a> ColumnsBody<'a> {
     /// The lists back in our own types.
     fn into_body(self) -> Result<Body> {
         self.check_lengths()?;
-        let u = self.users;
-        let n = u.ids.len();
-        let mut users = Vec::with_capacity(n);
-        for ((((((id, upn), name), enabled), user_type), created), synced) in u
-            .ids
-            .into_iter()
-            .zip(u.user_principal_names)
-            .zip(u.display_names)
-            .zip(u.account_enabled)
-            .zip(u.user_types)
-            .zip(u.created)
-            .zip(u.on_premises_sync_enabled)
-        {
-            users.push(User {
-                id: id.into_string(),
-                user_principal_name: upn.to_owned(),
-                display_name: name.to_owned(),
-                account_enabled: enabled,
-                user_type: user_type.to_owned(),
-                created: parse_time(created)?,
-                on_premises_sync_enabled: synced,
-            });
-        }
+        let u = &self.users;
+        let users = (0..u.ids.len())
+            .map(|i| {
+                Ok(User {
+                    id: u.ids[i].into_string(),
+                    user_principal_name: u.user_principal_names[i].to_owned(),
+                    display_name: u.display_names[i].to_owned(),
+                    account_enabled: u.account_enabled[i],
+                    user_type: u.user_types[i].to_owned(),
+                    created: parse_time(u.created[i])?,
+                    on_premises_sync_enabled: u.on_premises_sync_enabled[i],
+                })
+            })
+            .collect::<Result<Vec<User>>>()?;
 
-        let r = self.registrations;
-        let rows = r.links.len();
-        let mut own_values = r
-            .own_ids
-            .into_iter()
-            .zip(r.own_user_principal_names)
-            .zip(r.own_display_names);
-        let mut next = 0usize;
-        let mut registrations = Vec::with_capacity(rows);
-        for (
-            ((((((link, user_type), admin), registered), capable), passwordless), updated),
-            methods,
-        ) in r
-            .links
-            .into_iter()
-            .zip(r.user_types)
-            .zip(r.is_admin)
-            .zip(r.is_mfa_registered)
-            .zip(r.is_mfa_capable)
-            .zip(r.is_passwordless_capable)
-            .zip(r.last_updated)
-            .zip(r.methods_registered)
-        {
-            let (id, upn, name) = match link {
-                Some(skip) => {
-                    let at = next + skip as usize;
-                    let user = users
-                        .get(at)
-                        .context("a registration row links to a user past the last")?;
-                    next = at + 1;
+        let r = &self.registrations;
+        let mut registrations = Vec::with_capacity(r.links.len());
+        for (row, names) in r.names(users.len()).enumerate() {
+            let (id, upn, name) = match names? {
+                RowNames::User(at) => {
+                    let user = &users[at];
                     (
                         user.id.clone(),
                         user.user_principal_name.clone(),
                         user.display_name.clone(),
                     )
                 }
-                None => {
-                    let ((id, upn), name) = own_values
-                        .next()
-                        .context("a registration row lacks its id")?;
-                    (id.into_string(), upn.to_owned(), name.to_owned())
-                }
+                RowNames::Own(i) => (
+                    r.own_ids[i].into_string(),
+                    r.own_user_principal_names[i].to_owned(),
+                    r.own_display_names[i].to_owned(),
+                ),
             };
             registrations.push(Registration {
                 id,
                 user_principal_name: upn,
                 display_name: name,
-                user_type: user_type.to_owned(),
-                is_admin: admin,
-                is_mfa_registered: registered,
-                is_mfa_capable: capable,
-                is_passwordless_capable: passwordless,
-                last_updated: parse_time(updated)?,
-                methods_registered: methods.into_iter().map(str::to_owned).collect(),
+                user_type: r.user_types[row].to_owned(),
+                is_admin: r.is_admin[row],
+                is_mfa_registered: r.is_mfa_registered[row],
+                is_mfa_capable: r.is_mfa_capable[row],
+                is_passwordless_capable: r.is_passwordless_capable[row],
+                last_updated: parse_time(r.last_updated[row])?,
+                methods_registered: r.methods_registered[row]
+                    .iter()
+                    .copied()
+                    .map(str::to_owned)
+                    .collect(),
             });
         }
         Ok(Body {
@@ -645,18 +647,10 @@ impl<'a> ColumnsBody<'a> {
         // whole snapshot); a linked row names its user's id.
         let mut row_of_id: FxHashMap<&Id, usize> =
             FxHashMap::with_capacity_and_hasher(r.links.len(), Default::default());
-        let mut own_ids = r.own_ids.iter();
-        let mut next = 0usize;
-        for (row, link) in r.links.iter().enumerate() {
-            let id = match link {
-                Some(skip) => {
-                    let at = next + *skip as usize;
-                    next = at + 1;
-                    u.ids
-                        .get(at)
-                        .context("a registration row links to a user past the last")?
-                }
-                None => own_ids.next().context("a registration row lacks its id")?,
+        for (row, names) in r.names(u.ids.len()).enumerate() {
+            let id = match names? {
+                RowNames::User(at) => &u.ids[at],
+                RowNames::Own(i) => &r.own_ids[i],
             };
             row_of_id.insert(id, row);
         }
@@ -774,7 +768,7 @@ pub(super) fn read_head(dir: &Path) -> Result<Head> {
 pub(super) fn read_point(dir: &Path, settings: &ControlSettings) -> Result<SnapshotPoint> {
     let head = read_head(dir)?;
     if head.record_format != RECORD_FORMAT {
-        return Ok(SnapshotPoint::of(&read(dir)?, settings));
+        return Ok(SnapshotPoint::of(&read_with_head(dir, head)?, settings));
     }
     let (path, bytes) = read_body_bytes(dir)?;
     postcard::from_bytes::<ColumnsBody>(&bytes)
@@ -798,7 +792,11 @@ fn read_body_bytes(dir: &Path) -> Result<(std::path::PathBuf, Vec<u8>)> {
 
 /// Reads the whole record back into a snapshot.
 pub(super) fn read(dir: &Path) -> Result<Snapshot> {
-    let head = read_head(dir)?;
+    read_with_head(dir, read_head(dir)?)
+}
+
+/// Reads the whole record of a folder whose head is read already.
+fn read_with_head(dir: &Path, head: Head) -> Result<Snapshot> {
     if head.record_format != RECORD_FORMAT && head.record_format != LEGACY_FORMAT {
         anyhow::bail!(
             "{} is of record format {}, which this version does not read: use the version that wrote it",
