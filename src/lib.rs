@@ -22,6 +22,7 @@ pub mod files;
 pub mod loopback;
 pub mod notify;
 pub mod objects;
+mod order;
 pub mod package;
 pub mod render;
 pub mod report;

@@ -32,6 +32,7 @@ use crate::snapshot::{
     self, CollectionRecord, ExportRecord, FilesRecord, Imported, Snapshot, SourceRecord, Tenant,
 };
 use crate::source::{ODataContext, Paging, Source, SourceKind, SourceStatus};
+use crate::{cores, order};
 
 /// The collector's record beside the pages.
 pub(crate) const PROVENANCE_FILE: &str = "provenance.json";
@@ -440,63 +441,105 @@ impl<T> SourceRead<T> {
 /// Reads every page of a source, in order. A file that is not a Graph collection page (an error
 /// body, `{}`, an object without a `value` array) is refused with what it holds: read as an empty
 /// page, it would silently drop users from the population.
-fn read_source<T: DeserializeOwned>(
+fn read_source<T: DeserializeOwned + Send>(
     pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
     source: Source,
     describe: bool,
 ) -> Result<SourceRead<T>> {
     let list = &pages[&source];
+    // Pages parse on every core a few at a time (a window, so parsed pages wait for their turn
+    // only briefly and are not all held beside the list they go into); what one page says about
+    // the next is checked after, in order.
+    let window = cores::available() * 4;
     let mut items = Vec::new();
     let mut context: Option<(String, &Path)> = None;
     let mut properties = BTreeSet::new();
-    for (i, (_, path)) in list.iter().enumerate() {
-        let bytes = read_bytes(path)?;
-        let page: Page<T> = match serde_json::from_slice(&bytes) {
-            Ok(page) => page,
-            Err(e) => bail!(not_a_page::<T>(path, source, &bytes, Some(e))),
-        };
-        let Some(value) = page.value else {
-            bail!(not_a_page::<T>(path, source, &bytes, None));
-        };
-        items.extend(value.into_iter().enumerate().map(|(n, item)| {
-            (
-                item,
-                Place {
-                    page: i as u32,
-                    item: n as u32 + 1,
-                },
-            )
-        }));
-        // A page that promises more with no page after it is a half-collected source.
-        if page.next_link.is_some() && i + 1 == list.len() {
-            bail!(
-                "{} has @odata.nextLink but no later {source} page follows: the export is incomplete; export every page",
-                path.display()
-            );
-        }
-        // Graph repeats a request's context on every page; another one is another request, and
-        // the record of what the files show would name only the first.
-        match (&context, page.context.filter(|_| describe)) {
-            (Some((first, first_path)), Some(this)) if *first != this => bail!(
-                "{} and {} carry different @odata.context ({first} and {this}): the pages come from different requests; export {source} again in one pass",
-                first_path.display(),
-                path.display()
-            ),
-            (None, Some(this)) => context = Some((this, path)),
-            _ => {}
-        }
-        if describe {
-            let keys: PageKeys = serde_json::from_slice(&bytes)
-                .with_context(|| format!("cannot read the properties of {}", path.display()))?;
-            // Annotations (`@odata.type`) are not properties.
-            properties.extend(keys.value.0.into_iter().filter(|k| !k.starts_with('@')));
+    for (w, chunk) in list.chunks(window).enumerate() {
+        let parsed = cores::on_cores(chunk.len(), |i| {
+            read_page::<T>(&chunk[i].1, source, describe)
+        });
+        for (n, (page, (_, path))) in parsed.into_iter().zip(chunk).enumerate() {
+            let i = w * window + n;
+            let page = page?;
+            items.extend(page.items.into_iter().enumerate().map(|(n, item)| {
+                (
+                    item,
+                    Place {
+                        page: i as u32,
+                        item: n as u32 + 1,
+                    },
+                )
+            }));
+            // A page that promises more with no page after it is a half-collected source.
+            if page.has_next_link && i + 1 == list.len() {
+                bail!(
+                    "{} has @odata.nextLink but no later {source} page follows: the export is incomplete; export every page",
+                    path.display()
+                );
+            }
+            // Graph repeats a request's context on every page; another one is another request,
+            // and the record of what the files show would name only the first.
+            match (&context, page.context) {
+                (Some((first, first_path)), Some(this)) if *first != this => bail!(
+                    "{} and {} carry different @odata.context ({first} and {this}): the pages come from different requests; export {source} again in one pass",
+                    first_path.display(),
+                    path.display()
+                ),
+                (None, Some(this)) => context = Some((this, path)),
+                _ => {}
+            }
+            if let Some(keys) = page.properties {
+                properties.extend(keys?);
+            }
         }
     }
     let files = describe.then(|| files_record(context.map(|(c, _)| c), properties));
     Ok(SourceRead { items, files })
 }
 
-fn optional_source<T: DeserializeOwned>(
+/// One collection page as read from its file, before it is set among its source's other pages.
+struct PageRead<T> {
+    items: Vec<T>,
+    has_next_link: bool,
+    /// Kept only when the files are described.
+    context: Option<String>,
+    /// The items' property names, when the files are described.
+    properties: Option<Result<BTreeSet<String>>>,
+}
+
+fn read_page<T: DeserializeOwned>(
+    path: &Path,
+    source: Source,
+    describe: bool,
+) -> Result<PageRead<T>> {
+    let bytes = read_bytes(path)?;
+    let page: Page<T> = match serde_json::from_slice(&bytes) {
+        Ok(page) => page,
+        Err(e) => bail!(not_a_page::<T>(path, source, &bytes, Some(e))),
+    };
+    let Some(items) = page.value else {
+        bail!(not_a_page::<T>(path, source, &bytes, None));
+    };
+    let properties = describe.then(|| {
+        let keys: PageKeys = serde_json::from_slice(&bytes)
+            .with_context(|| format!("cannot read the properties of {}", path.display()))?;
+        // Annotations (`@odata.type`) are not properties.
+        Ok(keys
+            .value
+            .0
+            .into_iter()
+            .filter(|k| !k.starts_with('@'))
+            .collect())
+    });
+    Ok(PageRead {
+        items,
+        has_next_link: page.next_link.is_some(),
+        context: page.context.filter(|_| describe),
+        properties,
+    })
+}
+
+fn optional_source<T: DeserializeOwned + Send>(
     pages: &BTreeMap<Source, Vec<(u32, PathBuf)>>,
     source: Source,
     describe: bool,
@@ -651,8 +694,13 @@ fn unique_by_id<T: PartialEq>(
             place.describe(list)
         );
     }
-    // Stable: of equal ids, the one read first stays first.
-    items.sort_by(|a, b| id(&a.0).cmp(id(&b.0)));
+    // Of equal ids, the one read first stays first: the order keeps reading order among equals.
+    let order = order::order_by(
+        items.len(),
+        |i| order::prefix(id(&items[i].0)),
+        |i| id(&items[i].0),
+    );
+    order::permute(&mut items, order);
     if let Some(pair) = items
         .windows(2)
         .find(|w| id(&w[0].0) == id(&w[1].0) && w[0].0 != w[1].0)

@@ -16,6 +16,15 @@ pub enum MethodGroup {
 }
 
 impl MethodGroup {
+    /// The group's place in [`GROUPS`].
+    pub fn place(self) -> usize {
+        match self {
+            MethodGroup::Authenticator => 0,
+            MethodGroup::SecurityKey => 1,
+            MethodGroup::Phone => 2,
+        }
+    }
+
     /// The stable key in evidence.json.
     pub fn key(self) -> &'static str {
         match self {
@@ -115,4 +124,16 @@ pub fn group_of(method: &str) -> Option<MethodGroup> {
 /// Whether Graph documents this method string at all.
 pub fn is_known(method: &str) -> bool {
     group_of(method).is_some() || OTHER_KNOWN.contains(&method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GROUPS;
+
+    #[test]
+    fn each_group_is_at_its_place() {
+        for (at, (group, _)) in GROUPS.iter().enumerate() {
+            assert_eq!(group.place(), at, "{group:?}");
+        }
+    }
 }

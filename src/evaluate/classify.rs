@@ -7,9 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::{ControlSettings, Exception};
 use crate::control::methods;
+use crate::order;
 use crate::snapshot::{CollectionRecord, GroupMember, Registration, Snapshot, User};
 use crate::source::Source;
 use chrono::NaiveDate;
+use rustc_hash::FxHashMap;
 
 crate::vocabulary! {
     /// One classification per user, first match wins, in this order.
@@ -296,32 +298,18 @@ pub(crate) fn classify<'a>(
         .iter()
         .map(|r| lowercase(&r.user.user_principal_name))
         .collect();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| (&upns[a], &rows[a].user.id).cmp(&(&upns[b], &rows[b].user.id)));
+    let order = order::order_by(
+        rows.len(),
+        |i| order::prefix(&upns[i]),
+        |i| (&*upns[i], rows[i].user.id.as_str()),
+    );
     drop(upns);
-    permute(&mut rows, order);
+    order::permute(&mut rows, order);
     rows
 }
 
-/// Puts `items` in the order `order` gives (`items[i]` becomes what was at `order[i]`), in
-/// place, following each cycle of the permutation once.
-fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
-    for start in 0..items.len() {
-        let mut current = start;
-        while order[current] != current {
-            let next = order[current];
-            order[current] = current;
-            if next == start {
-                break;
-            }
-            items.swap(current, next);
-            current = next;
-        }
-    }
-}
-
 /// Each user's registration row, by id: the last row naming an id is the one that counts.
-pub(crate) fn registration_of_id(snapshot: &Snapshot) -> HashMap<&str, &Registration> {
+pub(crate) fn registration_of_id(snapshot: &Snapshot) -> FxHashMap<&str, &Registration> {
     snapshot
         .registrations
         .iter()
@@ -337,21 +325,5 @@ pub(crate) fn lowercase(text: &str) -> Cow<'_, str> {
         Cow::Owned(text.to_ascii_lowercase())
     } else {
         Cow::Borrowed(text)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::permute;
-
-    #[test]
-    fn permute_puts_each_item_where_the_order_says() {
-        let orders: [&[usize]; 5] = [&[], &[0], &[1, 0], &[2, 0, 1, 4, 3, 5], &[5, 4, 3, 2, 1, 0]];
-        for order in orders {
-            let mut items: Vec<char> = ('a'..).take(order.len()).collect();
-            let expected: Vec<char> = order.iter().map(|&i| items[i]).collect();
-            permute(&mut items, order.to_vec());
-            assert_eq!(items, expected, "order {order:?}");
-        }
     }
 }

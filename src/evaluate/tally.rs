@@ -1,7 +1,7 @@
 //! Stage 2, tally: from every user listed to the in-scope population and its figure, how the
 //! report rows line up, Microsoft's own flags as a cross-check, and the method groups.
 
-use std::collections::{BTreeMap, HashSet};
+use rustc_hash::FxHashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +94,8 @@ pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
         is_mfa_capable: carried(|r| r.is_mfa_capable),
         disagreements: 0,
     };
-    let mut group_counts: BTreeMap<MethodGroup, u64> = BTreeMap::new();
+    // Indexed by the group's place in GROUPS: a set of three needs no hashing per user.
+    let mut group_counts = [0u64; GROUPS.len()];
     let (mut other_only, mut no_method) = (0u64, 0u64);
     for row in rows {
         match row.classification() {
@@ -121,15 +122,18 @@ pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
                 if microsoft_disagrees(row) {
                     microsoft.disagreements += 1;
                 }
-                let groups: HashSet<MethodGroup> = r
+                let mut held = [false; GROUPS.len()];
+                for group in r
                     .methods_registered
                     .iter()
                     .filter_map(|m| methods::group_of(m))
-                    .collect();
-                for g in &groups {
-                    *group_counts.entry(*g).or_default() += 1;
+                {
+                    held[group.place()] = true;
                 }
-                if groups.is_empty() {
+                for (count, held) in group_counts.iter_mut().zip(held) {
+                    *count += u64::from(held);
+                }
+                if !held.contains(&true) {
                     if r.methods_registered.is_empty() {
                         no_method += 1;
                     } else {
@@ -139,7 +143,7 @@ pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
             }
         }
     }
-    let user_ids: HashSet<&str> = snapshot.users.iter().map(|u| u.id.as_str()).collect();
+    let user_ids: FxHashSet<&str> = snapshot.users.iter().map(|u| u.id.as_str()).collect();
     rec.report_rows_without_user = snapshot
         .registrations
         .iter()
@@ -147,12 +151,8 @@ pub(crate) fn tally(rows: &[UserRow], snapshot: &Snapshot) -> Tally {
         .count() as u64;
     let method_counts = GROUPS
         .iter()
-        .map(|(group, _)| {
-            (
-                MethodCountKey::from(*group),
-                group_counts.get(group).copied().unwrap_or(0),
-            )
-        })
+        .zip(group_counts)
+        .map(|((group, _), count)| (MethodCountKey::from(*group), count))
         .chain([
             (MethodCountKey::OtherOnly, other_only),
             (MethodCountKey::None, no_method),

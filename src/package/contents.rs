@@ -117,13 +117,18 @@ pub fn write_package(staged: StagedLists, inputs: PackageInputs) -> Result<PathB
         mut pkg,
         evidence_json,
     } = staged;
-    for name in &raw.names {
+    for (i, name) in raw.names.iter().enumerate() {
         let source = raw.dir().join(name);
-        pkg.add_existing(&format!("raw/{name}"), &source)?;
+        // A page checked against its record when it was decompressed is not hashed again.
+        let add = |pkg: &mut PackageBuilder, path: String| match raw.checked(i) {
+            Some(page) => pkg.add_checked(&path, &source, page.size, &page.sha256),
+            None => pkg.add_existing(&path, &source),
+        };
+        add(&mut pkg, format!("raw/{name}"))?;
         if name.starts_with(Source::AuthMethodsPolicy.stem())
             || name.starts_with(Source::ConditionalAccess.stem())
         {
-            pkg.add_existing(&format!("config-state/{name}"), &source)?;
+            add(&mut pkg, format!("config-state/{name}"))?;
         }
     }
     pkg.add_bytes(LEDGER_FILE, &history.ledger)?;

@@ -132,11 +132,23 @@ impl PackageBuilder {
         let sha256 =
             hash_file(source).with_context(|| format!("cannot read {}", source.display()))?;
         let size = std::fs::metadata(source)?.len();
+        self.add_checked(path, source, size, &sha256)
+    }
+
+    /// Adds a file that stays where it is and whose size and SHA-256 were checked already (a
+    /// raw page decompressed from the store against its record).
+    pub fn add_checked(
+        &mut self,
+        path: &str,
+        source: &Path,
+        size: u64,
+        sha256: &str,
+    ) -> Result<()> {
         self.entries.push(Entry {
             file: PackageFile {
                 path: path.to_string(),
                 size,
-                sha256,
+                sha256: sha256.to_string(),
             },
             content: Content::InPlace(source.to_path_buf()),
         });

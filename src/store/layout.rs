@@ -89,11 +89,19 @@ pub struct RawPages {
     _scratch: Option<tempfile::TempDir>,
     /// The pages' names, sorted.
     pub names: Vec<String>,
+    /// A compact folder's pages as checked when decompressed, in the order of `names`; empty
+    /// for a plain folder, whose pages are hashed where they are read.
+    checked: Vec<RawPage>,
 }
 
 impl RawPages {
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The size and SHA-256 the `i`th page was checked against, when it was.
+    pub fn checked(&self, i: usize) -> Option<&RawPage> {
+        self.checked.get(i)
     }
 }
 
@@ -112,6 +120,7 @@ pub(super) fn raw_pages(dir: &Path) -> Result<RawPages> {
                 dir: raw,
                 _scratch: None,
                 names,
+                checked: Vec::new(),
             })
         }
         Format::Compact => {
@@ -126,12 +135,13 @@ pub(super) fn raw_pages(dir: &Path) -> Result<RawPages> {
             })
             .into_iter()
             .collect::<Result<Vec<()>>>()?;
-            let mut names: Vec<String> = pages.iter().map(|p| p.name.clone()).collect();
-            names.sort();
+            let mut checked = head.raw;
+            checked.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(RawPages {
                 dir: scratch.path().to_path_buf(),
                 _scratch: Some(scratch),
-                names,
+                names: checked.iter().map(|p| p.name.clone()).collect(),
+                checked,
             })
         }
     }

@@ -47,6 +47,35 @@ pub fn azurite_bin() -> PathBuf {
     bin
 }
 
+/// Whether what listens on 127.0.0.1:`port` answers an HTTP request as Azurite's blob service.
+fn answers_as_azurite(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 1024];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+        if head[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&head[..read])
+        .to_ascii_lowercase()
+        .contains("\r\nserver: azurite-blob")
+}
+
 /// A running blob service.
 pub struct Azurite {
     child: Child,
@@ -87,7 +116,9 @@ impl Azurite {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
                 }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Azurite's own answer, not just an open port: another test's server may have
+                // taken the port in between, and Azurite would then exit unable to bind.
+                if answers_as_azurite(port) {
                     return Azurite {
                         child,
                         url: format!("http://127.0.0.1:{port}"),
