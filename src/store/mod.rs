@@ -87,57 +87,98 @@ impl StoredSnapshot {
     }
 
     /// The snapshot derived again from its raw pages, and those pages: what a package's
-    /// point-in-time figure rests on. A stored form that disagrees with them is refused, naming
-    /// the part that differs.
-    pub fn derive_from_raw(&self) -> Result<(Snapshot, RawPages)> {
-        let (derived, pages, difference) = derive_and_compare(&self.dir)
-            .with_context(|| format!("snapshot {}", self.entry.folder))?;
-        if let Some(part) = difference {
-            bail!(
-                "snapshot {}: its {} disagrees with its raw pages ({part}): run `mfa-evidence store verify --deep`",
-                self.entry.folder,
-                stored_form(self.format())
-            );
-        }
-        Ok((derived, pages))
+    /// point-in-time figure rests on. Its comparison with the stored form runs on another core
+    /// meanwhile; the pages come out of [`Derived::confirm`] only when the two agree, so no
+    /// package is written from a snapshot that disagrees.
+    pub fn derive_from_raw(&self) -> Result<Derived> {
+        let in_folder = || format!("snapshot {}", self.entry.folder);
+        let dir = self.dir.clone();
+        let (snapshot, raw, basis) = derive(&dir).with_context(in_folder)?;
+        let snapshot = std::sync::Arc::new(snapshot);
+        let compared = std::sync::Arc::clone(&snapshot);
+        let comparison = std::thread::spawn(move || difference(&dir, &basis, &compared));
+        Ok(Derived {
+            snapshot,
+            raw,
+            comparison,
+            folder: self.entry.folder.clone(),
+            format: self.format(),
+        })
     }
 }
 
-/// A folder's snapshot derived again from its raw pages, the pages, and the first part in which
-/// the stored form differs from it. The stored form is compared by the hash of its encoding
-/// (the record body's, or `snapshot.json`'s), so only one snapshot is held; only when the hashes
-/// differ is it read whole, to compare values and name the part (the same values in other
-/// bytes, as another version may have serialised them, agree).
-fn derive_and_compare(dir: &Path) -> Result<(Snapshot, RawPages, Option<&'static str>)> {
-    let format = Format::of(dir);
-    let basis = match format {
+/// A snapshot derived again from its raw pages, being compared with its stored form.
+pub struct Derived {
+    snapshot: std::sync::Arc<Snapshot>,
+    raw: RawPages,
+    comparison: std::thread::JoinHandle<Result<Option<&'static str>>>,
+    folder: String,
+    format: Format,
+}
+
+impl Derived {
+    /// The snapshot, to evaluate while the comparison runs.
+    pub fn snapshot(&self) -> std::sync::Arc<Snapshot> {
+        std::sync::Arc::clone(&self.snapshot)
+    }
+
+    /// Waits for the comparison: the raw pages when the stored form agrees with them.
+    pub fn confirm(self) -> Result<RawPages> {
+        let difference = self
+            .comparison
+            .join()
+            .expect("the comparison with the stored form panicked")
+            .with_context(|| format!("snapshot {}", self.folder))?;
+        if let Some(part) = difference {
+            bail!(
+                "snapshot {}: its {} disagrees with its raw pages ({part}): run `mfa-evidence store verify --deep`",
+                self.folder,
+                stored_form(self.format)
+            );
+        }
+        Ok(self.raw)
+    }
+}
+
+/// A folder's snapshot derived again from its raw pages, the pages, and what its stored form
+/// says that the pages may not.
+fn derive(dir: &Path) -> Result<(Snapshot, RawPages, deep::Basis)> {
+    let basis = match Format::of(dir) {
         Format::Compact => deep::Basis::from(record::read_head(dir)?),
         Format::Plain => layout::read_plain_basis(dir)?,
     };
     let pages = layout::raw_pages(dir)?;
     let derived = deep::derive(&basis, &pages)?;
+    Ok((derived, pages, basis))
+}
+
+/// The first part in which a folder's stored form differs from `derived`, if any. The stored
+/// form is compared by the hash of its encoding (the record body's, or `snapshot.json`'s), so
+/// only one snapshot is held; only when the hashes differ is it read whole, to compare values
+/// and name the part (the same values in other bytes, as another version may have serialised
+/// them, agree).
+fn difference(dir: &Path, basis: &deep::Basis, derived: &Snapshot) -> Result<Option<&'static str>> {
     let same_bytes = match &basis.head {
         Some(head) => match &head.body_sha256 {
             // The body as stored, and as derived again, both encode to the recorded bytes.
             Some(recorded) => {
-                head.agrees_with(&derived)
-                    && record::body_sha256(head, &derived)? == *recorded
+                head.agrees_with(derived)
+                    && record::body_sha256(head, derived)? == *recorded
                     && record::stored_body_sha256(dir)? == *recorded
             }
             None => false,
         },
         None => {
             let mut out = crate::digest::HashingWriter::new(std::io::sink());
-            serde_json::to_writer(&mut out, &derived)?;
+            serde_json::to_writer(&mut out, derived)?;
             Some(out.finish().1) == hash_file(&dir.join(SNAPSHOT_FILE)).ok()
         }
     };
-    let difference = if same_bytes {
+    Ok(if same_bytes {
         None
     } else {
-        deep::first_difference(&load_dir(dir)?, &derived)
-    };
-    Ok((derived, pages, difference))
+        deep::first_difference(&load_dir(dir)?, derived)
+    })
 }
 
 /// What a folder of `format` stores beside its raw pages, in words.
@@ -708,9 +749,10 @@ fn write_snapshot_dir(dir: &Path, imported: &Imported) -> Result<String> {
 
 /// Why a verified folder's stored form disagrees with its raw pages, if it does.
 fn deep_disagreement(dir: &Path) -> Option<String> {
-    match derive_and_compare(dir) {
-        Ok((_, _, None)) => None,
-        Ok((_, _, Some(part))) => Some(format!(
+    let compared = derive(dir).and_then(|(derived, _, basis)| difference(dir, &basis, &derived));
+    match compared {
+        Ok(None) => None,
+        Ok(Some(part)) => Some(format!(
             "its {} disagrees with its raw pages ({part})",
             stored_form(Format::of(dir))
         )),

@@ -16,7 +16,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -210,11 +210,13 @@ impl<'a> Time<'a> {
         let at = time.at();
         let (secs, nanos) = (at.timestamp(), at.timestamp_subsec_nanos());
         match digits {
-            Some(digits) if time_text(secs, nanos, digits).as_deref() == Some(text) => Time::At {
-                secs,
-                nanos,
-                digits,
-            },
+            Some(digits) if time_text(secs, nanos, digits).is_some_and(|t| t.as_str() == text) => {
+                Time::At {
+                    secs,
+                    nanos,
+                    digits,
+                }
+            }
             _ => Time::Text(text),
         }
     }
@@ -232,7 +234,9 @@ impl<'a> Time<'a> {
                     .filter(|_| unwritten.is_some_and(|u| nanos % u == 0));
                 let text = at.and_then(|_| time_text(secs, nanos, digits));
                 match (at, text) {
-                    (Some(at), Some(text)) => Ok(GraphTime::from_formatted(at, text)),
+                    (Some(at), Some(text)) => {
+                        Ok(GraphTime::from_formatted(at, text.as_str().to_string()))
+                    }
                     _ => anyhow::bail!("a stored time is out of range"),
                 }
             }
@@ -245,7 +249,7 @@ impl<'a> Time<'a> {
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` with `digits` digits of fraction, for years of four digits.
 /// Written by hand: a record holds hundreds of thousands of times, and this runs for each.
-fn time_text(secs: i64, nanos: u32, digits: u8) -> Option<String> {
+fn time_text(secs: i64, nanos: u32, digits: u8) -> Option<TimeText> {
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
     let at = DateTime::<Utc>::from_timestamp(secs, nanos)?;
@@ -253,7 +257,7 @@ fn time_text(secs: i64, nanos: u32, digits: u8) -> Option<String> {
     if !(0..=9999).contains(&year) || digits > 9 || nanos >= 1_000_000_000 {
         return None;
     }
-    let mut text = String::with_capacity(30);
+    let mut text = TimeText::default();
     write!(
         text,
         "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -265,12 +269,38 @@ fn time_text(secs: i64, nanos: u32, digits: u8) -> Option<String> {
     )
     .ok()?;
     if digits > 0 {
-        let fraction = format!("{nanos:09}");
-        text.push('.');
-        text.push_str(fraction.get(..usize::from(digits))?);
+        // The first `digits` of the nine-digit fraction.
+        let shown = nanos / 10u32.pow(9 - u32::from(digits));
+        write!(text, ".{shown:0width$}", width = usize::from(digits)).ok()?;
     }
-    text.push('Z');
+    text.write_char('Z').ok()?;
     Some(text)
+}
+
+/// A time's text on the stack: [`Time::of`] writes one for every time it stores, to compare.
+#[derive(Default)]
+struct TimeText {
+    bytes: [u8; 30],
+    len: usize,
+}
+
+impl TimeText {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever written in.
+        std::str::from_utf8(&self.bytes[..self.len]).expect("written as text")
+    }
+}
+
+impl std::fmt::Write for TimeText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 fn time_of(time: &Option<GraphTime>) -> Option<Time<'_>> {
@@ -742,12 +772,16 @@ pub(super) fn body_sha256(head: &Head, snapshot: &Snapshot) -> Result<String> {
 
 /// Encodes `snapshot`'s body in record format `format` into `out`.
 fn encode_body(format: u32, snapshot: &Snapshot, out: impl std::io::Write) -> Result<()> {
+    // postcard writes field by field, a few bytes at a time: buffered, the hash and the
+    // compressor see large writes (the bytes are the same).
+    let mut out = BufWriter::with_capacity(1 << 16, out);
     match format {
-        LEGACY_FORMAT => postcard::to_io(&BodyRef::of(snapshot), out).map(drop),
-        RECORD_FORMAT => postcard::to_io(&ColumnsOf::new(snapshot), out).map(drop),
+        LEGACY_FORMAT => postcard::to_io(&BodyRef::of(snapshot), &mut out).map(drop),
+        RECORD_FORMAT => postcard::to_io(&ColumnsOf::new(snapshot), &mut out).map(drop),
         other => anyhow::bail!("record format {other} is not one this version writes"),
     }
-    .context("cannot encode the compact record")
+    .context("cannot encode the compact record")?;
+    out.flush().context("cannot encode the compact record")
 }
 
 /// Reads `record.json` of a snapshot folder.
