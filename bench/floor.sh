@@ -15,6 +15,9 @@ bin=target/release/mfa-evidence
 rm -rf "$work" && mkdir -p "$work"
 target/release/examples/gen_tenant "$users" "$work/tenant" >/dev/null
 mv "$work/tenant/mfa-evidence.toml" "$work/tenant.toml"
+# The export written out to disk before anything is timed: its write-back would otherwise run
+# under whichever step comes first.
+sync
 { cat "$work/tenant.toml"; printf '\n[store]\npath = "%s"\n' "$work/store"; } > "$work/config.toml"
 
 declare -A wall rss

@@ -286,14 +286,17 @@ pub(crate) fn classify<'a>(
                 registered,
             }
         };
-        // Classified on every core a block at a time, the blocks kept in the users' order.
+        // Classified on every core a block at a time, a window of blocks at once (so the rows
+        // are not held twice), the blocks kept in the users' order.
         let blocks: Vec<&'a [User]> = snapshot.users.chunks(1 << 14).collect();
-        let classified = cores::on_cores(blocks.len(), |i| {
-            blocks[i].iter().map(row_of).collect::<Vec<UserRow>>()
-        });
         let mut rows = Vec::with_capacity(snapshot.users.len());
-        for block in classified {
-            rows.extend(block);
+        for window in blocks.chunks(cores::available() * 2) {
+            let classified = cores::on_cores(window.len(), |i| {
+                window[i].iter().map(row_of).collect::<Vec<UserRow>>()
+            });
+            for block in classified {
+                rows.extend(block);
+            }
         }
         rows
     };
