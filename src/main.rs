@@ -29,6 +29,9 @@ use mfa_evidence::tenants;
 use mfa_evidence::time::secs_text;
 use mfa_evidence::{collect, demo, verify};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mfa-evidence",
