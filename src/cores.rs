@@ -38,3 +38,19 @@ pub fn on_cores<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, t)| t).collect()
 }
+
+/// Runs `work` on each of `items` on every core, a window of a few items a core at a time, and
+/// hands the results to `take` in the items' order: a long list is worked in parallel without
+/// holding every result at once. Stops at the first error `take` returns.
+pub fn in_windows<T: Sync, R: Send, E>(
+    items: &[T],
+    work: impl Fn(&T) -> R + Sync,
+    mut take: impl FnMut(R) -> Result<(), E>,
+) -> Result<(), E> {
+    for window in items.chunks(available() * 4) {
+        for done in on_cores(window.len(), |i| work(&window[i])) {
+            take(done)?;
+        }
+    }
+    Ok(())
+}

@@ -447,19 +447,17 @@ fn read_source<T: DeserializeOwned + Send>(
     describe: bool,
 ) -> Result<SourceRead<T>> {
     let list = &pages[&source];
-    // Pages parse on every core a few at a time (a window, so parsed pages wait for their turn
-    // only briefly and are not all held beside the list they go into); what one page says about
-    // the next is checked after, in order.
-    let window = cores::available() * 4;
+    // Pages parse on every core a window at a time (so parsed pages are not all held beside the
+    // list they go into); what one page says about the next is checked after, in order.
     let mut items = Vec::new();
     let mut context: Option<(String, &Path)> = None;
     let mut properties = BTreeSet::new();
-    for (w, chunk) in list.chunks(window).enumerate() {
-        let parsed = cores::on_cores(chunk.len(), |i| {
-            read_page::<T>(&chunk[i].1, source, describe)
-        });
-        for (n, (page, (_, path))) in parsed.into_iter().zip(chunk).enumerate() {
-            let i = w * window + n;
+    let mut pages = list.iter().enumerate();
+    cores::in_windows(
+        list,
+        |(_, path)| read_page::<T>(path, source, describe),
+        |page| -> Result<()> {
+            let (i, (_, path)) = pages.next().expect("one result a page");
             let page = page?;
             items.extend(page.items.into_iter().enumerate().map(|(n, item)| {
                 (
@@ -491,8 +489,9 @@ fn read_source<T: DeserializeOwned + Send>(
             if let Some(keys) = page.properties {
                 properties.extend(keys?);
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     let files = describe.then(|| files_record(context.map(|(c, _)| c), properties));
     Ok(SourceRead { items, files })
 }

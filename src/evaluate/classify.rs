@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 
 use crate::config::{ControlSettings, Exception};
 use crate::control::methods;
@@ -286,18 +287,18 @@ pub(crate) fn classify<'a>(
                 registered,
             }
         };
-        // Classified on every core a block at a time, a window of blocks at once (so the rows
-        // are not held twice), the blocks kept in the users' order.
+        // Classified on every core a block at a time, the blocks kept in the users' order.
         let blocks: Vec<&'a [User]> = snapshot.users.chunks(1 << 14).collect();
         let mut rows = Vec::with_capacity(snapshot.users.len());
-        for window in blocks.chunks(cores::available() * 2) {
-            let classified = cores::on_cores(window.len(), |i| {
-                window[i].iter().map(row_of).collect::<Vec<UserRow>>()
-            });
-            for block in classified {
+        let classified = cores::in_windows(
+            &blocks,
+            |block| block.iter().map(row_of).collect::<Vec<UserRow>>(),
+            |block| -> Result<(), Infallible> {
                 rows.extend(block);
-            }
-        }
+                Ok(())
+            },
+        );
+        let Ok(()) = classified;
         rows
     };
     // Sorted through indices, by keys computed once per user (borrowed where already lower

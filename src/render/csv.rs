@@ -99,18 +99,17 @@ fn write_on_cores<W: Write, T: Sync>(
     w.write_record(header)?;
     let mut out = w.into_inner().map_err(|e| e.into_error())?;
     let blocks: Vec<&[T]> = rows.chunks(BLOCK).collect();
-    for window in blocks.chunks(cores::available() * 2) {
-        let texts = cores::on_cores(window.len(), |i| -> Result<Vec<u8>> {
+    cores::in_windows(
+        &blocks,
+        |block| -> Result<Vec<u8>> {
             let mut w = conventions().from_writer(Vec::new());
-            for row in window[i] {
+            for row in *block {
                 record(&mut w, row)?;
             }
             Ok(w.into_inner().map_err(|e| e.into_error())?)
-        });
-        for text in texts {
-            out.write_all(&text?)?;
-        }
-    }
+        },
+        |text| -> Result<()> { Ok(out.write_all(&text?)?) },
+    )?;
     Ok(out)
 }
 
