@@ -244,7 +244,7 @@ impl PackageBuilder {
 }
 
 /// Deflate level of every entry: close to the default's size, in about half its time.
-const DEFLATE_LEVEL: i64 = 3;
+pub const DEFLATE_LEVEL: i64 = 3;
 
 /// One entry as a zip of its own, in memory.
 fn deflate_entry(entry: &Entry, top: &str) -> Result<Vec<u8>> {

@@ -42,7 +42,7 @@ pub use layout::{Format, RawPages};
 use layout::{RAW_DIR, SNAPSHOT_FILE};
 use ledger::LEDGER_FILE;
 pub use ledger::{GENESIS, LedgerEntry};
-pub use record::RawPage;
+pub use record::{RawPage, ZSTD_LEVEL};
 
 const LOCK_FILE: &str = ".lock";
 const SNAPSHOTS_DIR: &str = "snapshots";

@@ -45,7 +45,7 @@ const LEGACY_FORMAT: u32 = 1;
 /// zstd level of the body and the raw pages: level 6 stores a 100,000-user snapshot's pages in
 /// 8 % less than level 3 for about a quarter more compression time, which the import spreads
 /// over the cores; higher levels gain little more and cost several times the time.
-pub(super) const ZSTD_LEVEL: i32 = 6;
+pub const ZSTD_LEVEL: i32 = 6;
 
 /// One raw page as Graph returned it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
