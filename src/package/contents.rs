@@ -14,7 +14,7 @@ use crate::evidence::Evidence;
 use crate::render;
 use crate::source::Source;
 use crate::steps::Step;
-use crate::store::RawPages;
+use crate::store::{PageFile, RawPages};
 
 /// Everything a package is written from.
 pub struct PackageInputs<'a> {
@@ -117,12 +117,13 @@ pub fn write_package(staged: StagedLists, inputs: PackageInputs) -> Result<PathB
         mut pkg,
         evidence_json,
     } = staged;
-    for (i, name) in raw.names.iter().enumerate() {
+    for page in raw.pages() {
+        let name = page.name();
         let source = raw.dir().join(name);
         // A page checked against its record when it was decompressed is not hashed again.
-        let add = |pkg: &mut PackageBuilder, path: String| match raw.checked(i) {
-            Some(page) => pkg.add_checked(&path, &source, page.size, &page.sha256),
-            None => pkg.add_existing(&path, &source),
+        let add = |pkg: &mut PackageBuilder, path: String| match page {
+            PageFile::Checked(page) => pkg.add_checked(&path, &source, page.size, &page.sha256),
+            PageFile::Unchecked(_) => pkg.add_existing(&path, &source),
         };
         add(&mut pkg, format!("raw/{name}"))?;
         if name.starts_with(Source::AuthMethodsPolicy.stem())

@@ -106,11 +106,26 @@ pub struct RawPages {
     dir: PathBuf,
     /// The decompressed copy of a compact folder's pages, removed on drop.
     _scratch: Option<tempfile::TempDir>,
-    /// The pages' names, sorted.
-    pub names: Vec<String>,
-    /// A compact folder's pages as checked when decompressed, in the order of `names`; empty
-    /// for a plain folder, whose pages are hashed where they are read.
-    checked: Vec<RawPage>,
+    /// Sorted by name.
+    pages: Vec<PageFile>,
+}
+
+/// One page file of [`RawPages`].
+pub enum PageFile {
+    /// A compact folder's page, checked against the size and SHA-256 its record lists when it
+    /// was decompressed.
+    Checked(RawPage),
+    /// A plain folder's page, hashed only where it is read.
+    Unchecked(String),
+}
+
+impl PageFile {
+    pub fn name(&self) -> &str {
+        match self {
+            PageFile::Checked(page) => &page.name,
+            PageFile::Unchecked(name) => name,
+        }
+    }
 }
 
 impl RawPages {
@@ -118,9 +133,14 @@ impl RawPages {
         &self.dir
     }
 
-    /// The size and SHA-256 the `i`th page was checked against, when it was.
-    pub fn checked(&self, i: usize) -> Option<&RawPage> {
-        self.checked.get(i)
+    /// The pages, sorted by name.
+    pub fn pages(&self) -> &[PageFile] {
+        &self.pages
+    }
+
+    /// The pages' names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pages.iter().map(PageFile::name)
     }
 }
 
@@ -138,8 +158,7 @@ pub(super) fn raw_pages(dir: &Path) -> Result<RawPages> {
             Ok(RawPages {
                 dir: raw,
                 _scratch: None,
-                names,
-                checked: Vec::new(),
+                pages: names.into_iter().map(PageFile::Unchecked).collect(),
             })
         }
         Format::Compact => {
@@ -159,8 +178,7 @@ pub(super) fn raw_pages(dir: &Path) -> Result<RawPages> {
             Ok(RawPages {
                 dir: scratch.path().to_path_buf(),
                 _scratch: Some(scratch),
-                names: checked.iter().map(|p| p.name.clone()).collect(),
-                checked,
+                pages: checked.into_iter().map(PageFile::Checked).collect(),
             })
         }
     }

@@ -38,7 +38,7 @@ mod ledger;
 mod record;
 mod remote;
 
-pub use layout::{Format, RawPages};
+pub use layout::{Format, PageFile, RawPages};
 use layout::{RAW_DIR, SNAPSHOT_FILE};
 use ledger::LEDGER_FILE;
 pub use ledger::{GENESIS, LedgerEntry};

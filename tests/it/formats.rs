@@ -146,11 +146,8 @@ fn a_store_of_the_first_format_reports_what_a_compact_store_of_the_same_snapshot
         "the stored forms are named by their own hashes"
     );
     // raw/ is what Graph returned, from either store.
-    for name in &old.ledger(FIXTURE_TENANT).unwrap()[2]
-        .raw_pages()
-        .unwrap()
-        .names
-    {
+    let pages = old.ledger(FIXTURE_TENANT).unwrap()[2].raw_pages().unwrap();
+    for name in pages.names() {
         let stored = std::fs::read(ledger[2].raw_dir().join(name)).unwrap();
         assert!(entry(&new_entries, &format!("raw/{name}")) == stored.as_slice());
     }
