@@ -110,7 +110,10 @@ fn bound(dir: &Path, levels: Levels) -> anyhow::Result<()> {
         let (name, path) = &pages[i];
         let bytes = std::fs::read(path)?;
         hash_and_parse(name, &bytes)?;
-        Ok(zstd::bulk::compress(&bytes, levels.zstd)?)
+        // Kept at its size: the compressor's buffer is as large as the page.
+        let mut packed = zstd::bulk::compress(&bytes, levels.zstd)?;
+        packed.shrink_to_fit();
+        Ok(packed)
     })
     .into_iter()
     .collect::<anyhow::Result<Vec<_>>>()?;
