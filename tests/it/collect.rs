@@ -2,9 +2,7 @@
 //! throttling, faults, token renewal, permissions and licences, both client credentials, the
 //! device code flow, and that no secret or token ever lands in a file or a log line.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -17,6 +15,7 @@ use mfa_evidence::store::Store;
 use serde_json::Value;
 
 use crate::fake_graph::{CLIENT_ID, FakeGraph, Fault, GROUP_ID, Scenario, TENANT, TENANT_DOMAIN};
+use crate::util::capture_logs;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/certs");
 
@@ -692,32 +691,9 @@ async fn ids_come_from_the_environment_when_the_config_has_none() {
     );
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_secret_or_token_reaches_a_file_or_a_log_line() {
     const CANARY: &str = "CANARY-s3cr3t-7f3a9c1e-do-not-leak";
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let scenario = || {
         let scenario = Scenario {
             secret: Some(CANARY.into()),
@@ -734,22 +710,12 @@ async fn no_secret_or_token_reaches_a_file_or_a_log_line() {
         always.insert("directoryAudits".to_string(), Fault::Forbidden);
         Scenario { always, ..scenario }
     };
-    // Another test of this process may register a callsite while no subscriber is set, its
-    // interest cached as "never", concurrently with this one being set or the cache rebuilt. A
-    // callsite registers once per process: on a run that logged nothing the cache is rebuilt and
-    // the run made again (at most three), so what is checked below are logs that were written.
-    let mut attempts = 0;
-    let (r, logs) = loop {
-        attempts += 1;
-        tracing::callsite::rebuild_interest_cache();
-        captured.0.lock().unwrap().clear();
+    let (r, logs) = capture_logs("graph request", || async {
         let r = run_with(scenario(), secret_env(CANARY), options(), |_| {}).await;
         r.ok();
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        if logs.contains("graph request") || attempts == 3 {
-            break (r, logs);
-        }
-    };
+        r
+    })
+    .await;
     assert!(
         logs.contains("graph request"),
         "debug logs were not captured"

@@ -8,7 +8,7 @@
 //! sets it up in `.ci/venv`); see [`python`] for running these tests locally.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,7 +33,9 @@ use serde_json::{Value, json};
 
 use mfa_evidence::store::Store;
 
-use crate::util::{Run, TENANT_ID, Workdir, graph_users, member, reg, snapshot, write_export};
+use crate::util::{
+    Run, TENANT_ID, Workdir, capture_logs, graph_users, member, reg, snapshot, write_export,
+};
 
 const AUTHENTICATOR: &[&str] = &["microsoftAuthenticatorPush"];
 /// The secret part of the test webhook's URL, as Slack and Teams put one in the path.
@@ -969,19 +971,6 @@ fn a_login_needs_both_halves_and_a_readable_ca() {
 // ---------------------------------------------------------------------------------------------
 // The record, and secrets.
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_record_keeps_what_was_sent_and_counts_deviations_signalled() {
     let store = tempfile::tempdir().unwrap();
@@ -1020,14 +1009,6 @@ async fn the_record_keeps_what_was_sent_and_counts_deviations_signalled() {
 
 #[tokio::test]
 async fn no_secret_reaches_a_log_line_an_error_or_the_record() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
     let certs = Certs::make();
     let smtp = SmtpServer::start(Some(&certs), Some((SMTP_USER, SMTP_PASSWORD)));
     let store = tempfile::tempdir().unwrap();
@@ -1055,23 +1036,7 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_record() {
         all.extend(bad);
         (all, alert)
     };
-    // Another test of this process may register a callsite while no subscriber is set, its
-    // interest cached as "never", concurrently with this one being set or the cache rebuilt. A
-    // callsite registers once per process: on a run that logged nothing the cache is rebuilt and
-    // the deliveries made again (at most three), so what is checked below are logs that were
-    // written.
-    let mut attempts = 0;
-    let (deliveries, alert) = loop {
-        attempts += 1;
-        tracing::callsite::rebuild_interest_cache();
-        captured.0.lock().unwrap().clear();
-        let done = deliver_all().await;
-        let logged = String::from_utf8_lossy(&captured.0.lock().unwrap())
-            .contains("alert delivery finished");
-        if logged || attempts == 3 {
-            break done;
-        }
-    };
+    let ((deliveries, alert), logs) = capture_logs("alert delivery finished", deliver_all).await;
     assert_eq!(
         deliveries.iter().map(|d| d.delivered).collect::<Vec<_>>(),
         [false, true, true, false],
@@ -1092,7 +1057,6 @@ async fn no_secret_reaches_a_log_line_an_error_or_the_record() {
         .collect();
     record::append(store.path(), Some(TENANT_ID), &records).unwrap();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("alert delivery finished"),
         "debug logs were not captured:\n{logs}"

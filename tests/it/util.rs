@@ -547,3 +547,48 @@ pub fn venv_bin(venv: &str, requirements: &str, probe: &str) -> PathBuf {
     );
     bin
 }
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `run` with every log line at every level captured on this thread, and returns its
+/// outcome and the logs. Another test of this process may register a callsite while no
+/// subscriber is set, its interest cached as "never", concurrently with this one being set or the
+/// cache rebuilt; a callsite registers once per process. So when the logs lack `marker` (a line
+/// the run always writes), the cache is rebuilt and the run made again, at most three times: the
+/// caller checks `marker` and then the logs that were written.
+pub async fn capture_logs<T, F>(marker: &str, mut run: impl FnMut() -> F) -> (T, String)
+where
+    F: std::future::Future<Output = T>,
+{
+    let captured = CapturedLogs::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        tracing::callsite::rebuild_interest_cache();
+        captured.0.lock().unwrap().clear();
+        let outcome = run().await;
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        if logs.contains(marker) || attempts == 3 {
+            return (outcome, logs);
+        }
+    }
+}
